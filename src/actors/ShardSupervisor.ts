@@ -1,0 +1,266 @@
+/**
+ * Owns one shard (partition N of every input topic): the user actors of its users, the shard's
+ * transactional sink and its fence epoch. Batches of a shard run one at a time; inside a batch
+ * each user's events go to its actor one after another (per-user order = partition order), and
+ * different users run concurrently. Nothing is committed until every event of the batch is
+ * journaled; then decisions, aggregates and dead letters are committed with the offsets in one
+ * transaction. A retried batch is safe: journaled events come back as `redelivered` with the
+ * decision stored the first time.
+ */
+import nact from 'nact';
+import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserView } from '../domain/index.ts';
+import { EngineError, errorCode, errorMessage } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { JournalStore } from '../persistence/JournalStore.ts';
+import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
+import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
+import type { AlertBus, BatchControl, InputBatch, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
+import type { Settings } from '../config/settings.ts';
+import { aggregateRecord, alertFor, deadLetterRecord, decisionRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
+import { ask, type Reply } from './reply.ts';
+import { spawnUserActor, type UserActorDeps, type UserMsg } from './UserActor.ts';
+
+export interface ShardDeps {
+  shard: number;
+  epoch: number;
+  settings: Settings;
+  sink: ShardSink;
+  alerts: AlertBus;
+  store: JournalStore;
+  rules(): Rules;
+  supervision: SupervisionDeps;
+  log: Logger;
+}
+
+interface LiveUser {
+  ref: nact.Ref<UserMsg>;
+  lastUsed: number;
+}
+
+/** Attempts of one batch while a dependency is failing, before the batch fails for good. */
+const MAX_BATCH_ATTEMPTS = 8;
+
+export class ShardSupervisor {
+  readonly shard: number;
+  readonly epoch: number;
+  private readonly ref: nact.Ref<unknown>;
+  private readonly users = new Map<string, LiveUser>();
+  private readonly topics: OutputTopics;
+  private readonly userDeps: UserActorDeps;
+  private readonly userOnCrash: ReturnType<typeof onCrashWithPolicy>;
+  private serial: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+
+  constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
+    this.shard = deps.shard;
+    this.epoch = deps.epoch;
+    const { settings } = deps;
+    this.topics = settings.kafka.topics;
+    this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
+      onCrash: ((_msg: unknown, err: unknown, ctx: { stopChild: symbol }) => {
+        // A user actor that keeps failing escalates here: it is stopped; its next event respawns
+        // it from the store.
+        deps.log.error({ shard: this.shard, code: errorCode(err), err }, 'user actor escalated: stopping it');
+        return ctx.stopChild;
+      }) as never,
+    });
+    this.userDeps = {
+      shard: deps.shard,
+      fence: () => ({ shard: deps.shard, epoch: deps.epoch }),
+      rules: deps.rules,
+      domain: { ...settings.domain, unknownTypes: 'other' },
+      store: deps.store,
+      snapshotEvery: settings.persistence.snapshotEvery,
+      clock: deps.supervision.clock,
+      log: deps.log,
+    };
+    this.userOnCrash = onCrashWithPolicy(USER_ACTOR_POLICY, deps.supervision);
+  }
+
+  get liveActors(): number {
+    return this.users.size;
+  }
+
+  /** Judges and commits one input batch; resolves once it is committed. */
+  processBatch(batch: InputBatch, control: BatchControl): Promise<void> {
+    return this.inOrder(async () => {
+      for (const chunk of chunksWithinHistory(batch, this.deps.settings.domain.history.decisions)) {
+        await this.commitWithRetry(batch, chunk, control);
+      }
+    });
+  }
+
+  /** The live actor's view of a user, or null when the user has no live actor on this shard. */
+  async view(userId: string): Promise<UserView | null> {
+    const live = this.users.get(userId);
+    if (!live) return null;
+    return this.ask(live.ref, (reply) => ({ type: 'view', reply }));
+  }
+
+  /** Forces a snapshot of a user (spawning its actor from the store when it is not live). */
+  async snapshot(userId: string): Promise<void> {
+    await this.ask(this.user(userId), (reply) => ({ type: 'snapshot', reply }));
+  }
+
+  /** Snapshots and stops every actor; the shard is then dead. */
+  async stop(): Promise<void> {
+    await this.inOrder(async () => {
+      this.stopped = true;
+      const results = await Promise.allSettled(
+        [...this.users.values()].map((u) => this.ask(u.ref, (reply) => ({ type: 'snapshot', reply }))),
+      );
+      const failed = results.filter((r) => r.status === 'rejected').length;
+      if (failed) this.deps.log.warn({ shard: this.shard, failed }, 'some snapshots failed at shard stop');
+      nact.stop(this.ref);
+      this.users.clear();
+      await this.deps.sink.close().catch((err) => this.deps.log.warn({ err, shard: this.shard }, 'closing the shard sink failed'));
+    });
+  }
+
+  private inOrder<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(() => {
+      if (this.stopped) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
+      return work();
+    });
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  private async commitWithRetry(batch: InputBatch, chunk: Chunk, control: BatchControl): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { records, alerts } = await this.judge(chunk.records);
+        // Alerts go out before the commit: a crash in between redelivers the events, and the
+        // alert's Nats-Msg-Id makes JetStream drop the second copy.
+        await Promise.all(alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
+        await this.deps.sink.commit(records, [{ topic: batch.topic, partition: batch.partition, offset: chunk.nextOffset }]);
+        return;
+      } catch (err) {
+        const code = errorCode(err);
+        if (code === 'FENCED' || attempt >= MAX_BATCH_ATTEMPTS) throw err;
+        const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
+        this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs }, 'batch failed; retrying');
+        await this.deps.supervision.sleep(delayMs);
+        await control.heartbeat().catch(() => undefined);
+      }
+    }
+  }
+
+  private async judge(records: readonly InputRecord[]) {
+    const now = this.deps.supervision.clock();
+    const perUser = new Map<string, Promise<unknown>>();
+    const parts = records.map((rec) => {
+      const parsed = parseRecord(rec, this.userDeps.domain);
+      if (!parsed.ok) return Promise.resolve({ records: [deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now)], alerts: [] });
+      const { event } = parsed;
+      // Chained per user: the next event of a user starts after the previous one is journaled.
+      const run = (perUser.get(event.userId) ?? Promise.resolve()).then(() => this.judgeEvent(rec, event));
+      perUser.set(event.userId, run);
+      return run;
+    });
+    const settled = await Promise.allSettled(parts);
+    const failure = settled.find((s) => s.status === 'rejected');
+    if (failure) throw (failure as PromiseRejectedResult).reason;
+    const out: OutputRecord[] = [];
+    const alerts: { alert: NonNullable<ReturnType<typeof alertFor>>; traceparent: string | null }[] = [];
+    for (const s of settled as PromiseFulfilledResult<Judged>[]) {
+      out.push(...s.value.records);
+      alerts.push(...s.value.alerts);
+    }
+    return { records: out, alerts };
+  }
+
+  private async judgeEvent(rec: InputRecord, event: RiskEvent): Promise<Judged> {
+    const traceparent = rec.headers.traceparent ?? null;
+    const traceId = traceIdOf(rec.headers.traceparent);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = await this.ask(this.user(event.userId), (reply) => ({ type: 'event', event, traceId, reply }));
+        return this.outputsOf(outcome, traceparent);
+      } catch (err) {
+        if (errorCode(err) !== 'POISON') throw err;
+        if (attempt >= POISON_POLICY.maxAttempts) {
+          this.deps.log.error({ shard: this.shard, eventId: event.eventId, userId: event.userId, err: errorMessage(err) }, 'poison event quarantined');
+          const dlq = deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock());
+          return { records: [dlq], alerts: [] };
+        }
+      }
+    }
+  }
+
+  private outputsOf(outcome: Outcome, traceparent: string | null): Judged {
+    if (outcome.kind === 'duplicate') return { records: [], alerts: [] };
+    const { decision, aggregates } = outcome;
+    const records = aggregates.map((a) => aggregateRecord(this.topics, a));
+    if (!decision) {
+      this.deps.log.warn({ shard: this.shard }, 'redelivered event whose decision is no longer retained');
+      return { records, alerts: [] };
+    }
+    records.unshift(decisionRecord(this.topics, decision, traceparent));
+    const alert = alertFor(decision);
+    return { records, alerts: alert ? [{ alert, traceparent }] : [] };
+  }
+
+  private user(userId: string): nact.Ref<UserMsg> {
+    const now = this.deps.supervision.clock();
+    const live = this.users.get(userId);
+    if (live) {
+      // Re-inserted so that Map order is least-recently-used first (passivation order).
+      this.users.delete(userId);
+      live.lastUsed = now;
+      this.users.set(userId, live);
+      return live.ref;
+    }
+    const entry: LiveUser = { ref: undefined as never, lastUsed: now };
+    entry.ref = spawnUserActor(this.ref, userId, this.userDeps, {
+      onCrash: this.userOnCrash as never,
+      afterStop: () => {
+        if (this.users.get(userId) === entry) this.users.delete(userId);
+      },
+    });
+    this.users.set(userId, entry);
+    return entry.ref;
+  }
+
+  private ask<T>(ref: nact.Ref<UserMsg>, make: (reply: Reply<T>) => UserMsg): Promise<T> {
+    const timeoutMs = this.deps.settings.actors.eventTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new EngineError('TIMEOUT', `user actor did not answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    return Promise.race([ask<UserMsg, T>((m) => nact.dispatch(ref, m), make), timeout]).finally(() => clearTimeout(timer));
+  }
+}
+
+interface Judged {
+  records: OutputRecord[];
+  alerts: { alert: NonNullable<ReturnType<typeof alertFor>>; traceparent: string | null }[];
+}
+
+interface Chunk {
+  records: InputRecord[];
+  nextOffset: string;
+}
+
+/**
+ * Splits a batch so that no user has more events in one transaction than its decision history
+ * keeps: after a crash, every redelivered event still finds the decision it was given.
+ */
+export function chunksWithinHistory(batch: InputBatch, perUserLimit: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  let current: InputRecord[] = [];
+  let counts = new Map<string, number>();
+  for (const rec of batch.records) {
+    const user = rec.key?.toString('utf8') ?? '';
+    const n = (counts.get(user) ?? 0) + 1;
+    if (n > perUserLimit && current.length) {
+      chunks.push({ records: current, nextOffset: (BigInt(current.at(-1)!.offset) + 1n).toString() });
+      current = [];
+      counts = new Map();
+    }
+    current.push(rec);
+    counts.set(user, (counts.get(user) ?? 0) + 1);
+  }
+  chunks.push({ records: current, nextOffset: batch.nextOffset });
+  return chunks;
+}

@@ -1,0 +1,131 @@
+/**
+ * One nact persistent actor per user: the thin shell around the pure domain. It wires messages to
+ * `decide`, journals the outcome through nact's persistence (fenced by the shard's epoch) before
+ * replying, folds it in with `evolve`, and snapshots every `snapshotEvery` journal events.
+ * Recovery (nact replays snapshot + journal with `ctx.recovering`) uses the same `evolve`.
+ */
+import nact from 'nact';
+import {
+  closeIdleWindows,
+  decide,
+  evolve,
+  initialState,
+  toUserView,
+  upcastJournal,
+  upcastState,
+  type DomainConfig,
+  type Outcome,
+  type RiskEvent,
+  type Rules,
+  type UserState,
+  type UserView,
+  type WindowAggregate,
+} from '../domain/index.ts';
+import { EngineError, errorCode } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
+import type { Reply } from './reply.ts';
+
+export type UserMsg =
+  | { type: 'event'; event: RiskEvent; traceId: string | null; reply: Reply<Outcome> }
+  | { type: 'closeIdle'; now: number; reply: Reply<WindowAggregate[]> }
+  | { type: 'snapshot'; reply: Reply<void> }
+  | { type: 'view'; reply: Reply<UserView> };
+
+export interface UserActorDeps {
+  shard: number;
+  fence(): Fence;
+  rules(): Rules;
+  domain: DomainConfig;
+  store: JournalStore;
+  snapshotEvery: number;
+  clock(): number;
+  log: Logger;
+}
+
+/** nact actor names allow only a few characters; base64url keeps any userId reversible. */
+export const actorName = (userId: string): string => `u.${Buffer.from(userId, 'utf8').toString('base64url')}`;
+export const persistenceKey = (userId: string): string => `user:${userId}`;
+
+type Ctx = { recovering?: boolean; persist(msg: unknown, tags?: string[], ...props: unknown[]): Promise<void> };
+
+export interface UserActorHooks {
+  onCrash(msg: unknown, err: unknown, ctx: never): Promise<symbol> | symbol;
+  afterStop(): void;
+}
+
+export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: UserActorDeps, hooks: UserActorHooks): nact.Ref<UserMsg> {
+  const key = persistenceKey(userId);
+
+  async function persistAndFold(state: UserState, journal: unknown, ctx: Ctx): Promise<UserState> {
+    try {
+      await ctx.persist(journal, [], deps.fence());
+    } catch (err) {
+      if (errorCode(err) === 'FENCED') throw err;
+      throw new EngineError('UNAVAILABLE', `journal write for user ${userId} failed: ${(err as Error).message}`, { cause: err });
+    }
+    const next = evolve(state, journal as never, deps.domain);
+    if (next.sequenceNumber % deps.snapshotEvery === 0) await snapshot(next, false);
+    return next;
+  }
+
+  async function snapshot(state: UserState, strict: boolean): Promise<void> {
+    try {
+      await deps.store.saveSnapshot({ key, sequenceNumber: state.sequenceNumber, data: state, createdAt: deps.clock() }, deps.fence());
+    } catch (err) {
+      // A missed periodic snapshot only makes the next recovery longer; the journal has it all.
+      if (strict) throw err;
+      deps.log.warn({ err, userId }, 'snapshot failed');
+    }
+  }
+
+  async function behaviour(state: UserState, msg: UserMsg, ctx: Ctx): Promise<UserState> {
+    if (ctx.recovering) return evolve(state, upcastJournal(msg), deps.domain);
+    try {
+      switch (msg.type) {
+        case 'event': {
+          let outcome: Outcome;
+          try {
+            outcome = decide(state, msg.event, {
+              rules: deps.rules(),
+              config: deps.domain,
+              now: deps.clock(),
+              shard: deps.shard,
+              traceId: msg.traceId,
+            });
+          } catch (err) {
+            throw new EngineError('POISON', `deciding event ${msg.event.eventId} failed: ${(err as Error).message}`, { cause: err });
+          }
+          const next = outcome.kind === 'accepted' ? await persistAndFold(state, outcome.journal, ctx) : state;
+          msg.reply.resolve(outcome);
+          return next;
+        }
+        case 'closeIdle': {
+          const closed = closeIdleWindows(state, msg.now, deps.domain);
+          const next = closed ? await persistAndFold(state, closed.journal, ctx) : state;
+          msg.reply.resolve(closed?.aggregates ?? []);
+          return next;
+        }
+        case 'snapshot':
+          if (state.sequenceNumber > 0) await snapshot(state, true);
+          msg.reply.resolve();
+          return state;
+        case 'view':
+          msg.reply.resolve(toUserView(state));
+          return state;
+      }
+    } catch (err) {
+      msg.reply.reject(err);
+      // Rethrown so that the supervision policy decides (reset replays the journal: a failed
+      // persist leaves nact's sequence number ahead of the store).
+      throw err;
+    }
+  }
+
+  return nact.spawnPersistent(parent, behaviour as never, key, actorName(userId), {
+    initialState: initialState(userId),
+    snapshotDecoder: upcastState,
+    onCrash: hooks.onCrash as never,
+    afterStop: hooks.afterStop,
+  }) as nact.Ref<UserMsg>;
+}

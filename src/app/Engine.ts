@@ -1,0 +1,150 @@
+/**
+ * The engine: the root of the actor tree. It listens to shard ownership from the event source,
+ * opens a ShardSupervisor (fence epoch + transactional sink) for every shard it gains, stops the
+ * ones it loses, and routes each input batch to its shard.
+ */
+import nact from 'nact';
+import { initialState, toUserView, upcastState, evolve, upcastJournal, type Rules, type UserView } from '../domain/index.ts';
+import { EngineError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Settings } from '../config/settings.ts';
+import { NactPersistenceEngine, replayState } from '../persistence/NactPersistenceEngine.ts';
+import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
+import { persistenceKey } from '../actors/UserActor.ts';
+import type { SupervisionDeps } from '../supervision/onCrash.ts';
+import type { AlertBus, BatchControl, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
+import type { JournalStore } from '../persistence/JournalStore.ts';
+import { shardOf } from '../transport/shardOf.ts';
+
+export interface EngineParts {
+  source: EventSource;
+  store: JournalStore;
+  alerts: AlertBus;
+  ingest: IngestSink;
+  partitions: number;
+  /** Closes what the parts opened (clients, connections). */
+  close(): Promise<void>;
+}
+
+export interface UserStateView extends UserView {
+  shard: number;
+  source: 'actor' | 'store';
+}
+
+export class Engine implements ShardListener {
+  private readonly system: nact.Ref<unknown>;
+  private readonly shards = new Map<number, Promise<ShardSupervisor>>();
+  private started = false;
+
+  constructor(
+    readonly settings: Settings,
+    readonly parts: EngineParts,
+    private readonly rules: () => Rules,
+    private readonly supervision: SupervisionDeps,
+    private readonly log: Logger,
+  ) {
+    this.system = nact.start(nact.configurePersistence(new NactPersistenceEngine(parts.store) as never)) as nact.Ref<unknown>;
+  }
+
+  async start(): Promise<void> {
+    await this.parts.source.start(this);
+    this.started = true;
+  }
+
+  /** Drains: stops fetching (in-flight batches finish and commit), then snapshots and stops every shard. */
+  async stop(): Promise<void> {
+    await this.parts.source.stop();
+    await this.onRevoked([...this.shards.keys()]);
+    nact.stop(this.system);
+    await this.parts.close();
+  }
+
+  async onAssigned(shards: readonly number[]): Promise<void> {
+    for (const shard of shards) {
+      const opening = this.openShard(shard);
+      // Stored at once: batches of this shard wait for it to be ready.
+      this.shards.set(shard, opening);
+      opening.catch((err) => this.log.error({ err, shard }, 'opening shard failed'));
+    }
+    await Promise.allSettled(shards.map((s) => this.shards.get(s)));
+  }
+
+  async onRevoked(shards: readonly number[]): Promise<void> {
+    await Promise.all(
+      shards.map(async (shard) => {
+        const opening = this.shards.get(shard);
+        this.shards.delete(shard);
+        const sup = await opening?.catch(() => null);
+        await sup?.stop();
+      }),
+    );
+  }
+
+  async onBatch(shard: number, batch: InputBatch, control: BatchControl): Promise<void> {
+    let opening = this.shards.get(shard);
+    if (!opening) {
+      // Assignment events and fetches race at start-up: own the shard on first sight.
+      await this.onAssigned([shard]);
+      opening = this.shards.get(shard)!;
+    }
+    const sup = await opening;
+    await sup.processBatch(batch, control);
+  }
+
+  private async openShard(shard: number): Promise<ShardSupervisor> {
+    const epoch = await this.parts.store.nextEpoch(shard);
+    const sink = await this.parts.source.openSink(shard);
+    this.log.info({ shard, epoch }, 'shard opened');
+    return new ShardSupervisor(this.system, {
+      shard,
+      epoch,
+      settings: this.settings,
+      sink,
+      alerts: this.parts.alerts,
+      store: this.parts.store,
+      rules: this.rules,
+      supervision: this.supervision,
+      log: this.log,
+    });
+  }
+
+  shardOf(userId: string): number {
+    return shardOf(userId, this.parts.partitions);
+  }
+
+  ownedShards(): number[] {
+    return [...this.shards.keys()].sort((a, b) => a - b);
+  }
+
+  async liveShard(shard: number): Promise<ShardSupervisor | null> {
+    return (await this.shards.get(shard)?.catch(() => null)) ?? null;
+  }
+
+  /** A user's state: from the live actor when this instance owns its shard, else from the store. */
+  async userState(userId: string): Promise<UserStateView | null> {
+    const shard = this.shardOf(userId);
+    const live = await (await this.liveShard(shard))?.view(userId);
+    if (live) return { ...live, shard, source: 'actor' };
+    const state = await replayState(this.parts.store, persistenceKey(userId), initialState(userId), upcastState, (s, data) =>
+      evolve(s, upcastJournal(data), { ...this.settings.domain, unknownTypes: 'other' }),
+    );
+    if (state.sequenceNumber === 0) return null;
+    return { ...toUserView(state), shard, source: 'store' };
+  }
+
+  async snapshotUser(userId: string): Promise<void> {
+    const sup = await this.liveShard(this.shardOf(userId));
+    if (!sup) throw new EngineError('NOT_FOUND', `user ${userId} is not on a shard this instance owns`);
+    await sup.snapshot(userId);
+  }
+
+  readiness(): { ready: boolean; reasons: string[] } {
+    const reasons: string[] = [];
+    if (!this.started) reasons.push('engine not started');
+    if (!this.parts.source.isConnected()) reasons.push('event source not connected');
+    if (this.parts.source.memberId === null) reasons.push('consumer has not joined its group');
+    if (!this.parts.store.isHealthy()) reasons.push('state store unreachable');
+    if (!this.parts.alerts.isConnected()) reasons.push('alert bus unreachable');
+    return { ready: reasons.length === 0, reasons };
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The one place where adapters are chosen from the settings: Kafka + Redis + NATS when brokers
+ * are configured, the embedded (in-process) ones otherwise.
+ */
+import type { Settings } from '../config/settings.ts';
+import { isEmbedded } from '../config/settings.ts';
+import { EngineError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { RedisJournal } from '../persistence/RedisJournal.ts';
+import { createKafka } from '../transport/kafka/kafkaClient.ts';
+import { KafkaEventSource } from '../transport/kafka/KafkaEventSource.ts';
+import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
+import { ensureTopics } from '../transport/kafka/topics.ts';
+import { NatsAlertBus } from '../transport/nats/NatsAlertBus.ts';
+import type { EngineParts } from './Engine.ts';
+
+export async function buildParts(settings: Settings, log: Logger): Promise<EngineParts> {
+  if (isEmbedded(settings)) throw new EngineError('CONFIG', 'embedded mode is not available yet: set KAFKA_BROKERS');
+  return buildClusterParts(settings, log);
+}
+
+async function buildClusterParts(settings: Settings, log: Logger): Promise<EngineParts> {
+  const opened: { close(): Promise<void> }[] = [];
+  const closeAll = async () => {
+    for (const part of opened.reverse()) await part.close().catch((err) => log.warn({ err }, 'closing a part failed'));
+  };
+  try {
+    const kafka = createKafka(settings.kafka.brokers, `${settings.kafka.clientId}-${settings.instanceId}`, log);
+    const admin = kafka.admin();
+    await admin.connect();
+    opened.push({ close: () => admin.disconnect() });
+    const { partitions } = await ensureTopics(admin, settings);
+    const store = await RedisJournal.connect({ url: settings.redis.url, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots });
+    opened.push(store);
+    const alerts = await NatsAlertBus.connect(
+      { url: settings.nats.url, stream: settings.nats.stream, duplicateWindowMs: settings.nats.duplicateWindowMs, bufferSize: settings.nats.alertBufferSize },
+      log.child({ component: 'alerts' }),
+    );
+    opened.push(alerts);
+    const ingest = await KafkaIngestSink.open(kafka);
+    opened.push(ingest);
+    const source = new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' }));
+    return { source, store, alerts, ingest, partitions, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}

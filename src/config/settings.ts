@@ -1,0 +1,171 @@
+/**
+ * The one typed, validated settings object, read once at start-up:
+ * config/default.json, then CONFIG_FILE (deep-merged), then the environment (CONTRACT §6).
+ * Any bad value becomes a ConfigError naming the setting (the env var when it came from one).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { ConfigError } from '../errors.ts';
+
+const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'host:port');
+const positiveInt = z.number().int().positive();
+const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name');
+
+const settingsSchema = z
+  .object({
+    instanceId: z.string().min(1).max(128),
+    kafka: z.object({
+      brokers: z.array(hostPort),
+      clientId: z.string().min(1),
+      groupId: z.string().min(1).max(200),
+      fromBeginning: z.boolean(),
+      partitions: positiveInt.max(1000),
+      replicationFactor: positiveInt,
+      topics: z.object({
+        inputs: z.array(topicName).min(1),
+        other: topicName.nullable(),
+        decisions: topicName,
+        aggregates: topicName,
+        dlq: topicName,
+        rules: topicName,
+      }),
+      sessionTimeoutMs: positiveInt,
+      rebalanceTimeoutMs: positiveInt,
+      heartbeatIntervalMs: positiveInt,
+      maxBytesPerPartition: positiveInt,
+      transactionTimeoutMs: positiveInt,
+    }),
+    redis: z.object({
+      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+      prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1..64)'),
+    }),
+    nats: z.object({
+      url: z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'a nats:// URL'),
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
+      duplicateWindowMs: positiveInt,
+      alertBufferSize: positiveInt,
+    }),
+    admin: z.object({
+      host: z.string().min(1),
+      port: z.number().int().min(0).max(65535),
+      token: z.string().min(16, 'at least 16 characters').optional(),
+      bodyLimitBytes: positiveInt,
+    }),
+    dataDir: z.string().min(1),
+    rulesFile: z.string().min(1),
+    persistence: z.object({ snapshotEvery: positiveInt, keepSnapshots: positiveInt }),
+    actors: z.object({ passivateAfterMs: positiveInt, maxLiveActors: positiveInt, eventTimeoutMs: positiveInt }),
+    domain: z.object({
+      history: z.object({ events: positiveInt, decisions: positiveInt }),
+      dedupe: z.object({ eventIds: positiveInt }),
+      profile: z.object({ maxDevices: positiveInt, maxCountries: positiveInt }),
+      windows: z.object({ sizeMs: positiveInt, allowedLatenessMs: z.number().int().min(0), idleCloseMs: positiveInt }),
+      escalation: z.object({ challenges: positiveInt, withinMs: positiveInt }),
+      defaultCurrency: z.string().regex(/^[A-Z]{3}$/, 'three capital letters'),
+      maxRecordBytes: positiveInt,
+    }),
+    shutdownTimeoutMs: positiveInt,
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  })
+  .strict();
+
+export type Settings = z.infer<typeof settingsSchema>;
+export type Env = Record<string, string | undefined>;
+
+/** Environment variable -> settings path, with its parser. The `what` text is the error's "expects". */
+const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; what: string }> = {
+  KAFKA_BROKERS: { path: 'kafka.brokers', parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean), what: 'a comma-separated list of host:port' },
+  KAFKA_GROUP_ID: { path: 'kafka.groupId', parse: (v) => v, what: 'a consumer group id (1..200 characters)' },
+  KAFKA_FROM_BEGINNING: { path: 'kafka.fromBeginning', parse: parseBool, what: 'true or false' },
+  REDIS_URL: { path: 'redis.url', parse: (v) => v, what: 'a redis:// or rediss:// URL' },
+  NATS_URL: { path: 'nats.url', parse: (v) => v, what: 'a nats:// URL' },
+  ADMIN_HOST: { path: 'admin.host', parse: (v) => v, what: 'a host name or address to bind' },
+  ADMIN_PORT: { path: 'admin.port', parse: parseIntStrict, what: 'a port number 0..65535' },
+  ADMIN_TOKEN: { path: 'admin.token', parse: (v) => v, what: 'a bearer token of at least 16 characters' },
+  INSTANCE_ID: { path: 'instanceId', parse: (v) => v, what: 'an instance name (1..128 characters)' },
+  DATA_DIR: { path: 'dataDir', parse: (v) => v, what: 'a directory for the embedded store' },
+  STATE_PREFIX: { path: 'redis.prefix', parse: (v) => v, what: 'a key prefix of letters, digits, _ . - (1..64)' },
+  LOG_LEVEL: { path: 'logLevel', parse: (v) => v, what: 'one of fatal, error, warn, info, debug, trace, silent' },
+};
+
+function parseBool(v: string): unknown {
+  const s = v.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(s)) return true;
+  if (['false', '0', 'no'].includes(s)) return false;
+  return v;
+}
+
+function parseIntStrict(v: string): unknown {
+  return /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+export const isLoopback = (host: string): boolean => LOOPBACK.has(host) || host.startsWith('127.');
+
+/** Embedded mode: no external service; chosen when no broker is configured (KAFKA_BROKERS unset). */
+export const isEmbedded = (s: Settings): boolean => s.kafka.brokers.length === 0;
+
+export function loadSettings(env: Env = process.env): Settings {
+  let merged = readJson(new URL('../../config/default.json', import.meta.url), 'config/default.json');
+  if (env.CONFIG_FILE) merged = deepMerge(merged, readJson(env.CONFIG_FILE, 'CONFIG_FILE'));
+  if (merged.instanceId === undefined) merged.instanceId = `${hostname()}-${process.pid}`;
+  const fromEnv = new Map<string, string>();
+  for (const [name, spec] of Object.entries(ENV_VARS)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    setPath(merged, spec.path, spec.parse(raw));
+    fromEnv.set(spec.path, name);
+  }
+  const parsed = settingsSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const path = issue.path.join('.');
+    const envName = [...fromEnv.entries()].find(([p]) => path === p || path.startsWith(`${p}.`))?.[1];
+    if (envName) throw new ConfigError(envName, `expects ${ENV_VARS[envName]!.what} (${issue.message})`);
+    throw new ConfigError(path || '(root)', `expects ${issue.message}`);
+  }
+  const settings = parsed.data;
+  if (!isLoopback(settings.admin.host) && !settings.admin.token) {
+    throw new ConfigError('ADMIN_HOST', 'expects a loopback address (127.0.0.1, ::1, localhost) unless ADMIN_TOKEN is set');
+  }
+  return settings;
+}
+
+type Json = Record<string, unknown>;
+
+function readJson(file: string | URL, setting: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(setting, `expects a readable JSON file (${(err as Error).message})`);
+  }
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+    return value as Json;
+  } catch (err) {
+    throw new ConfigError(setting, `expects a JSON object (${(err as Error).message})`);
+  }
+}
+
+function isObject(v: unknown): v is Json {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+export function deepMerge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = isObject(v) && isObject(out[k]) ? deepMerge(out[k] as Json, v) : v;
+  return out;
+}
+
+function setPath(target: Json, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let node = target;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObject(node[p])) node[p] = {};
+    node = node[p] as Json;
+  }
+  node[parts.at(-1)!] = value;
+}

@@ -1,0 +1,154 @@
+/**
+ * Input from Kafka: one consumer group over all input topics, shards dealt by the
+ * co-partitioned assigner. kafkajs has no revoke/assign callbacks, so ownership is learnt by
+ * diffing successive GROUP_JOIN assignments (LIBRARY-NOTES: kafkajs waits for in-flight eachBatch
+ * calls before it rejoins, so when a join is reported no batch of a lost shard is still running).
+ * Offsets are never auto-committed: each shard commits them in its Kafka transaction.
+ */
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Settings } from '../../config/settings.ts';
+import type { Logger } from '../../log.ts';
+import type { EventSource, InputRecord, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
+import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
+import { KafkaShardSink } from './KafkaShardSink.ts';
+
+export class KafkaEventSource implements EventSource {
+  private consumer: Consumer | null = null;
+  private owned: number[] = [];
+  private joins = 0;
+  private groupGeneration = -1;
+  private member: string | null = null;
+  private connected = false;
+  private ownership: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly settings: Settings,
+    private readonly log: Logger,
+  ) {}
+
+  get generation(): number {
+    return this.groupGeneration >= 0 ? this.groupGeneration : this.joins;
+  }
+
+  get memberId(): string | null {
+    return this.member;
+  }
+
+  isConnected(): boolean {
+    return this.connected;
+  }
+
+  async start(listener: ShardListener): Promise<void> {
+    const k = this.settings.kafka;
+    const consumer = this.kafka.consumer({
+      groupId: k.groupId,
+      partitionAssigners: [coPartitionedAssigner({ current: () => this.owned })],
+      sessionTimeout: k.sessionTimeoutMs,
+      rebalanceTimeout: k.rebalanceTimeoutMs,
+      heartbeatInterval: k.heartbeatIntervalMs,
+      maxBytesPerPartition: k.maxBytesPerPartition,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    this.consumer = consumer;
+    const { GROUP_JOIN, HEARTBEAT, COMMIT_OFFSETS, CONNECT, DISCONNECT, CRASH, STOP } = consumer.events;
+    consumer.on(CONNECT, () => (this.connected = true));
+    consumer.on(DISCONNECT, () => (this.connected = false));
+    consumer.on(STOP, () => (this.connected = false));
+    consumer.on(CRASH, (e) => this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed'));
+    consumer.on(HEARTBEAT, (e) => (this.groupGeneration = e.payload.groupGenerationId));
+    consumer.on(COMMIT_OFFSETS, (e) => (this.groupGeneration = e.payload.groupGenerationId));
+    consumer.on(GROUP_JOIN, (e) => {
+      const now = shardsOf(e.payload.memberAssignment, k.topics.inputs);
+      const lost = this.owned.filter((s) => !now.includes(s));
+      const gained = now.filter((s) => !this.owned.includes(s));
+      this.owned = now;
+      this.member = e.payload.memberId;
+      this.connected = true;
+      const generation = ++this.joins;
+      this.log.info({ memberId: e.payload.memberId, isLeader: e.payload.isLeader, shards: now, lost, gained }, 'joined consumer group');
+      // Ownership changes are applied in join order, never concurrently.
+      this.ownership = this.ownership
+        .then(async () => {
+          if (lost.length) await listener.onRevoked(lost);
+          if (gained.length) await listener.onAssigned(gained, generation);
+        })
+        .catch((err) => this.log.error({ err }, 'applying a shard assignment failed'));
+    });
+
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...k.topics.inputs, ...(k.topics.other ? [k.topics.other] : [])], fromBeginning: k.fromBeginning });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, k.partitions * k.topics.inputs.length),
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        if (!isRunning() || isStale() || batch.isEmpty()) return;
+        // A shard's batches wait until its assignment has been applied (actors and sink ready).
+        await this.ownership;
+        const records: InputRecord[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          key: m.key ?? null,
+          value: m.value ?? null,
+          headers: stringHeaders(m.headers),
+          timestamp: Number(m.timestamp),
+        }));
+        const last = batch.lastOffset();
+        await listener.onBatch(
+          batch.partition,
+          { topic: batch.topic, partition: batch.partition, records, nextOffset: (BigInt(last) + 1n).toString() },
+          { heartbeat },
+        );
+        resolveOffset(last);
+        await heartbeat();
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = null;
+    if (consumer) await consumer.disconnect();
+    await this.ownership;
+    this.connected = false;
+  }
+
+  async openSink(shard: number): Promise<ShardSink> {
+    return KafkaShardSink.open(this.kafka, this.settings, shard);
+  }
+
+  async positions(shards: readonly number[]): Promise<ShardPosition[]> {
+    const k = this.settings.kafka;
+    const topics = k.topics.inputs;
+    const committed = await this.admin.fetchOffsets({ groupId: k.groupId, topics });
+    const ends = new Map(
+      await Promise.all(topics.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
+    );
+    return shards.map((shard) => {
+      const byTopic: Record<string, string> = {};
+      let lag = 0;
+      for (const t of committed) {
+        const p = t.partitions.find((x) => x.partition === shard);
+        const end = ends.get(t.topic)?.find((x) => x.partition === shard);
+        const at = p && p.offset !== '-1' ? p.offset : (end?.low ?? '0');
+        byTopic[t.topic] = at;
+        if (end) lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
+      }
+      return { shard, committed: byTopic, lag };
+    });
+  }
+}
+
+function stringHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!headers) return out;
+  for (const [k, v] of Object.entries(headers)) {
+    const first = Array.isArray(v) ? v[0] : v;
+    if (first !== undefined && first !== null) out[k] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
+  }
+  return out;
+}

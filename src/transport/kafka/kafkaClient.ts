@@ -1,0 +1,39 @@
+/** The kafkajs client: codecs registered once, kafkajs logs bridged into the engine's logger. */
+import kafkajs, { type Kafka, type LogEntry, logLevel as KafkaLogLevel } from 'kafkajs';
+import { createRequire } from 'node:module';
+import SnappyCodec from 'kafkajs-snappy';
+import type { Logger } from '../../log.ts';
+
+const { Kafka: KafkaCtor, CompressionCodecs, CompressionTypes } = kafkajs;
+// kafkajs-lz4's typings declare an ES default export, but at run time module.exports is the class.
+const LZ4Codec = createRequire(import.meta.url)('kafkajs-lz4') as new () => { codec: () => unknown };
+
+let codecsRegistered = false;
+
+/** Records written by the seed's producers come snappy- and lz4-compressed; gzip is built in. */
+export function registerCodecs(): void {
+  if (codecsRegistered) return;
+  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec as () => never;
+  codecsRegistered = true;
+}
+
+export function createKafka(brokers: string[], clientId: string, log: Logger): Kafka {
+  registerCodecs();
+  const kafkaLog = log.child({ component: 'kafkajs' });
+  return new KafkaCtor({
+    clientId,
+    brokers,
+    connectionTimeout: 3000,
+    requestTimeout: 30000,
+    retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },
+    logLevel: KafkaLogLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        const fn = level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+        kafkaLog[fn](rest, message);
+      },
+  });
+}

@@ -1,0 +1,41 @@
+/**
+ * Creates the engine's topics when missing and checks co-partitioning: every input topic must
+ * have the same partition count, or shard N would not hold the same users on every topic.
+ */
+import type { Admin } from 'kafkajs';
+import { EngineError } from '../../errors.ts';
+import type { Settings } from '../../config/settings.ts';
+
+export async function ensureTopics(admin: Admin, settings: Settings): Promise<{ partitions: number }> {
+  const { topics, partitions: configured, replicationFactor } = settings.kafka;
+  const inputs = [...topics.inputs, ...(topics.other ? [topics.other] : [])];
+  const existing = new Set(await admin.listTopics());
+  const present = inputs.filter((t) => existing.has(t));
+  const counts = present.length ? await partitionCounts(admin, present) : new Map<string, number>();
+  const distinct = new Set(counts.values());
+  if (distinct.size > 1) {
+    const list = [...counts].map(([t, n]) => `${t}=${n}`).join(', ');
+    throw new EngineError('TOPOLOGY', `input topics must have the same partition count (co-partitioning): ${list}`);
+  }
+  // Existing input topics decide the shard count; config only shapes a fresh cluster.
+  const partitions = distinct.size === 1 ? [...distinct][0]! : configured;
+  const wanted = [
+    ...inputs.map((topic) => ({ topic, numPartitions: partitions })),
+    { topic: topics.decisions, numPartitions: partitions },
+    { topic: topics.aggregates, numPartitions: partitions },
+    { topic: topics.dlq, numPartitions: partitions },
+    { topic: topics.rules, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+  ].filter((t) => !existing.has(t.topic));
+  if (wanted.length) {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: wanted.map((t) => ({ replicationFactor, ...t })),
+    });
+  }
+  return { partitions };
+}
+
+async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+  const meta = await admin.fetchTopicMetadata({ topics });
+  return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
+}

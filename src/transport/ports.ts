@@ -1,0 +1,107 @@
+/**
+ * The transport ports. Kafka/NATS adapters live in ./kafka and ./nats, the embedded (in-process)
+ * ones in ./embedded; `src/app/wiring.ts` is the one place that picks them from the settings.
+ */
+
+/** One consumed record of an input topic. */
+export interface InputRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+/** Records fetched from one input partition; `nextOffset` is what to commit once they are done. */
+export interface InputBatch {
+  topic: string;
+  partition: number;
+  records: readonly InputRecord[];
+  nextOffset: string;
+}
+
+export interface OutputRecord {
+  topic: string;
+  key: string | null;
+  value: string;
+  headers?: Record<string, string>;
+}
+
+/** A consumed position to commit: `offset` is the next offset to read. */
+export interface ConsumedOffset {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+/**
+ * The output of one shard. `commit` makes the records and the consumed offsets visible together
+ * or not at all (a Kafka transaction); a newer owner of the shard fences an older one.
+ */
+export interface ShardSink {
+  commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BatchControl {
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+}
+
+export interface ShardListener {
+  /** New shards for this member; `generation` grows with every rebalance. */
+  onAssigned(shards: readonly number[], generation: number): Promise<void>;
+  /** Shards this member lost; it must stop working on them before this resolves. */
+  onRevoked(shards: readonly number[]): Promise<void>;
+  /** Records of one input partition (= one shard); resolves once they are committed. */
+  onBatch(shard: number, batch: InputBatch, control: BatchControl): Promise<void>;
+}
+
+export interface ShardPosition {
+  shard: number;
+  committed: Record<string, string>;
+  lag: number | null;
+}
+
+export interface EventSource {
+  start(listener: ShardListener): Promise<void>;
+  stop(): Promise<void>;
+  openSink(shard: number): Promise<ShardSink>;
+  /** Committed offsets and lag of the shards this member owns. */
+  positions(shards: readonly number[]): Promise<ShardPosition[]>;
+  readonly generation: number;
+  readonly memberId: string | null;
+  isConnected(): boolean;
+}
+
+/** Producer for HTTP ingestion: idempotent, acknowledged by all replicas. */
+export interface IngestSink {
+  send(records: readonly OutputRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Alert {
+  alertId: string;
+  userId: string;
+  eventId: string;
+  eventType: string;
+  decision: 'BLOCK' | 'CHALLENGE';
+  riskScore: number;
+  reasons: unknown[];
+  at: number;
+}
+
+export interface AlertBus {
+  /** Resolves when the alert is stored (or buffered for later delivery while the bus is down). */
+  publish(alert: Alert, traceparent: string | null): Promise<void>;
+  close(): Promise<void>;
+  isConnected(): boolean;
+}
+
+/** `risk.alerts.<decision>.<eventType>`, lower case; characters NATS treats specially become `_`. */
+export function alertSubject(decision: string, eventType: string): string {
+  const token = (s: string) => s.toLowerCase().replace(/[^a-z0-9_-]/g, '_') || '_';
+  return `risk.alerts.${token(decision)}.${token(eventType)}`;
+}
