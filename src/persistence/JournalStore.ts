@@ -65,8 +65,34 @@ export class FencedError extends Error {
 
 export class SequenceConflictError extends Error {
   readonly code = 'SEQUENCE_CONFLICT';
-  constructor(readonly key: string, readonly sequenceNumber: number) {
-    super(`${key}: sequence number ${sequenceNumber} already exists`);
+  /**
+   * `head`, when known, is the key's last stored sequence number: the write was neither the next
+   * one (a gap, or one that already exists) nor, for a snapshot, one at or below the head.
+   */
+  constructor(readonly key: string, readonly sequenceNumber: number, readonly head?: number) {
+    super(
+      head === undefined
+        ? `${key}: sequence number ${sequenceNumber} already exists`
+        : `${key}: sequence number ${sequenceNumber} does not fit the journal, whose head is ${head}`,
+    );
     this.name = 'SequenceConflictError';
   }
+}
+
+/*
+ * A multi-key append is atomic per key, not per batch: some keys may be written while others are
+ * refused. The rejection is the first key's error (so `instanceof FencedError` still works) and
+ * carries, through this registry, the error of every key that was NOT written. A rejection without
+ * it (invalid input, a connection lost before sending) means no key is known to be written.
+ */
+const keyErrors = new WeakMap<object, ReadonlyMap<string, Error>>();
+
+export function withKeyErrors<E extends Error>(err: E, errors: ReadonlyMap<string, Error>): E {
+  keyErrors.set(err, errors);
+  return err;
+}
+
+/** The per-key errors of a rejected `append`; keys absent from the map were written. */
+export function keyErrorsOf(err: unknown): ReadonlyMap<string, Error> | undefined {
+  return typeof err === 'object' && err !== null ? keyErrors.get(err) : undefined;
 }

@@ -1,0 +1,55 @@
+/**
+ * The stored form of journal entries and snapshots, shared by both stores: one JSON object
+ * `{ v, seq, at, data }`. The persistence key is not repeated inside (it is the Redis key or the
+ * LMDB key). Every reader goes through `upcastEnvelope`, the one place that knows older versions.
+ */
+import { EngineError } from '../errors.ts';
+import { STORE_SCHEMA_VERSION } from './JournalStore.ts';
+
+export interface Envelope {
+  v: typeof STORE_SCHEMA_VERSION;
+  seq: number;
+  at: number;
+  data: unknown;
+}
+
+export function encodeEnvelope(seq: number, at: number, data: unknown): string {
+  // JSON.stringify drops an undefined field, which would come back as a missing `data`.
+  if (data === undefined) throw new TypeError(`entry ${seq}: data must be JSON, not undefined`);
+  return JSON.stringify({ v: STORE_SCHEMA_VERSION, seq, at, data });
+}
+
+export function decodeEnvelope(json: string): Envelope {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch (err) {
+    throw new EngineError('SCHEMA', `stored envelope is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  return upcastEnvelope(raw);
+}
+
+/**
+ * Brings a parsed envelope of any known version to the current one. v1 is current, so it is only
+ * validated; a v2 would add a branch here that rewrites v1 into it. A version from the future
+ * (written by a newer engine) is refused rather than misread.
+ */
+export function upcastEnvelope(raw: unknown): Envelope {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw schemaError('not an object');
+  const r = raw as Record<string, unknown>;
+  switch (r.v) {
+    case 1:
+      if (!isSeq(r.seq)) throw schemaError(`v1: bad seq ${String(r.seq)}`);
+      if (typeof r.at !== 'number' || !Number.isFinite(r.at)) throw schemaError(`v1: bad at ${String(r.at)}`);
+      if (!('data' in r)) throw schemaError('v1: no data');
+      return { v: 1, seq: r.seq, at: r.at, data: r.data };
+    default:
+      throw schemaError(`unknown schema version ${JSON.stringify(r.v)} (this engine reads up to ${STORE_SCHEMA_VERSION})`);
+  }
+}
+
+const isSeq = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+
+function schemaError(what: string): EngineError {
+  return new EngineError('SCHEMA', `stored envelope: ${what}`);
+}

@@ -1,0 +1,107 @@
+/**
+ * The Lua scripts of RedisJournal. Each check-and-write runs as one script, so the fence check,
+ * the sequence check and the write are atomic without WATCH (which would pin a connection).
+ *
+ * Keys of one persistence key share the hash tag `{key}`; the shard's epoch key does not, so
+ * these scripts need a single Redis (or a primary with replicas), not Redis Cluster.
+ *
+ * Replies are `{status, number}`: 0 = written (number = new head), 1 = fenced (number = the
+ * shard's epoch), 2 = sequence conflict (number = the key's head).
+ */
+import { defineScript, type CommandParser } from 'redis';
+
+export const OK = 0;
+export const FENCED = 1;
+export const CONFLICT = 2;
+export type ScriptReply = [status: number, value: number];
+
+/*
+ * The head (last sequence number) of a key is the newest journal score, or, once a snapshot
+ * trimmed the journal empty, the newest snapshot's: no separate counter to keep in step.
+ */
+const PRELUDE = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current > tonumber(ARGV[1]) then return {1, current} end
+local head = 0
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if last[2] then
+  head = tonumber(last[2])
+else
+  local snap = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  if snap[2] then head = tonumber(snap[2]) end
+end
+`;
+
+// ZADD's arguments go through unpack(), which is bounded by Lua's C stack: add in slices.
+const APPEND_LUA = `${PRELUDE}
+local first = tonumber(ARGV[2])
+if first ~= head + 1 then return {2, head} end
+local n = #ARGV - 2
+local i = 1
+while i <= n do
+  local args = {}
+  for j = i, math.min(i + 499, n) do
+    args[#args + 1] = first + j - 1
+    args[#args + 1] = ARGV[j + 2]
+  end
+  redis.call('ZADD', KEYS[2], unpack(args))
+  i = i + 500
+end
+return {0, head + n}
+`;
+
+// A snapshot may not be ahead of the journal: it would claim events that were never stored.
+const SNAPSHOT_LUA = `${PRELUDE}
+local seq = tonumber(ARGV[2])
+if seq > head then return {2, head} end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], seq, seq)
+redis.call('ZADD', KEYS[3], seq, ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq)
+return {0, head}
+`;
+
+const CLAIM_LUA = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if wanted > current then
+  redis.call('SET', KEYS[1], wanted)
+  return wanted
+end
+return current
+`;
+
+const toReply = (reply: unknown): ScriptReply => {
+  const [status, value] = reply as [number, number];
+  return [Number(status), Number(value)];
+};
+
+export const scripts = {
+  journalAppend: defineScript({
+    SCRIPT: APPEND_LUA,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[]) {
+      parser.pushKeys(keys);
+      parser.push(String(epoch), String(firstSeq), ...envelopes);
+    },
+    transformReply: toReply,
+  }),
+  journalSnapshot: defineScript({
+    SCRIPT: SNAPSHOT_LUA,
+    NUMBER_OF_KEYS: 3,
+    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, seq: number, envelope: string, keep: number) {
+      parser.pushKeys(keys);
+      parser.push(String(epoch), String(seq), envelope, String(keep));
+    },
+    transformReply: toReply,
+  }),
+  journalClaim: defineScript({
+    SCRIPT: CLAIM_LUA,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, epochKey: string, epoch: number) {
+      parser.pushKey(epochKey);
+      parser.push(String(epoch));
+    },
+    transformReply: (reply: unknown) => Number(reply),
+  }),
+};
