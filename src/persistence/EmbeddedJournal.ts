@@ -1,0 +1,192 @@
+/**
+ * JournalStore on LMDB, for embedded mode: one environment file `<dir>/journal.mdb` (DATA_DIR)
+ * with three databases:
+ *   journal    [key, seq] -> JSON envelope (the same envelope as Redis, see ./envelope.ts)
+ *   snapshots  [key, seq] -> JSON envelope, the newest `keepSnapshots` per key
+ *   epochs     shard      -> epoch
+ * Checks and writes of a call run in one LMDB write transaction, so they are atomic and
+ * serialised with every other writer, in this process or another one on the same file.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { EngineError } from '../errors.ts';
+import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { checkFence, groupByKey } from './journalBatch.ts';
+import {
+  FencedError,
+  SequenceConflictError,
+  withKeyErrors,
+  type Fence,
+  type JournalEntry,
+  type JournalStore,
+  type Snapshot,
+} from './JournalStore.ts';
+
+export interface EmbeddedJournalOptions {
+  /** DATA_DIR; default './data'. Created when missing. */
+  dir?: string;
+  /** Snapshots kept per key; default 2. */
+  keepSnapshots?: number;
+}
+
+type SeqKey = [key: string, seq: number];
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+export class EmbeddedJournal implements JournalStore {
+  readonly path: string;
+  readonly #root: RootDatabase;
+  readonly #journal: Database<string, SeqKey>;
+  readonly #snapshots: Database<string, SeqKey>;
+  readonly #epochs: Database<number, number>;
+  readonly #keep: number;
+  #closed = false;
+  #fencedWrites = 0;
+
+  constructor(options: EmbeddedJournalOptions = {}) {
+    const dir = options.dir ?? './data';
+    this.#keep = options.keepSnapshots ?? 2;
+    if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) throw new RangeError(`keepSnapshots must be >= 1, got ${this.#keep}`);
+    mkdirSync(dir, { recursive: true });
+    this.path = join(dir, 'journal.mdb');
+    this.#root = open({
+      path: this.path,
+      maxDbs: 4,
+      // Reads must see what is committed, not writes still pending in a cache.
+      cache: false,
+      // A write resolves once its transaction is committed into the file's pages held by the OS:
+      // that survives the process being killed, and lmdb-js reopens at the last commit while the
+      // machine has not rebooted. The fsync runs after the commit (overlappingSync), so a power
+      // loss can lose the last commits, never corrupt the file. noSync stays off for that reason.
+      overlappingSync: true,
+      noSync: false,
+    });
+    this.#journal = this.#root.openDB<string, SeqKey>('journal', { encoding: 'string' });
+    this.#snapshots = this.#root.openDB<string, SeqKey>('snapshots', { encoding: 'string' });
+    this.#epochs = this.#root.openDB<number, number>('epochs', {});
+  }
+
+  get fencedWrites(): number {
+    return this.#fencedWrites;
+  }
+
+  isHealthy(): boolean {
+    return !this.#closed;
+  }
+
+  async append(entries: readonly JournalEntry[], fence: Fence): Promise<void> {
+    this.#assertOpen();
+    if (entries.length === 0) return;
+    checkFence(fence);
+    const groups = [...groupByKey(entries)].map(([key, group]) => ({
+      key,
+      first: group[0]!.sequenceNumber,
+      envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+    }));
+    // An async transaction callback cannot roll back what it wrote (a throw inside leaves the
+    // puts in place), so it only writes after its checks passed and reports refusals by value.
+    const outcome = await this.#root.transaction(() => {
+      const current = this.#epoch(fence.shard);
+      if (current > fence.epoch) return { fencedAt: current, conflicts: [] };
+      const conflicts: { key: string; first: number; head: number }[] = [];
+      for (const { key, first, envelopes } of groups) {
+        const head = this.#head(key);
+        if (first !== head + 1) conflicts.push({ key, first, head });
+        else envelopes.forEach((env, i) => void this.#journal.put([key, first + i], env));
+      }
+      return { fencedAt: undefined, conflicts };
+    });
+    const errors = new Map<string, Error>();
+    if (outcome.fencedAt !== undefined) {
+      this.#fencedWrites++;
+      for (const { key } of groups) errors.set(key, new FencedError(fence.shard, fence.epoch, outcome.fencedAt));
+    }
+    for (const c of outcome.conflicts) errors.set(c.key, new SequenceConflictError(c.key, c.first, c.head));
+    if (errors.size > 0) throw withKeyErrors([...errors.values()][0]!, errors);
+  }
+
+  async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
+    this.#assertOpen();
+    const out: JournalEntry[] = [];
+    for (const { key: k, value } of this.#journal.getRange({ start: [key, Math.max(0, Math.floor(afterSequence))], end: [key, MAX_SEQ] })) {
+      if (k[1] <= afterSequence) continue;
+      const e = decodeEnvelope(value);
+      out.push({ key, sequenceNumber: e.seq, data: e.data, createdAt: e.at });
+    }
+    return out;
+  }
+
+  async latestSnapshot(key: string): Promise<Snapshot | null> {
+    this.#assertOpen();
+    for (const { value } of this.#snapshots.getRange({ start: [key, MAX_SEQ], end: [key, -1], reverse: true, limit: 1 })) {
+      const e = decodeEnvelope(value);
+      return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+    }
+    return null;
+  }
+
+  async saveSnapshot(snapshot: Snapshot, fence: Fence): Promise<void> {
+    this.#assertOpen();
+    checkFence(fence);
+    const { key, sequenceNumber: seq } = snapshot;
+    const envelope = encodeEnvelope(seq, snapshot.createdAt, snapshot.data);
+    const refusal = await this.#root.transaction(() => {
+      const current = this.#epoch(fence.shard);
+      if (current > fence.epoch) return new FencedError(fence.shard, fence.epoch, current);
+      const head = this.#head(key);
+      // A snapshot ahead of the journal would claim events that were never stored.
+      if (seq > head) return new SequenceConflictError(key, seq, head);
+      void this.#snapshots.put([key, seq], envelope);
+      // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
+      const older = [...this.#snapshots.getKeys({ start: [key, MAX_SEQ], end: [key, -1], reverse: true })].slice(this.#keep);
+      for (const k of older) void this.#snapshots.remove(k);
+      const trimmed = [...this.#journal.getKeys({ start: [key, 0], end: [key, seq + 1] })];
+      for (const k of trimmed) void this.#journal.remove(k);
+      return undefined;
+    });
+    if (refusal instanceof FencedError) this.#fencedWrites++;
+    if (refusal) throw refusal;
+  }
+
+  async claimShard(fence: Fence): Promise<number> {
+    this.#assertOpen();
+    checkFence(fence);
+    return this.#root.transaction(() => {
+      const current = this.#epoch(fence.shard);
+      if (fence.epoch <= current) return current;
+      void this.#epochs.put(fence.shard, fence.epoch);
+      return fence.epoch;
+    });
+  }
+
+  async nextEpoch(shard: number): Promise<number> {
+    this.#assertOpen();
+    checkFence({ shard, epoch: 0 });
+    return this.#root.transaction(() => {
+      const next = this.#epoch(shard) + 1;
+      void this.#epochs.put(shard, next);
+      return next;
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#root.close();
+  }
+
+  #epoch(shard: number): number {
+    return this.#epochs.get(shard) ?? 0;
+  }
+
+  /** The key's last sequence number: newest journal entry, else (journal trimmed) newest snapshot. */
+  #head(key: string): number {
+    for (const k of this.#journal.getKeys({ start: [key, MAX_SEQ], end: [key, -1], reverse: true, limit: 1 })) return k[1];
+    for (const k of this.#snapshots.getKeys({ start: [key, MAX_SEQ], end: [key, -1], reverse: true, limit: 1 })) return k[1];
+    return 0;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new EngineError('UNAVAILABLE', `embedded journal ${this.path} is closed`);
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * JournalStore on Redis (node-redis). Layout, all under `${prefix}:` (STATE_PREFIX):
+ *   j:{key}            sorted set, score = sequence number, member = JSON envelope (v, seq, at, data)
+ *   s:{key}            sorted set of the newest `keepSnapshots` snapshots, same shape
+ *   shard:<n>:epoch    integer, the shard's fencing epoch
+ * Every check-and-write is one Lua script (./redisScripts.ts), sent as EVALSHA.
+ *
+ * Connection policy: the client reconnects by itself, and while it is not connected commands fail
+ * at once (`disableOfflineQueue`) so a batch fails instead of waiting for Redis to come back.
+ * A Redis that is connected but stopped answering is bounded by `commandTimeoutMs`, enforced here:
+ * node-redis 6.3's own command timeout stops applying once a command is written to the socket.
+ * Such a timeout marks the store unhealthy until Redis answers again.
+ */
+import { createClient } from 'redis';
+import { EngineError } from '../errors.ts';
+import { silentLogger, type Logger } from '../log.ts';
+import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { checkFence, groupByKey } from './journalBatch.ts';
+import {
+  FencedError,
+  SequenceConflictError,
+  withKeyErrors,
+  type Fence,
+  type JournalEntry,
+  type JournalStore,
+  type Snapshot,
+} from './JournalStore.ts';
+import { CONFLICT, FENCED, scripts, type ScriptReply } from './redisScripts.ts';
+
+export interface RedisJournalOptions {
+  url: string;
+  /** STATE_PREFIX; default 'risk'. */
+  prefix?: string;
+  /** Snapshots kept per key; default 2. */
+  keepSnapshots?: number;
+  /** A command without an answer after this long fails; default 5000. */
+  commandTimeoutMs?: number;
+  /** Longest pause between reconnection attempts; default 2000. */
+  maxReconnectDelayMs?: number;
+  logger?: Logger;
+}
+
+/** The Redis keys of a prefix; exported for tools and tests that read or write the layout. */
+export function redisKeys(prefix: string) {
+  return {
+    journal: (key: string) => `${prefix}:j:{${key}}`,
+    snapshots: (key: string) => `${prefix}:s:{${key}}`,
+    epoch: (shard: number) => `${prefix}:shard:${shard}:epoch`,
+  };
+}
+
+function createJournalClient(o: RedisJournalOptions) {
+  const maxDelay = o.maxReconnectDelayMs ?? 2000;
+  return createClient({
+    url: o.url,
+    scripts,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      // Exponential with jitter, so many instances do not reconnect in lockstep; never gives up.
+      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, maxDelay) * (0.5 + Math.random() / 2),
+    },
+  });
+}
+
+type JournalClient = ReturnType<typeof createJournalClient>;
+
+export class RedisJournal implements JournalStore {
+  /** Creates the store and waits until Redis answered once. */
+  static async connect(options: RedisJournalOptions): Promise<RedisJournal> {
+    const journal = new RedisJournal(options);
+    await journal.start();
+    return journal;
+  }
+
+  readonly keys: ReturnType<typeof redisKeys>;
+  readonly #client: JournalClient;
+  readonly #keep: number;
+  readonly #timeoutMs: number;
+  readonly #log: Logger;
+  readonly #healthListeners = new Set<(healthy: boolean) => void>();
+  #healthy = false;
+  #connected = false;
+  /** A command timed out and Redis has not answered anything since. */
+  #stalled = false;
+  #closed = false;
+  #fencedWrites = 0;
+  #scriptsLoaded: Promise<void> = Promise.resolve();
+
+  constructor(options: RedisJournalOptions) {
+    this.keys = redisKeys(options.prefix ?? 'risk');
+    this.#keep = options.keepSnapshots ?? 2;
+    this.#timeoutMs = options.commandTimeoutMs ?? 5000;
+    if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) throw new RangeError(`keepSnapshots must be >= 1, got ${this.#keep}`);
+    this.#log = options.logger ?? silentLogger;
+    this.#client = createJournalClient(options);
+    this.#client
+      .on('ready', () => {
+        // A restarted Redis has an empty script cache: load now, so the first batch does not pay
+        // a NOSCRIPT answer and a second round trip per script call.
+        this.#scriptsLoaded = this.#loadScripts();
+        this.#stalled = false;
+        this.#setConnected(true);
+      })
+      .on('error', (err: Error) => this.#setConnected(false, err))
+      .on('reconnecting', () => this.#setConnected(false))
+      .on('end', () => this.#setConnected(false));
+  }
+
+  /**
+   * Starts connecting; resolves once Redis answered (and the scripts are loaded), or when the
+   * store is closed first. While Redis is down the client keeps retrying and the store is usable:
+   * its calls fail fast and `isHealthy()` is false.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.#client.connect();
+      await this.#scriptsLoaded;
+    } catch (err) {
+      if (!this.#closed) throw err;
+    }
+  }
+
+  get fencedWrites(): number {
+    return this.#fencedWrites;
+  }
+
+  isHealthy(): boolean {
+    return this.#healthy;
+  }
+
+  /** Calls `listener` on every change of `isHealthy()`; returns the unsubscribe function. */
+  onHealthChange(listener: (healthy: boolean) => void): () => void {
+    this.#healthListeners.add(listener);
+    return () => this.#healthListeners.delete(listener);
+  }
+
+  async append(entries: readonly JournalEntry[], fence: Fence): Promise<void> {
+    if (entries.length === 0) return;
+    checkFence(fence);
+    // Everything is validated and encoded before the first command: bad input writes nothing.
+    const calls = [...groupByKey(entries)].map(([key, group]) => ({
+      key,
+      first: group[0]!.sequenceNumber,
+      envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+    }));
+    // All script calls are issued in this one synchronous loop: node-redis writes every command
+    // queued in a tick together, so the batch costs one round trip whatever the number of keys.
+    const replies = await this.#deadline(
+      'append',
+      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes))),
+    );
+    const errors = new Map<string, Error>();
+    replies.forEach((r, i) => {
+      const { key, first } = calls[i]!;
+      const err = r.status === 'rejected' ? toError(r.reason) : this.#refusal(r.value, fence, key, first);
+      if (err) errors.set(key, err);
+    });
+    if (errors.size === 0) return;
+    const errs = [...errors.values()];
+    if (errs.some((e) => e instanceof FencedError)) this.#fencedWrites++;
+    throw withKeyErrors(errs.find((e) => e instanceof FencedError) ?? errs[0]!, errors);
+  }
+
+  async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
+    const members = await this.#deadline('readAfter', this.#client.zRange(this.keys.journal(key), `(${afterSequence}`, '+inf', { BY: 'SCORE' }));
+    return members.map((m) => {
+      const e = decodeEnvelope(m);
+      return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+    });
+  }
+
+  async latestSnapshot(key: string): Promise<Snapshot | null> {
+    const [newest] = await this.#deadline('latestSnapshot', this.#client.zRange(this.keys.snapshots(key), -1, -1));
+    if (newest === undefined) return null;
+    const e = decodeEnvelope(newest);
+    return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+  }
+
+  async saveSnapshot(snapshot: Snapshot, fence: Fence): Promise<void> {
+    checkFence(fence);
+    const { key, sequenceNumber: seq } = snapshot;
+    const envelope = encodeEnvelope(seq, snapshot.createdAt, snapshot.data);
+    const reply = await this.#deadline(
+      'saveSnapshot',
+      this.#client.journalSnapshot(this.#scriptKeys(key, fence.shard), fence.epoch, seq, envelope, this.#keep),
+    );
+    const err = this.#refusal(reply, fence, key, seq);
+    if (err instanceof FencedError) this.#fencedWrites++;
+    if (err) throw err;
+  }
+
+  async claimShard(fence: Fence): Promise<number> {
+    checkFence(fence);
+    return this.#deadline('claimShard', this.#client.journalClaim(this.keys.epoch(fence.shard), fence.epoch));
+  }
+
+  async nextEpoch(shard: number): Promise<number> {
+    checkFence({ shard, epoch: 0 });
+    return this.#deadline('nextEpoch', this.#client.incr(this.keys.epoch(shard)));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // A graceful close waits for the answers of commands in flight; without a connection there
+    // is nothing to wait for, and close() would wait for the reconnection that may never come.
+    if (this.#client.isReady) await this.#client.close();
+    else if (this.#client.isOpen) this.#client.destroy();
+    this.#setConnected(false);
+  }
+
+  #scriptKeys(key: string, shard: number): [string, string, string] {
+    return [this.keys.epoch(shard), this.keys.journal(key), this.keys.snapshots(key)];
+  }
+
+  // node-redis's reply typing widens the script's [status, value] tuple to number[].
+  #refusal(reply: readonly number[], fence: Fence, key: string, seq: number): Error | undefined {
+    const [status, value] = reply as ScriptReply;
+    if (status === FENCED) return new FencedError(fence.shard, fence.epoch, value);
+    if (status === CONFLICT) return new SequenceConflictError(key, seq, value);
+    return undefined;
+  }
+
+  async #loadScripts(): Promise<void> {
+    try {
+      await Promise.all(Object.values(scripts).map((s) => this.#client.scriptLoad(s.SCRIPT)));
+    } catch (err) {
+      // Not fatal: EVALSHA falls back to EVAL on NOSCRIPT.
+      this.#log.warn({ err }, 'redis journal: could not preload the scripts');
+    }
+  }
+
+  /**
+   * Fails `work` after `commandTimeoutMs`. Its answer may still come (and its write land) later:
+   * a timed-out write is of unknown outcome, like any write whose answer was lost.
+   */
+  async #deadline<T>(what: string, work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.#stalled = true;
+        this.#updateHealth();
+        reject(new EngineError('TIMEOUT', `redis journal: ${what} got no answer within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
+    });
+    // A late answer to a timed-out command is the sign that Redis is back.
+    work.then(() => this.#answered(), () => undefined);
+    try {
+      return await Promise.race([work, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #answered(): void {
+    if (!this.#stalled) return;
+    this.#stalled = false;
+    this.#updateHealth();
+  }
+
+  #setConnected(connected: boolean, err?: Error): void {
+    if (connected === this.#connected) return;
+    this.#connected = connected;
+    if (connected) this.#log.info('redis journal: connected');
+    else if (!this.#closed) this.#log.warn({ err: err?.message }, 'redis journal: connection lost, reconnecting');
+    this.#updateHealth();
+  }
+
+  #updateHealth(): void {
+    const healthy = this.#connected && !this.#stalled && !this.#closed;
+    if (healthy === this.#healthy) return;
+    this.#healthy = healthy;
+    for (const listener of this.#healthListeners) listener(healthy);
+  }
+}
+
+const toError = (reason: unknown): Error => (reason instanceof Error ? reason : new Error(String(reason)));
