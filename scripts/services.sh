@@ -1,0 +1,556 @@
+#!/usr/bin/env bash
+# Local services of risk-engine: Kafka (single-node KRaft, fetched from Maven Central),
+# Redis and NATS with JetStream (Debian packages). Idempotent: every start command
+# returns at once when the service already answers.
+#
+# usage: scripts/services.sh COMMAND
+#   up            start Redis, NATS and Kafka (whatever is not answering) and wait for them
+#   down          stop the Kafka broker (Redis and NATS are machine services and stay up)
+#   status        one line per service; exit 0 when all answer, 3 otherwise
+#   kafka-start   start the broker (keeps its data dir); waits until it answers
+#   kafka-stop    stop the broker: SIGTERM, wait, then SIGKILL (keeps its data dir)
+#   redis-start   start redis-server on 127.0.0.1:6379 when it does not answer
+#   redis-stop    shut Redis down
+#   nats-start    start nats-server -js on 127.0.0.1:4222 when it does not answer
+#   nats-stop     stop nats-server (SIGTERM, wait, then SIGKILL)
+#   kafka-home    fetch Kafka if needed and print its install dir (jars in <dir>/libs)
+#   kafka-class CLASS [ARGS...]
+#                 run a Kafka main class on that classpath, e.g.
+#                 kafka-class org.apache.kafka.tools.ProducerPerformance --topic t ...
+#
+# environment:
+#   RISK_KAFKA_VERSION        Kafka version (default: <kafka.version> in scripts/kafka/pom.xml)
+#   RISK_KAFKA_CACHE          where Kafka jars are cached (default .cache/kafka; jars in <cache>/<version>/libs)
+#   RISK_KAFKA_DATA           broker data dir: log.dirs, server.log, pid file (default .cache/kafka-data)
+#   RISK_KAFKA_PORT           client port (9092); RISK_KAFKA_CONTROLLER_PORT (9093)
+#   RISK_KAFKA_HEAP           JVM heap options (default "-Xms256m -Xmx768m")
+#   RISK_KAFKA_JAVA_OPTS      extra JVM options for the broker
+#   RISK_KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (90)
+#   RISK_KAFKA_CLUSTER_ID     cluster id used when formatting a fresh data dir
+#   RISK_REDIS_PORT (6379), RISK_NATS_PORT (4222)
+set -euo pipefail
+
+PROG=services.sh
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KAFKA_CONF_DIR=$ROOT/scripts/kafka
+KAFKA_POM=$KAFKA_CONF_DIR/pom.xml
+
+pom_kafka_version() {
+  sed -n 's:.*<kafka.version>\([^<]*\)</kafka.version>.*:\1:p' "$KAFKA_POM" | head -n1
+}
+KAFKA_VERSION=${RISK_KAFKA_VERSION:-$(pom_kafka_version)}
+KAFKA_CACHE=${RISK_KAFKA_CACHE:-$ROOT/.cache/kafka}
+[[ $KAFKA_CACHE == /* ]] || KAFKA_CACHE=$PWD/$KAFKA_CACHE
+KAFKA_HOME=$KAFKA_CACHE/$KAFKA_VERSION
+KAFKA_LIBS=$KAFKA_HOME/libs
+KAFKA_DATA=${RISK_KAFKA_DATA:-$ROOT/.cache/kafka-data}
+[[ $KAFKA_DATA == /* ]] || KAFKA_DATA=$PWD/$KAFKA_DATA # the pid check matches the absolute config path
+KAFKA_HOST=127.0.0.1
+KAFKA_PORT=${RISK_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${RISK_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_HEAP=${RISK_KAFKA_HEAP:--Xms256m -Xmx768m}
+KAFKA_START_TIMEOUT=${RISK_KAFKA_START_TIMEOUT:-90}
+KAFKA_STOP_TIMEOUT=30
+# base64url of the 16 bytes "riskengine-kafka": a fixed, valid KRaft cluster id
+KAFKA_CLUSTER_ID=${RISK_KAFKA_CLUSTER_ID:-cmlza2VuZ2luZS1rYWZrYQ}
+KAFKA_PIDFILE=$KAFKA_DATA/kafka.pid
+KAFKA_CONFIG=$KAFKA_DATA/server.properties
+KAFKA_LOGDIR=$KAFKA_DATA/logs
+
+REDIS_HOST=127.0.0.1
+REDIS_PORT=${RISK_REDIS_PORT:-6379}
+NATS_HOST=127.0.0.1
+NATS_PORT=${RISK_NATS_PORT:-4222}
+NATS_BIN=/usr/sbin/nats-server
+
+say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: %s\n' "$PROG" "$*" >&2; exit 1; }
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# ---------------------------------------------------------------- prerequisites
+
+JAVA=
+need_java() {
+  [[ -n $JAVA ]] && return 0
+  if [[ -n ${JAVA_HOME:-} && -x $JAVA_HOME/bin/java ]]; then JAVA=$JAVA_HOME/bin/java
+  elif command -v java >/dev/null 2>&1; then JAVA=$(command -v java)
+  else die "java not found: install a JDK 17+ (apt-get install -y openjdk-17-jre-headless)"
+  fi
+  local spec
+  spec=$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p' | head -n1)
+  spec=${spec#1.}
+  [[ $spec =~ ^[0-9]+$ ]] || die "cannot tell the version of $JAVA: install a JDK 17+ (apt-get install -y openjdk-17-jre-headless)"
+  (( spec >= 17 )) || die "java $spec found at $JAVA, Kafka $KAFKA_VERSION needs 17+: install a JDK 17+ (apt-get install -y openjdk-17-jre-headless)"
+}
+
+need_mvn() {
+  command -v mvn >/dev/null 2>&1 \
+    || die "mvn not found: install Maven 3.6+ to fetch Kafka from Maven Central (apt-get install -y maven)"
+}
+
+# apt-get update once per run, then install the named Debian packages
+APT_UPDATED=
+apt_install() {
+  command -v apt-get >/dev/null 2>&1 || die "$* not installed and no apt-get to install it"
+  if [[ $(id -u) != 0 ]]; then die "$* not installed: run 'apt-get install -y $*' as root"; fi
+  say "installing $* from Debian packages"
+  if [[ -z $APT_UPDATED ]]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# is something accepting TCP connections on HOST PORT?
+tcp_open() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" >/dev/null 2>&1
+}
+
+# pid of the process listening on TCP PORT (empty when none)
+listener_pid() {
+  ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1
+}
+
+# SIGTERM PID, wait up to SECS, then SIGKILL; returns when PID is gone
+stop_pid() {
+  local pid=$1 secs=$2 name=$3 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  say "$name (pid $pid) still running ${secs}s after SIGTERM: sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  die "$name (pid $pid) survived SIGKILL"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+kafka_fetch() {
+  if [[ -f $KAFKA_LIBS/.complete ]]; then return 0; fi
+  need_mvn
+  mkdir -p "$KAFKA_CACHE"
+  exec 8>"$KAFKA_CACHE/.fetch.lock"
+  flock -w 600 8 || die "timed out waiting for another fetch of Kafka (lock $KAFKA_CACHE/.fetch.lock)"
+  if [[ ! -f $KAFKA_LIBS/.complete ]]; then
+    local t0 tmp
+    t0=$(now)
+    tmp=$KAFKA_HOME/libs.tmp.$$
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    say "fetching Apache Kafka $KAFKA_VERSION and its runtime dependencies from Maven Central into $KAFKA_LIBS"
+    # (the sed drops the ANSI resets that Maven 3.8 prints even in batch mode)
+    if ! mvn -B -q -Dstyle.color=never -f "$KAFKA_POM" -Dkafka.version="$KAFKA_VERSION" \
+        dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" 2>&1 \
+        | sed -e 's/\x1b\[[0-9;]*m//g' -e '/^$/d' >&2; then
+      rm -rf "$tmp"
+      die "could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION with Maven (see above)"
+    fi
+    ls "$tmp"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null 2>&1 \
+      || { rm -rf "$tmp"; die "Maven ran but kafka_2.13-$KAFKA_VERSION.jar is not in $tmp"; }
+    rm -rf "$KAFKA_LIBS"
+    mv "$tmp" "$KAFKA_LIBS"
+    touch "$KAFKA_LIBS/.complete"
+    say "fetched $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars, $(du -sh "$KAFKA_LIBS" | cut -f1), in $(since "$t0")s"
+  fi
+  exec 8>&-
+}
+
+kafka_java() { # run a Kafka main class with the cached classpath (tools logging)
+  need_java
+  kafka_fetch
+  "$JAVA" -Xmx512m -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+kafka_pid() { # pid of our broker, from the pid file, if that process is still our broker
+  local pid
+  [[ -f $KAFKA_PIDFILE ]] || return 1
+  pid=$(<"$KAFKA_PIDFILE")
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  kafka_is_ours "$pid" || return 1
+  echo "$pid"
+}
+
+kafka_is_ours() { # is PID a kafka.Kafka JVM started with our config file?
+  local cmd
+  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  [[ $cmd == *" kafka.Kafka $KAFKA_CONFIG"* ]]
+}
+
+kafka_stray_pid() { # a broker of ours running without (a valid) pid file
+  local p
+  for p in /proc/[0-9]*; do
+    p=${p#/proc/}
+    if kafka_is_ours "$p"; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+
+# does the broker answer a metadata request? (kafkajs when installed, else Kafka's own admin client)
+kafka_answers() {
+  tcp_open "$KAFKA_HOST" "$KAFKA_PORT" || return 1
+  if command -v node >/dev/null 2>&1 && [[ -f $ROOT/node_modules/kafkajs/package.json ]]; then
+    timeout 15 node -e '
+      const { Kafka, logLevel } = require(process.argv[1]);
+      const kafka = new Kafka({ clientId: "services-sh", brokers: [process.argv[2]], logLevel: logLevel.NOTHING,
+        connectionTimeout: 2000, requestTimeout: 5000, retry: { retries: 0 } });
+      const admin = kafka.admin();
+      setTimeout(() => process.exit(1), 10000);
+      admin.connect()
+        .then(() => admin.describeCluster())
+        .then((c) => admin.listTopics().then(() => process.exit(c.brokers.length > 0 ? 0 : 1)))
+        .catch(() => process.exit(1));
+    ' "$ROOT/node_modules/kafkajs" "$KAFKA_HOST:$KAFKA_PORT" >/dev/null 2>&1
+  else
+    timeout 30 "$JAVA" -Xmx128m -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
+      -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" --list >/dev/null 2>&1
+  fi
+}
+
+kafka_write_config() {
+  mkdir -p "$KAFKA_DATA" "$KAFKA_LOGDIR"
+  {
+    cat "$KAFKA_CONF_DIR/server.properties"
+    echo
+    echo "# ---- added by scripts/services.sh"
+    echo "log.dirs=$KAFKA_LOGDIR"
+    echo "listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+    echo "advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+    echo "controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+  } >"$KAFKA_CONFIG.tmp"
+  mv "$KAFKA_CONFIG.tmp" "$KAFKA_CONFIG"
+}
+
+kafka_format() {
+  [[ -f $KAFKA_LOGDIR/meta.properties ]] && return 0
+  say "formatting KRaft storage in $KAFKA_LOGDIR (cluster id $KAFKA_CLUSTER_ID)"
+  if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
+      --cluster-id "$KAFKA_CLUSTER_ID" --config "$KAFKA_CONFIG" --ignore-formatted \
+      >"$KAFKA_DATA/format.log" 2>&1; then
+    cat "$KAFKA_DATA/format.log" >&2
+    die "formatting Kafka storage in $KAFKA_LOGDIR failed"
+  fi
+}
+
+kafka_log_tail() { # server.log, then the JVM's own output of this start (kafka.out since its last marker)
+  if [[ -s $KAFKA_DATA/server.log ]]; then
+    echo "---- last lines of $KAFKA_DATA/server.log" >&2
+    tail -n 30 "$KAFKA_DATA/server.log" >&2
+  fi
+  if [[ -s $KAFKA_DATA/kafka.out ]]; then
+    echo "---- output of the JVM ($KAFKA_DATA/kafka.out)" >&2
+    awk '/^==== .* starting Kafka/ { n = 0; delete l; next } { l[++n] = $0 } END { s = n > 40 ? n - 39 : 1; for (i = s; i <= n; i++) print l[i] }' \
+      "$KAFKA_DATA/kafka.out" >&2
+  fi
+}
+
+kafka_wait() { # PID T0: wait until the broker answers, or fail
+  local pid=$1 t0=$2 deadline
+  deadline=$(( $(date +%s) + KAFKA_START_TIMEOUT ))
+  while :; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      kafka_log_tail
+      rm -f "$KAFKA_PIDFILE"
+      die "Kafka broker (pid $pid) exited during start-up; logs in $KAFKA_DATA"
+    fi
+    if kafka_answers; then
+      say "kafka: ready on $KAFKA_HOST:$KAFKA_PORT after $(since "$t0")s (pid $pid, Kafka $KAFKA_VERSION)"
+      return 0
+    fi
+    if (( $(date +%s) >= deadline )); then
+      kafka_log_tail
+      die "Kafka broker (pid $pid) did not answer on $KAFKA_HOST:$KAFKA_PORT within ${KAFKA_START_TIMEOUT}s; it is still running: '$PROG kafka-stop' stops it"
+    fi
+    sleep 0.5
+  done
+}
+
+kafka_start() {
+  need_java
+  kafka_fetch
+  mkdir -p "$KAFKA_DATA"
+  # serialise concurrent starts on one data dir (the broker itself must not inherit this fd)
+  exec 9>"$KAFKA_DATA/.start.lock"
+  flock -w $((KAFKA_START_TIMEOUT + 60)) 9 || die "timed out waiting for another '$PROG kafka-start' on $KAFKA_DATA"
+  local pid t0
+  t0=$(now)
+  if pid=$(kafka_pid) || pid=$(kafka_stray_pid); then
+    echo "$pid" >"$KAFKA_PIDFILE"
+    if kafka_answers; then
+      say "kafka: already running on $KAFKA_HOST:$KAFKA_PORT (pid $pid)"
+    else
+      say "kafka: pid $pid is starting, waiting for it"
+      kafka_wait "$pid" "$t0"
+    fi
+    exec 9>&-
+    return 0
+  fi
+  rm -f "$KAFKA_PIDFILE"
+  if tcp_open "$KAFKA_HOST" "$KAFKA_PORT" || tcp_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; then
+    local other
+    other=$(listener_pid "$KAFKA_PORT")
+    [[ -n $other ]] || other=$(listener_pid "$KAFKA_CONTROLLER_PORT")
+    die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT on $KAFKA_HOST is taken by another process${other:+ (pid $other: $(tr '\0' ' ' </proc/"$other"/cmdline 2>/dev/null | cut -c1-120))}"
+  fi
+  kafka_write_config
+  kafka_format
+  {
+    echo
+    echo "==== $(date -u +%FT%TZ) $PROG: starting Kafka $KAFKA_VERSION"
+  } >>"$KAFKA_DATA/kafka.out"
+  # shellcheck disable=SC2086 # KAFKA_HEAP and RISK_KAFKA_JAVA_OPTS are word lists
+  setsid nohup "$JAVA" $KAFKA_HEAP \
+    -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -XX:+ExitOnOutOfMemoryError \
+    -Djava.awt.headless=true \
+    -Dkafka.logs.dir="$KAFKA_DATA" \
+    -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/log4j2.properties" \
+    ${RISK_KAFKA_JAVA_OPTS:-} \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_CONFIG" \
+    </dev/null >>"$KAFKA_DATA/kafka.out" 2>&1 8>&- 9>&- &
+  pid=$!
+  echo "$pid" >"$KAFKA_PIDFILE"
+  say "kafka: started pid $pid, waiting up to ${KAFKA_START_TIMEOUT}s for $KAFKA_HOST:$KAFKA_PORT (log $KAFKA_DATA/server.log)"
+  kafka_wait "$pid" "$t0"
+  exec 9>&-
+}
+
+kafka_stop() {
+  local pid
+  if ! pid=$(kafka_pid) && ! pid=$(kafka_stray_pid); then
+    rm -f "$KAFKA_PIDFILE"
+    say "kafka: not running"
+    return 0
+  fi
+  local t0
+  t0=$(now)
+  stop_pid "$pid" "$KAFKA_STOP_TIMEOUT" "Kafka broker"
+  rm -f "$KAFKA_PIDFILE"
+  say "kafka: stopped pid $pid in $(since "$t0")s (data kept in $KAFKA_DATA)"
+}
+
+kafka_status() {
+  local pid
+  if pid=$(kafka_pid) || pid=$(kafka_stray_pid); then
+    if kafka_answers; then
+      echo "kafka  up    $KAFKA_HOST:$KAFKA_PORT  pid $pid  Kafka $KAFKA_VERSION  data $KAFKA_DATA"
+      return 0
+    fi
+    echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT  pid $pid running but not answering (starting or stuck)  log $KAFKA_DATA/server.log"
+    return 1
+  fi
+  if tcp_open "$KAFKA_HOST" "$KAFKA_PORT"; then
+    echo "kafka  up?   $KAFKA_HOST:$KAFKA_PORT  port open but not a broker started by $PROG"
+    return 1
+  fi
+  echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT"
+  return 1
+}
+
+# ---------------------------------------------------------------- Redis
+
+redis_answers() {
+  [[ $(timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]
+}
+
+redis_start() {
+  if command -v redis-cli >/dev/null 2>&1 && redis_answers; then
+    say "redis: already running on $REDIS_HOST:$REDIS_PORT"
+    return 0
+  fi
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    apt_install redis-server
+  fi
+  if redis_answers; then # the package's own service may have started it
+    say "redis: running on $REDIS_HOST:$REDIS_PORT"
+    return 0
+  fi
+  mkdir -p /var/lib/redis /var/log/redis
+  local t0 i
+  t0=$(now)
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log >&2
+  for ((i = 0; i < 200; i++)); do
+    if redis_answers; then
+      say "redis: ready on $REDIS_HOST:$REDIS_PORT after $(since "$t0")s"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 20 /var/log/redis/ci.log >&2 || true
+  die "redis-server did not answer on $REDIS_HOST:$REDIS_PORT within 20s (log /var/log/redis/ci.log)"
+}
+
+redis_stop() {
+  if ! command -v redis-cli >/dev/null 2>&1 || ! redis_answers; then
+    say "redis: not running"
+    return 0
+  fi
+  local pid i
+  pid=$(listener_pid "$REDIS_PORT")
+  # SHUTDOWN saves first when the server has save points; NOSAVE when that save fails
+  timeout 10 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown >/dev/null 2>&1 \
+    || timeout 10 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  for ((i = 0; i < 100; i++)); do
+    if ! tcp_open "$REDIS_HOST" "$REDIS_PORT"; then
+      say "redis: stopped"
+      return 0
+    fi
+    sleep 0.1
+  done
+  [[ -n $pid ]] || die "redis on $REDIS_HOST:$REDIS_PORT did not shut down"
+  stop_pid "$pid" 10 redis-server
+  say "redis: stopped pid $pid"
+}
+
+redis_status() {
+  if command -v redis-cli >/dev/null 2>&1 && redis_answers; then
+    echo "redis  up    $REDIS_HOST:$REDIS_PORT"
+    return 0
+  fi
+  command -v redis-server >/dev/null 2>&1 || { echo "redis  down  $REDIS_HOST:$REDIS_PORT  (redis-server not installed)"; return 1; }
+  echo "redis  down  $REDIS_HOST:$REDIS_PORT"
+  return 1
+}
+
+# ---------------------------------------------------------------- NATS
+
+nats_info() { # first line of the NATS protocol: INFO {...}
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && head -n1 <&3' _ "$NATS_HOST" "$NATS_PORT" 2>/dev/null
+}
+
+nats_answers() { # answers with JetStream enabled
+  local info
+  info=$(nats_info) || return 1
+  [[ $info == INFO* && $info == *'"jetstream":true'* ]]
+}
+
+nats_paths() { # store dir and log file; the default port uses the standard Debian paths
+  if [[ $NATS_PORT == 4222 ]]; then
+    NATS_STORE=/var/lib/nats-server NATS_LOG=/var/log/nats-server.log
+  else
+    NATS_STORE=/var/lib/nats-server-$NATS_PORT NATS_LOG=/var/log/nats-server-$NATS_PORT.log
+  fi
+  NATS_PIDFILE=/run/nats-server-$NATS_PORT.pid
+}
+
+nats_start() {
+  if nats_answers; then
+    say "nats: already running on $NATS_HOST:$NATS_PORT (JetStream)"
+    return 0
+  fi
+  if tcp_open "$NATS_HOST" "$NATS_PORT"; then
+    die "something answers on $NATS_HOST:$NATS_PORT but not as nats-server with JetStream (first line: $(nats_info | cut -c1-80))"
+  fi
+  [[ -x $NATS_BIN ]] || apt_install nats-server
+  [[ -x $NATS_BIN ]] || die "nats-server not found at $NATS_BIN after installing the Debian package"
+  if nats_answers; then
+    say "nats: running on $NATS_HOST:$NATS_PORT"
+    return 0
+  fi
+  nats_paths
+  mkdir -p "$NATS_STORE" "$(dirname "$NATS_LOG")" "$(dirname "$NATS_PIDFILE")"
+  local t0 i
+  t0=$(now)
+  # the pid file only scopes --oknodo to this port's server
+  start-stop-daemon --start --oknodo --background --make-pidfile --pidfile "$NATS_PIDFILE" \
+    --exec "$NATS_BIN" -- -a "$NATS_HOST" -p "$NATS_PORT" -js -sd "$NATS_STORE" -l "$NATS_LOG" >&2
+  for ((i = 0; i < 200; i++)); do
+    if nats_answers; then
+      say "nats: ready on $NATS_HOST:$NATS_PORT after $(since "$t0")s"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 20 "$NATS_LOG" >&2 || true
+  die "nats-server did not answer on $NATS_HOST:$NATS_PORT within 20s (log $NATS_LOG)"
+}
+
+nats_stop() {
+  nats_paths
+  local pid
+  pid=$(listener_pid "$NATS_PORT")
+  if [[ -z $pid ]]; then
+    rm -f "$NATS_PIDFILE"
+    say "nats: not running"
+    return 0
+  fi
+  [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$NATS_BIN" ]] \
+    || die "port $NATS_PORT is held by pid $pid, which is not $NATS_BIN; not stopping it"
+  # nats-server flushes JetStream state on SIGTERM (lame-duck would take minutes)
+  stop_pid "$pid" 15 nats-server
+  rm -f "$NATS_PIDFILE"
+  say "nats: stopped pid $pid"
+}
+
+nats_status() {
+  if nats_answers; then
+    echo "nats   up    $NATS_HOST:$NATS_PORT  JetStream"
+    return 0
+  fi
+  if tcp_open "$NATS_HOST" "$NATS_PORT"; then
+    echo "nats   down  $NATS_HOST:$NATS_PORT  port open but no NATS INFO with JetStream"
+    return 1
+  fi
+  echo "nats   down  $NATS_HOST:$NATS_PORT"
+  return 1
+}
+
+# ---------------------------------------------------------------- commands
+
+status_all() {
+  local rc=0
+  redis_status || rc=3
+  nats_status || rc=3
+  kafka_status || rc=3
+  return $rc
+}
+
+usage() {
+  sed -n '/^# usage:/,/^# environment:/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+}
+
+cmd=${1:-}
+[[ $# -gt 0 ]] && shift
+case $cmd in
+  up)
+    redis_start
+    nats_start
+    kafka_start
+    status_all
+    ;;
+  down) kafka_stop ;;
+  status) status_all ;;
+  kafka-start) kafka_start ;;
+  kafka-stop) kafka_stop ;;
+  redis-start) redis_start ;;
+  redis-stop) redis_stop ;;
+  nats-start) nats_start ;;
+  nats-stop) nats_stop ;;
+  kafka-home)
+    need_java
+    kafka_fetch
+    echo "$KAFKA_HOME"
+    ;;
+  kafka-class)
+    [[ $# -gt 0 ]] || die "usage: $PROG kafka-class MAIN_CLASS [ARGS...]"
+    kafka_java "$@"
+    ;;
+  -h | --help | help) usage ;;
+  *)
+    usage >&2
+    exit 2
+    ;;
+esac
