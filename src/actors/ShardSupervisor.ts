@@ -14,8 +14,9 @@ import type { Logger } from '../log.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
-import type { AlertBus, BatchControl, InputBatch, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
+import type { Alert, AlertBus, BatchControl, InputBatch, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 import { aggregateRecord, alertFor, deadLetterRecord, decisionRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { ask, type Reply } from './reply.ts';
 import { spawnUserActor, type UserActorDeps, type UserMsg } from './UserActor.ts';
@@ -29,6 +30,7 @@ export interface ShardDeps {
   store: JournalStore;
   rules(): Rules;
   supervision: SupervisionDeps;
+  metrics: Metrics;
   log: Logger;
 }
 
@@ -127,16 +129,22 @@ export class ShardSupervisor {
   }
 
   private async commitWithRetry(batch: InputBatch, chunk: Chunk, control: BatchControl): Promise<void> {
+    const { metrics } = this.deps;
+    const timer = metrics.batchSeconds.startTimer();
     for (let attempt = 1; ; attempt++) {
       try {
-        const { records, alerts } = await this.judge(chunk.records);
+        const judged = await this.judge(chunk.records);
+        const { records, alerts } = judged;
         // Alerts go out before the commit: a crash in between redelivers the events, and the
         // alert's Nats-Msg-Id makes JetStream drop the second copy.
         await Promise.all(alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
         await this.deps.sink.commit(records, [{ topic: batch.topic, partition: batch.partition, offset: chunk.nextOffset }]);
+        timer();
+        this.countCommitted(batch.topic, chunk.records.length, judged);
         return;
       } catch (err) {
         const code = errorCode(err);
+        metrics.batchRetries.inc({ code });
         if (code === 'FENCED' || attempt >= MAX_BATCH_ATTEMPTS) throw err;
         const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
         this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs }, 'batch failed; retrying');
@@ -146,12 +154,20 @@ export class ShardSupervisor {
     }
   }
 
-  private async judge(records: readonly InputRecord[]) {
+  private countCommitted(topic: string, consumed: number, judged: Judged): void {
+    const { metrics } = this.deps;
+    metrics.eventsConsumed.inc({ topic }, consumed);
+    for (const decision of judged.verdicts) metrics.decisions.inc({ decision });
+    for (const code of judged.dlqCodes) metrics.dlq.inc({ code });
+    for (const a of judged.alerts) metrics.alertsPublished.inc({ decision: a.alert.decision });
+  }
+
+  private async judge(records: readonly InputRecord[]): Promise<Judged> {
     const now = this.deps.supervision.clock();
     const perUser = new Map<string, Promise<unknown>>();
     const parts = records.map((rec) => {
       const parsed = parseRecord(rec, this.userDeps.domain);
-      if (!parsed.ok) return Promise.resolve({ records: [deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now)], alerts: [] });
+      if (!parsed.ok) return Promise.resolve(deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code));
       const { event } = parsed;
       // Chained per user: the next event of a user starts after the previous one is journaled.
       const run = (perUser.get(event.userId) ?? Promise.resolve()).then(() => this.judgeEvent(rec, event));
@@ -161,13 +177,14 @@ export class ShardSupervisor {
     const settled = await Promise.allSettled(parts);
     const failure = settled.find((s) => s.status === 'rejected');
     if (failure) throw (failure as PromiseRejectedResult).reason;
-    const out: OutputRecord[] = [];
-    const alerts: { alert: NonNullable<ReturnType<typeof alertFor>>; traceparent: string | null }[] = [];
+    const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [] };
     for (const s of settled as PromiseFulfilledResult<Judged>[]) {
-      out.push(...s.value.records);
-      alerts.push(...s.value.alerts);
+      all.records.push(...s.value.records);
+      all.alerts.push(...s.value.alerts);
+      all.verdicts.push(...s.value.verdicts);
+      all.dlqCodes.push(...s.value.dlqCodes);
     }
-    return { records: out, alerts };
+    return all;
   }
 
   private async judgeEvent(rec: InputRecord, event: RiskEvent): Promise<Judged> {
@@ -175,30 +192,37 @@ export class ShardSupervisor {
     const traceId = traceIdOf(rec.headers.traceparent);
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await this.ask(this.user(event.userId), (reply) => ({ type: 'event', event, traceId, reply }));
+        const outcome = await this.ask<Outcome>(this.user(event.userId), (reply) => ({ type: 'event', event, traceId, reply }));
+        this.observe(outcome, rec);
         return this.outputsOf(outcome, traceparent);
       } catch (err) {
         if (errorCode(err) !== 'POISON') throw err;
         if (attempt >= POISON_POLICY.maxAttempts) {
           this.deps.log.error({ shard: this.shard, eventId: event.eventId, userId: event.userId, err: errorMessage(err) }, 'poison event quarantined');
-          const dlq = deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock());
-          return { records: [dlq], alerts: [] };
+          return deadLetter(deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock()), 'POISON');
         }
       }
     }
   }
 
+  private observe(outcome: Outcome, rec: InputRecord): void {
+    const { metrics } = this.deps;
+    if (outcome.kind === 'duplicate') metrics.duplicates.inc();
+    else if (outcome.kind === 'redelivered') metrics.redelivered.inc();
+    else if (rec.timestamp > 0) metrics.latency.observe(Math.max(0, outcome.decision.decidedAt - rec.timestamp) / 1000);
+  }
+
   private outputsOf(outcome: Outcome, traceparent: string | null): Judged {
-    if (outcome.kind === 'duplicate') return { records: [], alerts: [] };
+    if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [] };
     const { decision, aggregates } = outcome;
     const records = aggregates.map((a) => aggregateRecord(this.topics, a));
     if (!decision) {
       this.deps.log.warn({ shard: this.shard }, 'redelivered event whose decision is no longer retained');
-      return { records, alerts: [] };
+      return { records, alerts: [], verdicts: [], dlqCodes: [] };
     }
     records.unshift(decisionRecord(this.topics, decision, traceparent));
     const alert = alertFor(decision);
-    return { records, alerts: alert ? [{ alert, traceparent }] : [] };
+    return { records, alerts: alert ? [{ alert, traceparent }] : [], verdicts: [decision.decision], dlqCodes: [] };
   }
 
   private user(userId: string): nact.Ref<UserMsg> {
@@ -232,10 +256,15 @@ export class ShardSupervisor {
   }
 }
 
+/** What a group of records produced: output records, alerts, and what to count once committed. */
 interface Judged {
   records: OutputRecord[];
-  alerts: { alert: NonNullable<ReturnType<typeof alertFor>>; traceparent: string | null }[];
+  alerts: { alert: Alert; traceparent: string | null }[];
+  verdicts: string[];
+  dlqCodes: string[];
 }
+
+const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code] });
 
 interface Chunk {
   records: InputRecord[];

@@ -122,10 +122,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
     }
   }
 
-  return nact.spawnPersistent(parent, behaviour as never, key, actorName(userId), {
-    initialState: initialState(userId),
-    snapshotDecoder: upcastState,
-    onCrash: hooks.onCrash as never,
-    afterStop: hooks.afterStop,
-  }) as nact.Ref<UserMsg>;
+  // nact's typings cannot follow a state type through spawnPersistent; the props are as documented.
+  const props = { initialState: initialState(userId), snapshotDecoder: upcastState, onCrash: hooks.onCrash, afterStop: hooks.afterStop };
+  return nact.spawnPersistent(parent, behaviour as never, key, actorName(userId), props as never) as nact.Ref<UserMsg>;
 }

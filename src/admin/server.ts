@@ -9,6 +9,7 @@ import type { Settings } from '../config/settings.ts';
 import { EngineError, errorCode, errorMessage, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Engine } from '../app/Engine.ts';
+import { registerIngest } from './ingest.ts';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
@@ -70,6 +71,8 @@ export function buildAdmin(engine: Engine, settings: Settings, log: Logger): Fas
     await engine.snapshotUser(req.params.userId);
     return reply.code(202).send({ status: 'accepted', userId: req.params.userId });
   });
+
+  registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' });
 
   app.get('/shards', async () => {
     const owned = engine.ownedShards();

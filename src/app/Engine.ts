@@ -15,6 +15,7 @@ import type { SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
+import { Metrics } from '../telemetry/metrics.ts';
 
 export interface EngineParts {
   source: EventSource;
@@ -34,16 +35,28 @@ export interface UserStateView extends UserView {
 export class Engine implements ShardListener {
   private readonly system: nact.Ref<unknown>;
   private readonly shards = new Map<number, Promise<ShardSupervisor>>();
+  /** The shards that are open, for cheap synchronous reads (metrics). */
+  private readonly open = new Map<number, ShardSupervisor>();
   private started = false;
+  readonly metrics: Metrics;
+  private readonly supervision: SupervisionDeps;
 
   constructor(
     readonly settings: Settings,
     readonly parts: EngineParts,
     private readonly rules: () => Rules,
-    private readonly supervision: SupervisionDeps,
+    makeSupervision: (metrics: Metrics) => SupervisionDeps,
     private readonly log: Logger,
   ) {
-    this.system = nact.start(nact.configurePersistence(new NactPersistenceEngine(parts.store) as never)) as nact.Ref<unknown>;
+    this.metrics = new Metrics({
+      liveActors: () => [...this.open.values()].reduce((n, s) => n + s.liveActors, 0),
+      ownedShards: () => this.open.size,
+      alertsBuffered: () => parts.alerts.buffered ?? 0,
+      fencedWrites: () => parts.store.fencedWrites,
+      dependencies: () => ({ kafka: parts.source.isConnected(), store: parts.store.isHealthy(), alerts: parts.alerts.isConnected() }),
+    });
+    this.supervision = makeSupervision(this.metrics);
+    this.system = nact.start(new NactPersistenceEngine(parts.store).plugin()) as nact.Ref<unknown>;
   }
 
   async start(): Promise<void> {
@@ -74,6 +87,7 @@ export class Engine implements ShardListener {
       shards.map(async (shard) => {
         const opening = this.shards.get(shard);
         this.shards.delete(shard);
+        this.open.delete(shard);
         const sup = await opening?.catch(() => null);
         await sup?.stop();
       }),
@@ -92,10 +106,11 @@ export class Engine implements ShardListener {
   }
 
   private async openShard(shard: number): Promise<ShardSupervisor> {
+    const timer = this.metrics.rebalance.startTimer();
     const epoch = await this.parts.store.nextEpoch(shard);
     const sink = await this.parts.source.openSink(shard);
     this.log.info({ shard, epoch }, 'shard opened');
-    return new ShardSupervisor(this.system, {
+    const sup = new ShardSupervisor(this.system, {
       shard,
       epoch,
       settings: this.settings,
@@ -104,8 +119,12 @@ export class Engine implements ShardListener {
       store: this.parts.store,
       rules: this.rules,
       supervision: this.supervision,
+      metrics: this.metrics,
       log: this.log,
     });
+    if (this.shards.has(shard)) this.open.set(shard, sup);
+    timer();
+    return sup;
   }
 
   shardOf(userId: string): number {

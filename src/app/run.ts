@@ -44,7 +44,7 @@ export async function runService(env: Env = process.env): Promise<void> {
     }
     throw err;
   }
-  const engine = new Engine(settings, parts, rules.current, systemSupervisionDeps(log), log);
+  const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
   const admin = buildAdmin(engine, settings, log);
   const address = await admin.listen({ host: settings.admin.host, port: settings.admin.port });
   log.info({ address }, 'admin API listening');

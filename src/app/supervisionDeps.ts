@@ -2,12 +2,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../log.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 
-export function systemSupervisionDeps(log: Logger): SupervisionDeps {
+export function systemSupervisionDeps(log: Logger, metrics?: Metrics): SupervisionDeps {
   return {
     log: log.child({ component: 'supervision' }),
     clock: () => Date.now(),
     random: () => Math.random(),
     sleep: (ms) => sleep(ms),
+    onVerdict: (policy, verdict, code) => {
+      if (verdict.action === 'restart') metrics?.restarts.inc({ policy: policy.name, code });
+      else metrics?.escalations.inc({ policy: policy.name, code });
+    },
   };
 }

@@ -98,6 +98,8 @@ export interface AlertBus {
   publish(alert: Alert, traceparent: string | null): Promise<void>;
   close(): Promise<void>;
   isConnected(): boolean;
+  /** Alerts waiting for the bus to come back, when the adapter buffers. */
+  readonly buffered?: number;
 }
 
 /** `risk.alerts.<decision>.<eventType>`, lower case; characters NATS treats specially become `_`. */

@@ -28,6 +28,10 @@ export class KafkaShardSink implements ShardSink {
       maxInFlightRequests: 1,
       transactionTimeout: settings.kafka.transactionTimeoutMs,
       allowAutoTopicCreation: false,
+      // Right after a commit the broker answers the next transaction's first request with a
+      // retriable CONCURRENT_TRANSACTIONS; kafkajs then waits a full initialRetryTime
+      // (tulios/kafkajs#304), so a short first retry keeps back-to-back transactions fast.
+      retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 },
     });
     await producer.connect();
     // The first transaction() registers the producer id: this is what fences an older owner and

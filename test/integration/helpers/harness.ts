@@ -53,7 +53,7 @@ export async function startEngine(settings: Settings): Promise<RunningEngine> {
   const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
   const rules = RulesHolder.fromFile(settings.rulesFile);
   const parts = await buildParts(settings, log);
-  const engine = new Engine(settings, parts, rules.current, systemSupervisionDeps(log), log);
+  const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
   const admin = buildAdmin(engine, settings, log);
   const adminUrl = await admin.listen({ host: '127.0.0.1', port: 0 });
   await engine.start();

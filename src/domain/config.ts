@@ -1,0 +1,26 @@
+/** Settings of the domain logic (the `domain` section of the service settings). */
+export interface DomainConfig {
+  history: { events: number; decisions: number };
+  /** How many recent eventIds a user remembers to recognise duplicates (kept as 53-bit hashes). */
+  dedupe: { eventIds: number };
+  /** Bounded LRU sets of the devices and countries a user was seen with. */
+  profile: { maxDevices: number; maxCountries: number };
+  windows: { sizeMs: number; allowedLatenessMs: number; idleCloseMs: number };
+  /** The `challenges`-th CHALLENGE within `withinMs` of event time becomes a BLOCK. */
+  escalation: { challenges: number; withinMs: number };
+  defaultCurrency: string;
+  maxRecordBytes: number;
+  /** An eventType other than login/payment/transfer is accepted and counted as `other`. */
+  unknownTypes: 'other';
+}
+
+export const DEFAULT_DOMAIN_CONFIG: DomainConfig = {
+  history: { events: 50, decisions: 50 },
+  dedupe: { eventIds: 1000 },
+  profile: { maxDevices: 20, maxCountries: 20 },
+  windows: { sizeMs: 300_000, allowedLatenessMs: 30_000, idleCloseMs: 60_000 },
+  escalation: { challenges: 3, withinMs: 600_000 },
+  defaultCurrency: 'USD',
+  maxRecordBytes: 65_536,
+  unknownTypes: 'other',
+};

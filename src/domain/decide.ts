@@ -1,0 +1,142 @@
+/**
+ * `decide`: judges one event against the user's state and the rules, without changing anything.
+ * What it established goes into a journal event that `evolve` applies (evolve.ts).
+ */
+import type { DomainConfig } from './config.ts';
+import { stronger, type Decision, type Reason, type Verdict } from './decision.ts';
+import { isRedelivery, recordFor, seenEventId } from './dedupe.ts';
+import { isFailedLogin, type RiskEvent } from './event.ts';
+import { matchingHardRules } from './hardRules.ts';
+import type { EventAccepted, JournalEvent, WindowsIdleClosed } from './journal.ts';
+import type { Rules } from './rules.ts';
+import { score, verdictOf } from './scoring.ts';
+import { sourceKey, type DecisionRecord, type UserState } from './state.ts';
+import { idleCloseAt, planEvent, toAggregate, type WindowAggregate } from './windows.ts';
+
+export interface DecideContext {
+  rules: Rules;
+  config: DomainConfig;
+  /** Processing time: becomes decidedAt and starts the idle-close timer. */
+  now: number;
+  shard: number;
+  traceId: string | null;
+}
+
+export type Outcome =
+  | { kind: 'accepted'; journal: EventAccepted; decision: Decision; aggregates: WindowAggregate[] }
+  /** The same Kafka record again: what was emitted for it the first time, identical; null when no longer retained. */
+  | { kind: 'redelivered'; decision: Decision | null; aggregates: WindowAggregate[] }
+  /** A new record with an eventId this user already saw: changes nothing, emits nothing. */
+  | { kind: 'duplicate' };
+
+/** Forcing reasons (hard rules, escalation) carry this weight: they decide regardless of the score. */
+export const FORCING_WEIGHT = 1;
+
+export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): Outcome {
+  if (event.userId !== state.userId) throw new Error(`event ${event.eventId} of user ${event.userId} sent to user ${state.userId}`);
+  if (isRedelivery(state, event)) return redelivered(state, event);
+  if (seenEventId(state, event.eventId)) return { kind: 'duplicate' };
+
+  const { rules, config } = ctx;
+  const scored = score(state, event, rules);
+  let verdict = verdictOf(scored.riskScore, rules.thresholds);
+  const reasons: Reason[] = [];
+  for (const rule of matchingHardRules(rules.hardRules, state, event)) {
+    verdict = stronger(verdict, rule.decision);
+    reasons.push({ code: `HARD_RULE:${rule.id}`, weight: FORCING_WEIGHT, detail: `hard rule ${rule.id} forces ${rule.decision}` });
+  }
+  if (verdict === 'CHALLENGE') {
+    const nth = challengesNear(state, event.timestamp, config.escalation.withinMs) + 1;
+    if (nth >= config.escalation.challenges) {
+      verdict = 'BLOCK';
+      reasons.push({ code: 'ESCALATED', weight: FORCING_WEIGHT, detail: `CHALLENGE number ${nth} within ${config.escalation.withinMs / 1000} s` });
+    }
+  }
+  reasons.push(...scored.reasons);
+
+  const decision = decisionOf(event, verdict, scored.riskScore, reasons, ctx);
+  const { placement, closing } = planEvent(state.windows, event.timestamp, scored.riskScore, config);
+  const aggregates = closing.map((o) => toAggregate(state.userId, o));
+  const journal: EventAccepted = {
+    v: 1,
+    type: 'accepted',
+    event: {
+      kind: event.kind,
+      amount: event.amount,
+      deviceId: event.deviceId,
+      country: event.country,
+      failedLogin: isFailedLogin(event),
+      source: event.source && sourceKey(event.source.topic, event.source.partition),
+      offset: event.source && event.source.offset,
+    },
+    decision,
+    window: placement,
+    closed: aggregates,
+  };
+  return { kind: 'accepted', journal, decision, aggregates };
+}
+
+function redelivered(state: UserState, event: RiskEvent): Outcome {
+  const record = recordFor(state, event);
+  if (record) return { kind: 'redelivered', decision: toDecision(state.userId, record), aggregates: record.closed.map((a) => ({ ...a })) };
+  // Its eventId was decided for another record: this one was a duplicate the first time too.
+  if (state.decisions.some((d) => d.eventId === event.eventId)) return { kind: 'duplicate' };
+  return { kind: 'redelivered', decision: null, aggregates: [] };
+}
+
+/** Earlier CHALLENGE verdicts within `withinMs` of event time (escalated ones are BLOCKs and do not count). */
+function challengesNear(state: UserState, t: number, withinMs: number): number {
+  let n = 0;
+  for (const d of state.decisions) if (d.decision === 'CHALLENGE' && Math.abs(t - d.eventTimestamp) <= withinMs) n++;
+  return n;
+}
+
+/** Field order is the contract's: a redelivered decision must serialise byte for byte like the first. */
+function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reasons: Reason[], ctx: DecideContext): Decision {
+  return {
+    eventId: event.eventId,
+    userId: event.userId,
+    eventType: event.eventType,
+    decision: verdict,
+    riskScore,
+    reasons,
+    modelVersion: ctx.rules.modelVersion,
+    rulesVersion: ctx.rules.rulesVersion,
+    eventTimestamp: event.timestamp,
+    decidedAt: ctx.now,
+    shard: ctx.shard,
+    traceId: ctx.traceId,
+  };
+}
+
+export function toDecision(userId: string, r: DecisionRecord): Decision {
+  return {
+    eventId: r.eventId,
+    userId,
+    eventType: r.eventType,
+    decision: r.decision,
+    riskScore: r.riskScore,
+    reasons: r.reasons.map((x) => ({ code: x.code, weight: x.weight, detail: x.detail })),
+    modelVersion: r.modelVersion,
+    rulesVersion: r.rulesVersion,
+    eventTimestamp: r.eventTimestamp,
+    decidedAt: r.decidedAt,
+    shard: r.shard,
+    traceId: r.traceId,
+  };
+}
+
+/** When the actor should call closeIdleWindows; null when no window is open. */
+export function nextTimerAt(state: UserState, config: DomainConfig): number | null {
+  return idleCloseAt(state.windows, config);
+}
+
+/** Closes every open window of a user quiet since idleCloseMs (processing time); null when nothing is due. */
+export function closeIdleWindows(state: UserState, now: number, config: DomainConfig): { journal: WindowsIdleClosed; aggregates: WindowAggregate[] } | null {
+  const due = idleCloseAt(state.windows, config);
+  if (due === null || now < due) return null;
+  const aggregates = state.windows.open.map((o) => toAggregate(state.userId, o));
+  return { journal: { v: 1, type: 'idleClosed', at: now, closed: aggregates }, aggregates };
+}
+
+export type { JournalEvent };

@@ -1,0 +1,109 @@
+/** `evolve`: applies a journal event to the state. Pure; the only place the state changes. */
+import type { DomainConfig } from './config.ts';
+import { hashEventId } from './dedupe.ts';
+import { utcHour } from './features.ts';
+import type { EventAccepted, JournalEvent } from './journal.ts';
+import { addAmounts } from './money.ts';
+import type { DecisionRecord, Known, Profile, UserState } from './state.ts';
+import { applyEvent, applyIdleClose } from './windows.ts';
+
+export function evolve(state: UserState, journal: JournalEvent, config: DomainConfig): UserState {
+  switch (journal.type) {
+    case 'accepted':
+      return applyAccepted(state, journal, config);
+    case 'idleClosed':
+      return { ...state, sequenceNumber: state.sequenceNumber + 1, windows: applyIdleClose(state.windows, journal.closed) };
+  }
+}
+
+function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig): UserState {
+  const { event: e, decision: d } = j;
+  const p = state.profile;
+  // A known device or country reuses the profile's string, so the state holds one copy of it.
+  const deviceId = e.deviceId === null ? null : (p.devices.find((x) => x.id === e.deviceId)?.id ?? e.deviceId);
+  const country = e.country === null ? null : (p.countries.find((x) => x.id === e.country)?.id ?? e.country);
+  const record: DecisionRecord = {
+    eventId: d.eventId,
+    eventType: d.eventType,
+    decision: d.decision,
+    riskScore: d.riskScore,
+    reasons: d.reasons,
+    modelVersion: d.modelVersion,
+    rulesVersion: d.rulesVersion,
+    eventTimestamp: d.eventTimestamp,
+    decidedAt: d.decidedAt,
+    shard: d.shard,
+    traceId: d.traceId,
+    source: e.source === null || e.offset === null ? null : `${e.source}:${e.offset}`,
+    closed: j.closed,
+  };
+  return {
+    schemaVersion: state.schemaVersion,
+    userId: state.userId,
+    sequenceNumber: state.sequenceNumber + 1,
+    profile: nextProfile(p, j, deviceId, country, config),
+    recentEvents: pushBounded(
+      state.recentEvents,
+      { eventId: d.eventId, t: d.eventTimestamp, kind: e.kind, amount: e.amount, deviceId, country, failedLogin: e.failedLogin },
+      config.history.events,
+    ),
+    decisions: pushBounded(state.decisions, record, config.history.decisions),
+    seen: {
+      eventIds: pushBounded(state.seen.eventIds, hashEventId(d.eventId), config.dedupe.eventIds),
+      offsets: nextOffsets(state.seen.offsets, e.source, e.offset),
+    },
+    windows: applyEvent(state.windows, d.eventTimestamp, d.riskScore, j.window, j.closed, d.decidedAt),
+  };
+}
+
+function nextProfile(p: Profile, j: EventAccepted, deviceId: string | null, country: string | null, config: DomainConfig): Profile {
+  const { kind, amount, failedLogin } = j.event;
+  const t = j.decision.eventTimestamp;
+  const hours = p.hours.slice();
+  const h = utcHour(t);
+  hours[h] = (hours[h] ?? 0) + 1;
+  const money = amount !== null && (kind === 'payment' || kind === 'transfer');
+  return {
+    eventCount: p.eventCount + 1,
+    loginCount: p.loginCount + (kind === 'login' ? 1 : 0),
+    paymentCount: p.paymentCount + (kind === 'payment' ? 1 : 0),
+    transferCount: p.transferCount + (kind === 'transfer' ? 1 : 0),
+    otherCount: p.otherCount + (kind === 'other' ? 1 : 0),
+    totalPaymentAmount: money && kind === 'payment' ? addAmounts(p.totalPaymentAmount, amount) : p.totalPaymentAmount,
+    totalTransferAmount: money && kind === 'transfer' ? addAmounts(p.totalTransferAmount, amount) : p.totalTransferAmount,
+    devices: deviceId === null ? p.devices : touchLru(p.devices, deviceId, t, config.profile.maxDevices),
+    countries: country === null ? p.countries : touchLru(p.countries, country, t, config.profile.maxCountries),
+    firstEventTime: p.firstEventTime === null ? t : Math.min(p.firstEventTime, t),
+    lastEventTime: p.lastEventTime === null ? t : Math.max(p.lastEventTime, t),
+    amounts: money ? welford(p.amounts, Number(amount)) : p.amounts,
+    hours,
+    failedLoginStreak: kind === 'login' ? (failedLogin ? p.failedLoginStreak + 1 : 0) : p.failedLoginStreak,
+  };
+}
+
+function welford(s: Profile['amounts'], x: number): Profile['amounts'] {
+  const n = s.n + 1;
+  const delta = x - s.mean;
+  const mean = s.mean + delta / n;
+  return { n, mean, m2: s.m2 + delta * (x - mean) };
+}
+
+/** Most recently seen last; the least recently seen falls out beyond `max`. */
+function touchLru(items: readonly Known[], id: string, t: number, max: number): Known[] {
+  const known = items.find((x) => x.id === id);
+  const next = items.filter((x) => x !== known);
+  next.push({ id, firstSeen: known === undefined ? t : Math.min(known.firstSeen, t) });
+  return next.length > max ? next.slice(next.length - max) : next;
+}
+
+function pushBounded<T>(items: readonly T[], item: T, max: number): T[] {
+  const next = items.length >= max ? items.slice(items.length - max + 1) : items.slice();
+  next.push(item);
+  return next;
+}
+
+function nextOffsets(offsets: Record<string, string>, source: string | null, offset: string | null): Record<string, string> {
+  if (source === null || offset === null) return offsets;
+  if (Object.hasOwn(offsets, source) && BigInt(offsets[source]!) >= BigInt(offset)) return offsets;
+  return { ...offsets, [source]: offset };
+}

@@ -1,0 +1,212 @@
+/**
+ * Features: small pure functions of (state before the event, event). Each raw function measures
+ * something in the user's own units (counts, ms, deviations); the registry below maps it onto
+ * roughly [0, 1] so that a rule's weight reads as "logit points when the signal is fully on".
+ * Time is always event time, never the clock: replays and late events see what live ones saw.
+ */
+import { isFailedLogin, type RiskEvent } from './event.ts';
+import type { Known, UserState } from './state.ts';
+
+export const MINUTE = 60_000;
+export const HOUR = 3_600_000;
+/** Card testers probe with tiny amounts; ordinary small purchases rarely come in bursts. */
+export const SMALL_PAYMENT = 10;
+
+type Fn<T> = (state: UserState, event: RiskEvent) => T;
+
+/** Events of the event's kind in (t - windowMs, t] of event time, the event included. */
+export function countKindWithin(state: UserState, event: RiskEvent, windowMs: number): number {
+  let n = 1;
+  for (const r of state.recentEvents) if (r.kind === event.kind && r.t <= event.timestamp && r.t > event.timestamp - windowMs) n++;
+  return n;
+}
+
+export const loginsLastHour: Fn<number> = (state, event) => {
+  let n = event.kind === 'login' ? 1 : 0;
+  for (const r of state.recentEvents) if (r.kind === 'login' && r.t <= event.timestamp && r.t > event.timestamp - HOUR) n++;
+  return n;
+};
+
+/** Failed logins in a row up to this event; a successful login after many failures still carries them. */
+export const failedLoginStreak: Fn<number> = (state, event) => state.profile.failedLoginStreak + (isFailedLogin(event) ? 1 : 0);
+
+/** How many standard deviations a payment or transfer amount lies above the user's mean; 0 until 5 are known. */
+export const amountZScore: Fn<number> = (state, event) => {
+  const { n, mean, m2 } = state.profile.amounts;
+  if (event.amount === null || (event.kind !== 'payment' && event.kind !== 'transfer') || n < 5) return 0;
+  // The floor keeps a user who always pays the same amount from flagging every small variation.
+  const deviation = Math.max(Math.sqrt(m2 / n), mean * 0.25, 1);
+  return (Number(event.amount) - mean) / deviation;
+};
+
+/** Small payments within 10 minutes, this one included; 0 when this is not a small payment. */
+export const smallPaymentsLast10m: Fn<number> = (state, event) => {
+  if (event.kind !== 'payment' || event.amount === null || Number(event.amount) > SMALL_PAYMENT) return 0;
+  let n = 1;
+  for (const r of state.recentEvents) {
+    if (r.kind === 'payment' && r.amount !== null && Number(r.amount) <= SMALL_PAYMENT && r.t <= event.timestamp && r.t > event.timestamp - 10 * MINUTE) n++;
+  }
+  return n;
+};
+
+/** A device or country stays new for an hour after it first appeared, so that an attacker's login does not make the transfer after it look familiar. */
+export const NEW_FOR_MS = HOUR;
+
+/**
+ * Unknown, or first seen within NEW_FOR_MS, to a user who was active before it appeared: the
+ * devices of a newcomer's first events say nothing.
+ */
+function isNew(known: readonly Known[], id: string | null, state: UserState, t: number): boolean {
+  if (id === null || state.profile.firstEventTime === null) return false;
+  const k = known.find((x) => x.id === id);
+  if (k === undefined) return known.length > 0;
+  return k.firstSeen > state.profile.firstEventTime && t - k.firstSeen < NEW_FOR_MS;
+}
+
+export const isNewDevice: Fn<boolean> = (state, event) => isNew(state.profile.devices, event.deviceId, state, event.timestamp);
+
+export const isNewCountry: Fn<boolean> = (state, event) => isNew(state.profile.countries, event.country, state, event.timestamp);
+
+/** Distinct devices in (t - 1 h, t], this event's included. */
+export const devicesLastHour: Fn<number> = (state, event) => {
+  const devices = new Set<string>();
+  if (event.deviceId !== null) devices.add(event.deviceId);
+  for (const r of state.recentEvents) if (r.deviceId !== null && r.t <= event.timestamp && r.t > event.timestamp - HOUR) devices.add(r.deviceId);
+  return devices.size;
+};
+
+/** Event-time distance to the previously received event, null for the first. */
+export const msSincePrevious: Fn<number | null> = (state, event) => {
+  const prev = state.recentEvents.at(-1);
+  return prev === undefined ? null : Math.abs(event.timestamp - prev.t);
+};
+
+export const utcHour = (t: number): number => Math.floor(t / HOUR) % 24;
+
+/** Share of the user's events in this UTC hour and its neighbours; null until 20 events are known. */
+export const usualHourShare: Fn<number | null> = (state, event) => {
+  const hours = state.profile.hours;
+  const total = hours.reduce((a, b) => a + b, 0);
+  if (total < 20) return null;
+  const h = utcHour(event.timestamp);
+  const near = (hours[(h + 23) % 24] ?? 0) + (hours[h] ?? 0) + (hours[(h + 1) % 24] ?? 0);
+  return near / total;
+};
+
+export const upstreamRisk: Fn<number> = (_state, event) => event.upstreamRiskScore ?? 0;
+
+/** The last country seen and how long ago (event time), when this event comes from another one. */
+export const countryHop: Fn<{ from: string; ms: number } | null> = (state, event) => {
+  if (event.country === null) return null;
+  for (let i = state.recentEvents.length - 1; i >= 0; i--) {
+    const r = state.recentEvents[i]!;
+    if (r.country === null) continue;
+    return r.country === event.country ? null : { from: r.country, ms: Math.abs(event.timestamp - r.t) };
+  }
+  return null;
+};
+
+/** (x - lo) / (hi - lo), clamped to [0, 1]. */
+export const ramp = (x: number, lo: number, hi: number): number => Math.min(1, Math.max(0, (x - lo) / (hi - lo)));
+
+export interface Feature {
+  /** The key of its weight in the rules. */
+  name: string;
+  /** The reason code when it contributes. */
+  code: string;
+  value: Fn<number>;
+  detail: Fn<string>;
+}
+
+const velocity = (name: string, code: string, windowMs: number, label: string, lo: number, hi: number): Feature => ({
+  name,
+  code,
+  value: (s, e) => ramp(countKindWithin(s, e, windowMs), lo, hi),
+  detail: (s, e) => `${countKindWithin(s, e, windowMs)} ${e.kind} events in the last ${label}`,
+});
+
+export const FEATURES: readonly Feature[] = [
+  velocity('velocity1m', 'HIGH_VELOCITY_1M', MINUTE, 'minute', 2, 10),
+  velocity('velocity5m', 'HIGH_VELOCITY_5M', 5 * MINUTE, '5 minutes', 3, 12),
+  velocity('velocity1h', 'HIGH_VELOCITY_1H', HOUR, 'hour', 10, 40),
+  {
+    name: 'loginFrequency',
+    code: 'FREQUENT_LOGINS',
+    value: (s, e) => ramp(loginsLastHour(s, e), 3, 10),
+    detail: (s, e) => `${loginsLastHour(s, e)} logins in the last hour`,
+  },
+  {
+    name: 'failedLoginStreak',
+    code: 'FAILED_LOGIN_STREAK',
+    value: (s, e) => ramp(failedLoginStreak(s, e), 0, 5),
+    detail: (s, e) => `${failedLoginStreak(s, e)} failed logins in a row`,
+  },
+  {
+    name: 'amountDeviation',
+    code: 'UNUSUAL_AMOUNT',
+    value: (s, e) => ramp(amountZScore(s, e), 3, 6),
+    detail: (s, e) => `amount ${e.amount} is ${amountZScore(s, e).toFixed(1)} deviations above the usual ${s.profile.amounts.mean.toFixed(2)}`,
+  },
+  {
+    name: 'smallPaymentBurst',
+    code: 'SMALL_PAYMENT_BURST',
+    value: (s, e) => ramp(smallPaymentsLast10m(s, e), 2, 8),
+    detail: (s, e) => `${smallPaymentsLast10m(s, e)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
+  },
+  {
+    name: 'newDevice',
+    code: 'NEW_DEVICE',
+    value: (s, e) => (isNewDevice(s, e) ? 1 : 0),
+    detail: (_s, e) => `device ${e.deviceId} new to this user`,
+  },
+  {
+    name: 'newCountry',
+    code: 'NEW_COUNTRY',
+    value: (s, e) => (isNewCountry(s, e) ? 1 : 0),
+    detail: (_s, e) => `country ${e.country} new to this user`,
+  },
+  {
+    name: 'devicesLastHour',
+    code: 'MANY_DEVICES',
+    value: (s, e) => ramp(devicesLastHour(s, e), 1, 4),
+    detail: (s, e) => `${devicesLastHour(s, e)} devices in the last hour`,
+  },
+  {
+    name: 'rapidSuccession',
+    code: 'RAPID_SUCCESSION',
+    value: (s, e) => {
+      const ms = msSincePrevious(s, e);
+      return ms === null ? 0 : 1 - ramp(ms, 2_000, MINUTE);
+    },
+    detail: (s, e) => `${msSincePrevious(s, e)} ms after the previous event`,
+  },
+  {
+    name: 'unusualHour',
+    code: 'UNUSUAL_HOUR',
+    value: (s, e) => {
+      const share = usualHourShare(s, e);
+      return share === null ? 0 : 1 - ramp(share, 0.02, 0.08);
+    },
+    detail: (s, e) => `${utcHour(e.timestamp)}h UTC: ${Math.round((usualHourShare(s, e) ?? 0) * 100)}% of this user's events are near that hour`,
+  },
+  {
+    name: 'upstreamRisk',
+    code: 'UPSTREAM_RISK',
+    value: upstreamRisk,
+    detail: (_s, e) => `upstream risk score ${e.upstreamRiskScore}`,
+  },
+  {
+    name: 'impossibleTravel',
+    code: 'IMPOSSIBLE_TRAVEL',
+    value: (s, e) => {
+      const hop = countryHop(s, e);
+      return hop === null ? 0 : 1 - ramp(hop.ms, HOUR, 3 * HOUR);
+    },
+    detail: (s, e) => {
+      const hop = countryHop(s, e);
+      return `from ${hop?.from} to ${e.country} within ${Math.round((hop?.ms ?? 0) / MINUTE)} min`;
+    },
+  },
+];
+
+export const FEATURE_NAMES: readonly string[] = FEATURES.map((f) => f.name);

@@ -1,0 +1,132 @@
+/**
+ * What a user actor knows. Kept compact (an actor holds one per live user): recent events keep only
+ * what the features read, decisions keep what re-emitting them needs, and eventIds are remembered
+ * as 53-bit hashes. Everything is plain JSON, so snapshots round-trip losslessly.
+ */
+import type { Decision } from './decision.ts';
+import type { EventKind } from './event.ts';
+import { ZERO_AMOUNT } from './money.ts';
+import type { WindowAggregate } from './windows.ts';
+
+export const STATE_SCHEMA_VERSION = 1;
+
+export interface UserState {
+  schemaVersion: 1;
+  userId: string;
+  /** Journal events applied so far. */
+  sequenceNumber: number;
+  profile: Profile;
+  /** At most config.history.events, oldest first. */
+  recentEvents: RecentEvent[];
+  /** At most config.history.decisions, oldest first. */
+  decisions: DecisionRecord[];
+  seen: Seen;
+  windows: Windows;
+}
+
+export interface Profile {
+  eventCount: number;
+  loginCount: number;
+  paymentCount: number;
+  transferCount: number;
+  otherCount: number;
+  /** Exact 4-decimal strings. */
+  totalPaymentAmount: string;
+  totalTransferAmount: string;
+  /** LRU order: least recently seen first. */
+  devices: Known[];
+  countries: Known[];
+  /** Smallest and largest event time seen. */
+  firstEventTime: number | null;
+  lastEventTime: number | null;
+  /** Welford running statistics of payment and transfer amounts (features only, so floats are fine). */
+  amounts: { n: number; mean: number; m2: number };
+  /** Events per UTC hour of day: the user's usual hours. */
+  hours: number[];
+  /** Failed logins since the last successful one. */
+  failedLoginStreak: number;
+}
+
+/** A device or country, with when (event time) it was first seen: "new" lasts a while, not one event. */
+export interface Known {
+  id: string;
+  firstSeen: number;
+}
+
+export interface RecentEvent {
+  eventId: string;
+  t: number;
+  kind: EventKind;
+  amount: string | null;
+  deviceId: string | null;
+  country: string | null;
+  failedLogin: boolean;
+}
+
+/** A decision as emitted, minus the userId (the state's), plus what a redelivery needs to find and replay it. */
+export interface DecisionRecord extends Omit<Decision, 'userId'> {
+  /** "topic:partition:offset" of the record that was decided, null for events without a Kafka source. */
+  source: string | null;
+  /** Windows this event closed, as emitted. */
+  closed: WindowAggregate[];
+}
+
+export interface Seen {
+  /** 53-bit hashes of the most recent config.dedupe.eventIds eventIds, oldest first. */
+  eventIds: number[];
+  /** Last applied offset per "topic:partition" (decimal string; Kafka offsets exceed 2^53 in principle). */
+  offsets: Record<string, string>;
+}
+
+export interface Windows {
+  /** Open tumbling windows, by start. */
+  open: OpenWindow[];
+  /** Largest event time seen; the watermark is this minus the allowed lateness. */
+  maxEventTime: number | null;
+  /** End of the latest closed window: an event for a window ending at or before it is too late. */
+  closedThrough: number | null;
+  lateEvents: number;
+  /** Processing time of the last accepted event: the idle-close timer counts from it. */
+  lastSeenAt: number | null;
+}
+
+export interface OpenWindow {
+  start: number;
+  end: number;
+  eventCount: number;
+  /** Sum of risk scores in integer units of 1e-4, exact. */
+  riskUnits: number;
+  maxRiskScore: number;
+  firstEventTime: number;
+  lastEventTime: number;
+}
+
+export function initialState(userId: string): UserState {
+  return {
+    schemaVersion: STATE_SCHEMA_VERSION,
+    userId,
+    sequenceNumber: 0,
+    profile: {
+      eventCount: 0,
+      loginCount: 0,
+      paymentCount: 0,
+      transferCount: 0,
+      otherCount: 0,
+      totalPaymentAmount: ZERO_AMOUNT,
+      totalTransferAmount: ZERO_AMOUNT,
+      devices: [],
+      countries: [],
+      firstEventTime: null,
+      lastEventTime: null,
+      amounts: { n: 0, mean: 0, m2: 0 },
+      hours: new Array<number>(24).fill(0),
+      failedLoginStreak: 0,
+    },
+    recentEvents: [],
+    decisions: [],
+    seen: { eventIds: [], offsets: {} },
+    windows: { open: [], maxEventTime: null, closedThrough: null, lateEvents: 0, lastSeenAt: null },
+  };
+}
+
+export const sourceKey = (topic: string, partition: number): string => `${topic}:${partition}`;
