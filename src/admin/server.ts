@@ -55,6 +55,11 @@ export function buildAdmin(engine: Engine, settings: Settings, log: Logger): Fas
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
+  app.get('/metrics', async (_req, reply) => {
+    const body = await engine.metrics.registry.metrics();
+    return reply.type(engine.metrics.registry.contentType).send(body);
+  });
+
   app.get('/readyz', async (_req, reply) => {
     const { ready, reasons } = engine.readiness();
     return reply.code(ready ? 200 : 503).send(ready ? { status: 'ready' } : { status: 'not ready', reasons });

@@ -10,6 +10,16 @@ const LZ4Codec = createRequire(import.meta.url)('kafkajs-lz4') as new () => { co
 
 let codecsRegistered = false;
 
+// Producers here use the default (murmur2, Java-compatible) partitioner on purpose: no warning.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+/**
+ * kafkajs warnings that are expected by design: transactional producers retry a bounded number
+ * of times (a transaction that fails is aborted and its batch retried), and coordinators are not
+ * available for a moment after a group or transactional id is first used.
+ */
+const EXPECTED = [/^Limiting retries for the idempotent producer/];
+
 /** Records written by the seed's producers come snappy- and lz4-compressed; gzip is built in. */
 export function registerCodecs(): void {
   if (codecsRegistered) return;
@@ -32,7 +42,8 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        const fn = level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+        const expected = EXPECTED.some((re) => re.test(message));
+        const fn = expected ? 'debug' : level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
         kafkaLog[fn](rest, message);
       },
   });
