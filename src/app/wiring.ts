@@ -13,6 +13,7 @@ import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
 import { ensureTopics } from '../transport/kafka/topics.ts';
 import { NatsAlertBus } from '../transport/nats/NatsAlertBus.ts';
 import type { EngineParts } from './Engine.ts';
+import { withFaults } from './faults.ts';
 
 export async function buildParts(settings: Settings, log: Logger): Promise<EngineParts> {
   if (isEmbedded(settings)) throw new EngineError('CONFIG', 'embedded mode is not available yet: set KAFKA_BROKERS');
@@ -39,7 +40,7 @@ async function buildClusterParts(settings: Settings, log: Logger): Promise<Engin
     opened.push(alerts);
     const ingest = await KafkaIngestSink.open(kafka);
     opened.push(ingest);
-    const source = new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' }));
+    const source = withFaults(new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
     return { source, store, alerts, ingest, partitions, close: closeAll };
   } catch (err) {
     await closeAll();

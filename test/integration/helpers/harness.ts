@@ -170,3 +170,32 @@ export async function readToEnd(kafka: Kafka, topic: string, timeoutMs = 60_000)
     await consumer.disconnect();
   }
 }
+
+/**
+ * Resolves once the group's committed offsets reach the end of every partition of `topics`
+ * (everything consumed and committed). Polls the broker: there is no event for "caught up".
+ */
+export async function groupCaughtUp(kafka: Kafka, groupId: string, topics: string[], timeoutMs = 120_000): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const committed = await admin.fetchOffsets({ groupId, topics });
+      let behind = 0;
+      for (const t of committed) {
+        const ends = await admin.fetchTopicOffsets(t.topic);
+        for (const e of ends) {
+          const c = t.partitions.find((p) => p.partition === e.partition)?.offset ?? '-1';
+          const at = c === '-1' ? BigInt(e.low) : BigInt(c);
+          if (at < BigInt(e.high)) behind += Number(BigInt(e.high) - at);
+        }
+      }
+      if (behind === 0) return;
+      if (Date.now() > deadline) throw new Error(`group ${groupId} still ${behind} records behind`);
+      await new Promise<void>((resolve) => setTimeout(resolve, 100));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}

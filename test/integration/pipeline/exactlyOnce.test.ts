@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import kafkajs from 'kafkajs';
-import { kafkaClient, parseValues, readToEnd, readUntil, startEngine, testSettings, uniqueId } from '../helpers/harness.ts';
+import { groupCaughtUp, kafkaClient, parseValues, readToEnd, readUntil, startEngine, testSettings, uniqueId } from '../helpers/harness.ts';
 import { generate, money, type GenEvent } from '../helpers/workload.ts';
 
 const { CompressionTypes } = kafkajs;
@@ -52,7 +52,7 @@ test('10,000 events with duplicates and bad records: exactly one decision each, 
   await readUntil(kafka, settings.kafka.topics.dlq, (rs) => rs.length >= 5);
   await readUntil(kafka, settings.kafka.topics.decisions, (rs) => rs.length >= events.length, 120_000);
   // Everything is consumed once the committed offsets reach the end of every input partition.
-  await untilCaughtUp(engine.engine, 60_000);
+  await groupCaughtUp(kafka, settings.kafka.groupId, settings.kafka.topics.inputs);
 
   const decisions = parseValues<{ eventId: string; userId: string; eventType: string }>(await readToEnd(kafka, settings.kafka.topics.decisions));
   t.is(decisions.length, 10_000, 'one decision per distinct event, none for duplicates or bad records');
@@ -80,13 +80,3 @@ test('10,000 events with duplicates and bad records: exactly one decision each, 
   }
   t.deepEqual(mismatches.slice(0, 5), []);
 });
-
-async function untilCaughtUp(engine: import('../../../src/app/Engine.ts').Engine, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const positions = await engine.parts.source.positions(engine.ownedShards());
-    if (positions.length && positions.every((p) => p.lag === 0)) return;
-    if (Date.now() > deadline) throw new Error(`not caught up: ${JSON.stringify(positions)}`);
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
