@@ -7,7 +7,7 @@ import { stronger, type Decision, type Reason, type Verdict } from './decision.t
 import { isRedelivery, recordFor, seenEventId } from './dedupe.ts';
 import { isFailedLogin, type RiskEvent } from './event.ts';
 import { matchingHardRules } from './hardRules.ts';
-import type { EventAccepted, JournalEvent, WindowsIdleClosed } from './journal.ts';
+import type { EventAccepted, WindowsIdleClosed } from './journal.ts';
 import type { Rules } from './rules.ts';
 import { score, verdictOf } from './scoring.ts';
 import { sourceKey, type DecisionRecord, type UserState } from './state.ts';
@@ -96,7 +96,8 @@ function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reaso
   return {
     eventId: event.eventId,
     userId: event.userId,
-    eventType: event.eventType,
+    // The kind's literal is the same text, interned: 50 stored decisions then share one string.
+    eventType: event.kind === event.eventType ? event.kind : event.eventType,
     decision: verdict,
     riskScore,
     reasons,
@@ -139,4 +140,3 @@ export function closeIdleWindows(state: UserState, now: number, config: DomainCo
   return { journal: { v: 1, type: 'idleClosed', at: now, closed: aggregates }, aggregates };
 }
 
-export type { JournalEvent };

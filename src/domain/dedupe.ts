@@ -24,7 +24,12 @@ export function isRedelivery(state: UserState, event: RiskEvent): boolean {
   if (event.source === null) return false;
   const key = sourceKey(event.source.topic, event.source.partition);
   if (!Object.hasOwn(state.seen.offsets, key)) return false;
-  return BigInt(event.source.offset) <= BigInt(state.seen.offsets[key]!);
+  return compareOffsets(event.source.offset, state.seen.offsets[key]!) <= 0;
+}
+
+/** Kafka offsets as canonical decimal strings, compared as integers (they may exceed 2^53) without BigInt. */
+export function compareOffsets(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
 export const seenEventId = (state: UserState, eventId: string): boolean => state.seen.eventIds.includes(hashEventId(eventId));

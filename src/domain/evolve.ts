@@ -1,11 +1,14 @@
 /** `evolve`: applies a journal event to the state. Pure; the only place the state changes. */
 import type { DomainConfig } from './config.ts';
-import { hashEventId } from './dedupe.ts';
+import { compareOffsets, hashEventId } from './dedupe.ts';
 import { utcHour } from './features.ts';
 import type { EventAccepted, JournalEvent } from './journal.ts';
 import { addAmounts } from './money.ts';
 import type { DecisionRecord, Known, Profile, UserState } from './state.ts';
-import { applyEvent, applyIdleClose } from './windows.ts';
+import { applyEvent, applyIdleClose, type WindowAggregate } from './windows.ts';
+
+/** Most events close no window: their records share one empty list. */
+const NONE_CLOSED = Object.freeze([]) as unknown as WindowAggregate[];
 
 export function evolve(state: UserState, journal: JournalEvent, config: DomainConfig): UserState {
   switch (journal.type) {
@@ -35,7 +38,7 @@ function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig)
     shard: d.shard,
     traceId: d.traceId,
     source: e.source === null || e.offset === null ? null : `${e.source}:${e.offset}`,
-    closed: j.closed,
+    closed: j.closed.length ? j.closed : NONE_CLOSED,
   };
   return {
     schemaVersion: state.schemaVersion,
@@ -104,6 +107,6 @@ function pushBounded<T>(items: readonly T[], item: T, max: number): T[] {
 
 function nextOffsets(offsets: Record<string, string>, source: string | null, offset: string | null): Record<string, string> {
   if (source === null || offset === null) return offsets;
-  if (Object.hasOwn(offsets, source) && BigInt(offsets[source]!) >= BigInt(offset)) return offsets;
+  if (Object.hasOwn(offsets, source) && compareOffsets(offsets[source]!, offset) >= 0) return offsets;
   return { ...offsets, [source]: offset };
 }

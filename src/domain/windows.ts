@@ -85,11 +85,11 @@ export function applyIdleClose(w: Windows, closed: readonly WindowAggregate[]): 
   return applyClose(w, w.open, closed);
 }
 
-function applyClose(w: Windows, open: readonly OpenWindow[], closed: readonly WindowAggregate[]): Windows {
+function applyClose(w: Windows, open: OpenWindow[], closed: readonly WindowAggregate[]): Windows {
   let closedThrough = w.closedThrough;
   for (const a of closed) closedThrough = Math.max(closedThrough ?? a.windowEnd, a.windowEnd);
-  const starts = new Set(closed.map((a) => a.windowStart));
-  return { ...w, open: closed.length ? open.filter((o) => !starts.has(o.start)) : [...open], closedThrough };
+  const remaining = closed.length ? open.filter((o) => !closed.some((a) => a.windowStart === o.start)) : open;
+  return { ...w, open: remaining, closedThrough };
 }
 
 /** When a quiet user's open windows are due to close by processing time; null when none is open. */

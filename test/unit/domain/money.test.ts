@@ -1,0 +1,63 @@
+import test from 'ava';
+import fc from 'fast-check';
+import { addAmounts, formatMinor, parseAmount, toUserView } from '../../../src/domain/index.ts';
+import { toMinor } from '../../../src/domain/money.ts';
+import { ev, MIN, neutralRules, play, T0 } from './helpers.ts';
+
+test('ten payments of 0.1 total exactly 1.0000', (t) => {
+  const events = Array.from({ length: 10 }, (_, i) => ev({ eventType: 'payment', amount: '0.1', timestamp: T0 + i * MIN }));
+  const { state } = play(events, { rules: neutralRules() });
+  t.is(toUserView(state).profile.totalPaymentAmount, '1.0000');
+  t.is(toUserView(state).profile.totalTransferAmount, '0.0000');
+});
+
+test('payment and transfer totals are kept apart; other kinds add nothing', (t) => {
+  const { state } = play(
+    [
+      ev({ eventType: 'payment', amount: '19.99' }),
+      ev({ eventType: 'transfer', amount: '1000.0001' }),
+      ev({ eventType: 'transfer', amount: '0.9999' }),
+      ev({ eventType: 'refund', amount: '5' }),
+      ev({ eventType: 'login', amount: null }),
+    ],
+    { rules: neutralRules() },
+  );
+  t.is(state.profile.totalPaymentAmount, '19.9900');
+  t.is(state.profile.totalTransferAmount, '1001.0000');
+});
+
+test('parse and format are exact and inverse', (t) => {
+  t.deepEqual(parseAmount('12.34'), { ok: true, minor: 123400n });
+  t.deepEqual(parseAmount(0.0001), { ok: true, minor: 1n });
+  t.is(formatMinor(1n), '0.0001');
+  t.is(formatMinor(123400n), '12.3400');
+  t.is(addAmounts('99999999999999999999.9999', '0.0001'), '100000000000000000000.0000');
+  t.is(toMinor('12.3400'), 123400n);
+});
+
+test('property: the total of any amounts equals their exact decimal sum', (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.bigInt({ min: 0n, max: 10n ** 12n }), { maxLength: 40 }), (minors) => {
+      let total = '0.0000';
+      for (const m of minors) {
+        const parsed = parseAmount(formatMinor(m));
+        if (!parsed.ok) return false;
+        total = addAmounts(total, formatMinor(parsed.minor));
+      }
+      return total === formatMinor(minors.reduce((a, b) => a + b, 0n));
+    }),
+  );
+  t.pass();
+});
+
+test('property: a number with at most 4 decimals parses to the same value as its decimal string', (t) => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 10 ** 9 }), fc.integer({ min: 0, max: 9999 }), (whole, frac) => {
+      const text = `${whole}.${String(frac).padStart(4, '0')}`;
+      const fromNumber = parseAmount(Number(text));
+      const fromString = parseAmount(text);
+      return fromNumber.ok && fromString.ok && fromNumber.minor === fromString.minor;
+    }),
+  );
+  t.pass();
+});
