@@ -50,7 +50,8 @@ export interface ChildEngine {
 
 export async function spawnEngine(id: string, configFile: string, env: Record<string, string> = {}): Promise<ChildEngine> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['bin/risk-engine.js', 'start'], {
+  // Always the sources under test (bin/ would prefer a possibly stale dist/ build).
+  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', 'start'], {
     env: {
       ...process.env,
       KAFKA_BROKERS: BROKERS.join(','),
