@@ -3,7 +3,7 @@
  * setting exits 2 with one line; SIGTERM drains (in-flight batches commit, shards snapshot) and
  * exits 0 within shutdownTimeoutMs; a fatal error exits 1 so that the orchestrator restarts us.
  */
-import { loadSettings, type Env } from '../config/settings.ts';
+import { isEmbedded, loadSettings, type Env } from '../config/settings.ts';
 import { ConfigError, EngineError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { buildAdmin } from '../admin/server.ts';
@@ -73,5 +73,20 @@ export async function runService(env: Env = process.env): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   await engine.start();
-  log.info({ instanceId: settings.instanceId, admin: address }, 'risk-engine started');
+  log.info({ admin: address, embedded: isEmbedded(settings) }, 'risk-engine started');
+  if (isEmbedded(settings)) process.stdout.write(embeddedBanner(address, settings.dataDir));
+}
+
+function embeddedBanner(url: string, dataDir: string): string {
+  const example = JSON.stringify({ eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '12.50', deviceId: 'd-1', country: 'DE' });
+  return [
+    `risk-engine is running embedded (no Kafka, Redis or NATS needed); state in ${dataDir}`,
+    `admin API and ingestion on ${url}`,
+    'send an event:',
+    `  curl -s -XPOST ${url}/events -H 'content-type: application/json' -d '${example}'`,
+    'see the user it changed:',
+    `  curl -s ${url}/users/u-1`,
+    'alerts (BLOCK / CHALLENGE) are printed below as ALERT lines; Ctrl-C stops.',
+    '',
+  ].join('\n');
 }

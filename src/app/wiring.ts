@@ -4,9 +4,10 @@
  */
 import type { Settings } from '../config/settings.ts';
 import { isEmbedded } from '../config/settings.ts';
-import { EngineError } from '../errors.ts';
 import type { Logger } from '../log.ts';
+import { EmbeddedJournal } from '../persistence/EmbeddedJournal.ts';
 import { RedisJournal } from '../persistence/RedisJournal.ts';
+import { openEmbeddedTransport } from '../transport/embedded/index.ts';
 import { createKafka } from '../transport/kafka/kafkaClient.ts';
 import { KafkaEventSource } from '../transport/kafka/KafkaEventSource.ts';
 import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
@@ -16,8 +17,32 @@ import type { EngineParts } from './Engine.ts';
 import { withFaults } from './faults.ts';
 
 export async function buildParts(settings: Settings, log: Logger): Promise<EngineParts> {
-  if (isEmbedded(settings)) throw new EngineError('CONFIG', 'embedded mode is not available yet: set KAFKA_BROKERS');
-  return buildClusterParts(settings, log);
+  return isEmbedded(settings) ? buildEmbeddedParts(settings, log) : buildClusterParts(settings, log);
+}
+
+/** No external service: an in-process partitioned log and an LMDB journal, both under DATA_DIR. */
+async function buildEmbeddedParts(settings: Settings, log: Logger): Promise<EngineParts> {
+  const { topics, partitions, groupId, fromBeginning } = settings.kafka;
+  const transport = openEmbeddedTransport({
+    dataDir: settings.dataDir,
+    inputs: [...topics.inputs, ...(topics.other ? [topics.other] : [])],
+    partitions,
+    groupId,
+    fromBeginning,
+    log: log.child({ component: 'embedded' }),
+  });
+  const store = new EmbeddedJournal({ dir: settings.dataDir, keepSnapshots: settings.persistence.keepSnapshots });
+  return {
+    source: withFaults(transport.source, process.env.RISK_FAULT),
+    store,
+    alerts: transport.alerts,
+    ingest: transport.ingest,
+    partitions: transport.log.partitionsOf(topics.inputs[0]!),
+    close: async () => {
+      await transport.close();
+      await store.close();
+    },
+  };
 }
 
 async function buildClusterParts(settings: Settings, log: Logger): Promise<EngineParts> {
