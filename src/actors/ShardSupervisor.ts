@@ -8,18 +8,18 @@
  * decision stored the first time.
  */
 import nact from 'nact';
-import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserView } from '../domain/index.ts';
+import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserView, type WindowAggregate } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
-import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
+import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
 import type { Alert, AlertBus, BatchControl, InputBatch, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { aggregateRecord, alertFor, deadLetterRecord, decisionRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { ask, type Reply } from './reply.ts';
-import { spawnUserActor, type UserActorDeps, type UserMsg } from './UserActor.ts';
+import { spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from './UserActor.ts';
 
 export interface ShardDeps {
   shard: number;
@@ -32,15 +32,23 @@ export interface ShardDeps {
   supervision: SupervisionDeps;
   metrics: Metrics;
   log: Logger;
+  /** How many live actors this shard may keep (the instance's cap shared among its shards). */
+  actorBudget(): number;
+  /** The shard's own restart limit was exceeded: the root must drain and exit non-zero. */
+  onFatal(err: unknown): void;
 }
 
 interface LiveUser {
   ref: nact.Ref<UserMsg>;
   lastUsed: number;
+  /** When the actor wants `closeIdle` (its open window's idle deadline), or null. */
+  timerAt: number | null;
 }
 
-/** Attempts of one batch while a dependency is failing, before the batch fails for good. */
+/** Attempts of one batch that fails for an unexpected reason, before the batch fails for good. */
 const MAX_BATCH_ATTEMPTS = 8;
+/** Dependency outages: the batch waits (no commit) and retries for as long as the group keeps us. */
+const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
 
 export class ShardSupervisor {
   readonly shard: number;
@@ -52,6 +60,10 @@ export class ShardSupervisor {
   private readonly userOnCrash: ReturnType<typeof onCrashWithPolicy>;
   private serial: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
+  private draining = false;
+  private readonly ticker: NodeJS.Timeout;
+  private readonly shardWindow = new RestartWindow(SHARD_POLICY);
 
   constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
     this.shard = deps.shard;
@@ -59,12 +71,7 @@ export class ShardSupervisor {
     const { settings } = deps;
     this.topics = settings.kafka.topics;
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
-      onCrash: ((_msg: unknown, err: unknown, ctx: { stopChild: symbol }) => {
-        // A user actor that keeps failing escalates here: it is stopped; its next event respawns
-        // it from the store.
-        deps.log.error({ shard: this.shard, code: errorCode(err), err }, 'user actor escalated: stopping it');
-        return ctx.stopChild;
-      }) as never,
+      onCrash: ((_msg: unknown, err: unknown, ctx: { stopAllChildren: symbol; stop: symbol }) => this.onEscalation(err, ctx)) as never,
     });
     this.userDeps = {
       shard: deps.shard,
@@ -75,8 +82,75 @@ export class ShardSupervisor {
       snapshotEvery: settings.persistence.snapshotEvery,
       clock: deps.supervision.clock,
       log: deps.log,
+      onRecovered: (ms) => deps.metrics.recovery.observe(ms / 1000),
     };
     this.userOnCrash = onCrashWithPolicy(USER_ACTOR_POLICY, deps.supervision);
+    const { passivateAfterMs } = settings.actors;
+    const period = Math.min(10_000, Math.max(100, Math.min(passivateAfterMs, settings.domain.windows.idleCloseMs) / 2));
+    this.ticker = setInterval(() => {
+      this.tick().catch((err) => deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed'));
+    }, period);
+    this.ticker.unref();
+  }
+
+  /**
+   * A user actor exceeded its restart limit and escalated. One-for-one at this level: the shard
+   * restarts by dropping all its actors (the batch in flight fails, is retried from the last
+   * committed offsets, and the actors recover from the store); past the shard's own limit the
+   * failure goes to the root, which drains and exits non-zero.
+   */
+  private onEscalation(err: unknown, ctx: { stopAllChildren: symbol; stop: symbol }): symbol {
+    const code = errorCode(err);
+    const verdict = this.shardWindow.onFailure(this.deps.supervision.clock(), this.deps.supervision.random());
+    this.deps.supervision.onVerdict?.(SHARD_POLICY, verdict, code);
+    this.deps.log.error({ shard: this.shard, policy: SHARD_POLICY.name, code, err: errorMessage(err), verdict }, `supervision: shard ${verdict.action}`);
+    this.users.clear();
+    if (verdict.action === 'restart') return ctx.stopAllChildren;
+    this.deps.onFatal(err);
+    return ctx.stop;
+  }
+
+  /** Housekeeping: close idle users' windows, passivate idle actors, keep within the actor budget. */
+  tick(): Promise<void> {
+    return this.inOrder(async () => {
+      const now = this.deps.supervision.clock();
+      await this.closeDueWindows(now);
+      const idleBefore = now - this.deps.settings.actors.passivateAfterMs;
+      const idle = [...this.users].filter(([, u]) => u.lastUsed <= idleBefore);
+      await Promise.all(idle.map(([userId]) => this.passivate(userId, 'idle')));
+      const excess = this.users.size - this.deps.actorBudget();
+      if (excess > 0) {
+        // Map order is least recently used first.
+        const coldest = [...this.users.keys()].slice(0, excess);
+        await Promise.all(coldest.map((userId) => this.passivate(userId, 'cap')));
+      }
+    });
+  }
+
+  private async closeDueWindows(now: number): Promise<void> {
+    const due = [...this.users].filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
+    if (!due.length) return;
+    const closed = await Promise.all(
+      due.map(async ([, u]) => {
+        const r = await this.ask<{ aggregates: WindowAggregate[]; timerAt: number | null }>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
+        u.timerAt = r.timerAt;
+        return r.aggregates;
+      }),
+    );
+    const records = closed.flat().map((a) => aggregateRecord(this.topics, a));
+    // Not tied to an input offset: journaled first, then committed on their own (at least once
+    // across a crash in between; consumers key them by userId + windowStart).
+    if (records.length) await this.deps.sink.commit(records, []);
+  }
+
+  /** Snapshots (when changed) and stops a user actor; its next event brings it back from the store. */
+  private async passivate(userId: string, reason: 'idle' | 'cap'): Promise<void> {
+    const live = this.users.get(userId);
+    if (!live) return;
+    await this.ask(live.ref, (reply) => ({ type: 'snapshot', ifChanged: true, reply }));
+    this.users.delete(userId);
+    nact.stop(live.ref);
+    this.deps.metrics.passivations.inc({ reason });
   }
 
   get liveActors(): number {
@@ -101,11 +175,18 @@ export class ShardSupervisor {
 
   /** Forces a snapshot of a user (spawning its actor from the store when it is not live). */
   async snapshot(userId: string): Promise<void> {
-    await this.ask(this.user(userId), (reply) => ({ type: 'snapshot', reply }));
+    await this.ask(this.user(userId).ref, (reply) => ({ type: 'snapshot', reply }));
+  }
+
+  /** The batch in flight may still commit, but no longer waits out a dependency outage. */
+  beginDrain(): void {
+    this.draining = true;
   }
 
   /** Snapshots and stops every actor; the shard is then dead. */
   async stop(): Promise<void> {
+    this.draining = true;
+    clearInterval(this.ticker);
     await this.inOrder(async () => {
       this.stopped = true;
       const results = await Promise.allSettled(
@@ -145,11 +226,14 @@ export class ShardSupervisor {
       } catch (err) {
         const code = errorCode(err);
         metrics.batchRetries.inc({ code });
-        if (code === 'FENCED' || attempt >= MAX_BATCH_ATTEMPTS) throw err;
+        if (code === 'FENCED' || this.draining) throw err;
+        if (!RETRY_WHILE_MEMBER.has(code) && attempt >= MAX_BATCH_ATTEMPTS) throw err;
         const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
         this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs }, 'batch failed; retrying');
         await this.deps.supervision.sleep(delayMs);
-        await control.heartbeat().catch(() => undefined);
+        // A heartbeat that fails means the group is rebalancing: give the batch up so that the
+        // consumer can rejoin (nothing was committed; the records come again to their owner).
+        await control.heartbeat();
       }
     }
   }
@@ -192,7 +276,9 @@ export class ShardSupervisor {
     const traceId = traceIdOf(rec.headers.traceparent);
     for (let attempt = 1; ; attempt++) {
       try {
-        const outcome = await this.ask<Outcome>(this.user(event.userId), (reply) => ({ type: 'event', event, traceId, reply }));
+        const live = this.user(event.userId);
+        const { outcome, timerAt } = await this.ask<EventResult>(live.ref, (reply) => ({ type: 'event', event, traceId, reply }));
+        live.timerAt = timerAt;
         this.observe(outcome, rec);
         return this.outputsOf(outcome, traceparent);
       } catch (err) {
@@ -225,7 +311,7 @@ export class ShardSupervisor {
     return { records, alerts: alert ? [{ alert, traceparent }] : [], verdicts: [decision.decision], dlqCodes: [] };
   }
 
-  private user(userId: string): nact.Ref<UserMsg> {
+  private user(userId: string): LiveUser {
     const now = this.deps.supervision.clock();
     const live = this.users.get(userId);
     if (live) {
@@ -233,9 +319,9 @@ export class ShardSupervisor {
       this.users.delete(userId);
       live.lastUsed = now;
       this.users.set(userId, live);
-      return live.ref;
+      return live;
     }
-    const entry: LiveUser = { ref: undefined as never, lastUsed: now };
+    const entry: LiveUser = { ref: undefined as never, lastUsed: now, timerAt: null };
     entry.ref = spawnUserActor(this.ref, userId, this.userDeps, {
       onCrash: this.userOnCrash as never,
       afterStop: () => {
@@ -243,7 +329,7 @@ export class ShardSupervisor {
       },
     });
     this.users.set(userId, entry);
-    return entry.ref;
+    return entry;
   }
 
   private ask<T>(ref: nact.Ref<UserMsg>, make: (reply: Reply<T>) => UserMsg): Promise<T> {

@@ -10,6 +10,7 @@ import {
   decide,
   evolve,
   initialState,
+  nextTimerAt,
   toUserView,
   upcastJournal,
   upcastState,
@@ -26,10 +27,17 @@ import type { Logger } from '../log.ts';
 import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
 import type { Reply } from './reply.ts';
 
+/** `timerAt`: when the actor wants `closeIdle` (processing time), so that quiet users' windows close. */
+export interface EventResult {
+  outcome: Outcome;
+  timerAt: number | null;
+}
+
 export type UserMsg =
-  | { type: 'event'; event: RiskEvent; traceId: string | null; reply: Reply<Outcome> }
-  | { type: 'closeIdle'; now: number; reply: Reply<WindowAggregate[]> }
-  | { type: 'snapshot'; reply: Reply<void> }
+  | { type: 'event'; event: RiskEvent; traceId: string | null; reply: Reply<EventResult> }
+  | { type: 'closeIdle'; now: number; reply: Reply<{ aggregates: WindowAggregate[]; timerAt: number | null }> }
+  /** Snapshot now; with `ifChanged`, only when events came since the last snapshot (passivation). */
+  | { type: 'snapshot'; ifChanged?: boolean; reply: Reply<void> }
   | { type: 'view'; reply: Reply<UserView> };
 
 export interface UserActorDeps {
@@ -41,6 +49,8 @@ export interface UserActorDeps {
   snapshotEvery: number;
   clock(): number;
   log: Logger;
+  /** Called once, when the actor has recovered from the store and handles its first message. */
+  onRecovered?(ms: number): void;
 }
 
 /** nact actor names allow only a few characters; base64url keeps any userId reversible. */
@@ -56,6 +66,10 @@ export interface UserActorHooks {
 
 export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: UserActorDeps, hooks: UserActorHooks): nact.Ref<UserMsg> {
   const key = persistenceKey(userId);
+  const spawnedAt = deps.clock();
+  let recovered = false;
+  // Sequence number of the last snapshot this incarnation took (-1: unknown, take the next one).
+  let snapshotSeq = -1;
 
   async function persistAndFold(state: UserState, journal: unknown, ctx: Ctx): Promise<UserState> {
     try {
@@ -72,6 +86,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
   async function snapshot(state: UserState, strict: boolean): Promise<void> {
     try {
       await deps.store.saveSnapshot({ key, sequenceNumber: state.sequenceNumber, data: state, createdAt: deps.clock() }, deps.fence());
+      snapshotSeq = state.sequenceNumber;
     } catch (err) {
       // A missed periodic snapshot only makes the next recovery longer; the journal has it all.
       if (strict) throw err;
@@ -81,6 +96,10 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
 
   async function behaviour(state: UserState, msg: UserMsg, ctx: Ctx): Promise<UserState> {
     if (ctx.recovering) return evolve(state, upcastJournal(msg), deps.domain);
+    if (!recovered) {
+      recovered = true;
+      deps.onRecovered?.(deps.clock() - spawnedAt);
+    }
     try {
       switch (msg.type) {
         case 'event': {
@@ -97,17 +116,17 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
             throw new EngineError('POISON', `deciding event ${msg.event.eventId} failed: ${(err as Error).message}`, { cause: err });
           }
           const next = outcome.kind === 'accepted' ? await persistAndFold(state, outcome.journal, ctx) : state;
-          msg.reply.resolve(outcome);
+          msg.reply.resolve({ outcome, timerAt: nextTimerAt(next, deps.domain) });
           return next;
         }
         case 'closeIdle': {
           const closed = closeIdleWindows(state, msg.now, deps.domain);
           const next = closed ? await persistAndFold(state, closed.journal, ctx) : state;
-          msg.reply.resolve(closed?.aggregates ?? []);
+          msg.reply.resolve({ aggregates: closed?.aggregates ?? [], timerAt: nextTimerAt(next, deps.domain) });
           return next;
         }
         case 'snapshot':
-          if (state.sequenceNumber > 0) await snapshot(state, true);
+          if (state.sequenceNumber > 0 && !(msg.ifChanged && snapshotSeq === state.sequenceNumber)) await snapshot(state, true);
           msg.reply.resolve();
           return state;
         case 'view':

@@ -5,7 +5,7 @@
  */
 import nact from 'nact';
 import { initialState, toUserView, upcastState, evolve, upcastJournal, type Rules, type UserView } from '../domain/index.ts';
-import { EngineError } from '../errors.ts';
+import { EngineError, errorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Settings } from '../config/settings.ts';
 import { NactPersistenceEngine, replayState } from '../persistence/NactPersistenceEngine.ts';
@@ -39,6 +39,8 @@ export class Engine implements ShardListener {
   private readonly open = new Map<number, ShardSupervisor>();
   private started = false;
   readonly metrics: Metrics;
+  /** A shard exceeded its restart limit: the process must drain and exit non-zero (set by run.ts). */
+  onFatal: (err: unknown) => void = (err) => this.log.fatal({ err }, 'root supervision: fatal failure');
   private readonly supervision: SupervisionDeps;
 
   constructor(
@@ -66,6 +68,7 @@ export class Engine implements ShardListener {
 
   /** Drains: stops fetching (in-flight batches finish and commit), then snapshots and stops every shard. */
   async stop(): Promise<void> {
+    for (const sup of this.open.values()) sup.beginDrain();
     await this.parts.source.stop();
     await this.onRevoked([...this.shards.keys()]);
     nact.stop(this.system);
@@ -102,7 +105,19 @@ export class Engine implements ShardListener {
       opening = this.shards.get(shard)!;
     }
     const sup = await opening;
-    await sup.processBatch(batch, control);
+    try {
+      await sup.processBatch(batch, control);
+    } catch (err) {
+      if (errorCode(err) === 'FENCED' && this.shards.get(shard) === opening) {
+        // A newer owner holds the shard (we were a zombie): drop it here at once; the consumer
+        // rejoins when the failed batch reaches kafkajs.
+        this.log.warn({ shard, epoch: sup.epoch }, 'fenced by a newer owner: dropping the shard');
+        this.shards.delete(shard);
+        this.open.delete(shard);
+        await sup.stop().catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   private async openShard(shard: number): Promise<ShardSupervisor> {
@@ -121,6 +136,8 @@ export class Engine implements ShardListener {
       supervision: this.supervision,
       metrics: this.metrics,
       log: this.log,
+      actorBudget: () => Math.floor(this.settings.actors.maxLiveActors / Math.max(1, this.open.size)),
+      onFatal: (err) => this.onFatal(err),
     });
     if (this.shards.has(shard)) this.open.set(shard, sup);
     timer();

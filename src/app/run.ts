@@ -64,10 +64,15 @@ export async function runService(env: Env = process.env): Promise<void> {
       await admin.close();
       log.info('stopped');
       log.flush();
-      process.exit(0);
+      process.exit(process.exitCode ?? 0);
     } catch (err) {
       fatal(err, 'drain failed');
     }
+  };
+  engine.onFatal = (err) => {
+    log.fatal({ err }, 'root supervision: a shard exceeded its restart limit; draining and exiting');
+    process.exitCode = 1;
+    void shutdown('fatal');
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
