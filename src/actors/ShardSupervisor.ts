@@ -17,6 +17,7 @@ import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.
 import type { Alert, AlertBus, BatchControl, InputBatch, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
+import type { Faults } from '../app/faults.ts';
 import { aggregateRecord, alertFor, deadLetterRecord, decisionRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { ask, type Reply } from './reply.ts';
 import { spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from './UserActor.ts';
@@ -36,6 +37,7 @@ export interface ShardDeps {
   actorBudget(): number;
   /** The shard's own restart limit was exceeded: the root must drain and exit non-zero. */
   onFatal(err: unknown): void;
+  faults: Faults;
 }
 
 interface LiveUser {
@@ -83,6 +85,7 @@ export class ShardSupervisor {
       clock: deps.supervision.clock,
       log: deps.log,
       onRecovered: (ms) => deps.metrics.recovery.observe(ms / 1000),
+      faults: deps.faults,
     };
     this.userOnCrash = onCrashWithPolicy(USER_ACTOR_POLICY, deps.supervision);
     const { passivateAfterMs } = settings.actors;

@@ -26,6 +26,7 @@ import { EngineError, errorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
 import type { Reply } from './reply.ts';
+import type { Faults } from '../app/faults.ts';
 
 /** `timerAt`: when the actor wants `closeIdle` (processing time), so that quiet users' windows close. */
 export interface EventResult {
@@ -51,6 +52,7 @@ export interface UserActorDeps {
   log: Logger;
   /** Called once, when the actor has recovered from the store and handles its first message. */
   onRecovered?(ms: number): void;
+  faults?: Faults;
 }
 
 /** nact actor names allow only a few characters; base64url keeps any userId reversible. */
@@ -105,6 +107,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
         case 'event': {
           let outcome: Outcome;
           try {
+            deps.faults?.beforeDecide(msg.event);
             outcome = decide(state, msg.event, {
               rules: deps.rules(),
               config: deps.domain,

@@ -16,6 +16,7 @@ import type { AlertBus, BatchControl, EventSource, IngestSink, InputBatch, Shard
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
+import { NO_FAULTS, type Faults } from './faults.ts';
 
 export interface EngineParts {
   source: EventSource;
@@ -23,6 +24,8 @@ export interface EngineParts {
   alerts: AlertBus;
   ingest: IngestSink;
   partitions: number;
+  /** Fault injection for tests (RISK_FAULT); NO_FAULTS otherwise. */
+  faults?: Faults;
   /** Closes what the parts opened (clients, connections). */
   close(): Promise<void>;
 }
@@ -138,6 +141,7 @@ export class Engine implements ShardListener {
       log: this.log,
       actorBudget: () => Math.floor(this.settings.actors.maxLiveActors / Math.max(1, this.open.size)),
       onFatal: (err) => this.onFatal(err),
+      faults: this.parts.faults ?? NO_FAULTS,
     });
     if (this.shards.has(shard)) this.open.set(shard, sup);
     timer();

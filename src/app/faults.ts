@@ -1,15 +1,43 @@
 /**
- * Deliberate faults for crash tests, switched on by RISK_FAULT (never set in production):
- * `crash-before-commit:N` kills the process with SIGKILL right before the Nth shard commit, i.e.
- * after the batch's events are journaled and before their decisions and offsets are committed.
- * Applied in one place, as a decorator of the event source's sinks.
+ * Deliberate faults for crash and supervision tests, switched on by RISK_FAULT (a comma list;
+ * never set in production). Applied in one place, by wiring:
+ * - `crash-before-commit:N` kills the process with SIGKILL right before the Nth shard commit, i.e.
+ *   after the batch's events are journaled and before their decisions and offsets are committed;
+ * - `poison-event:PREFIX` makes the user actor throw while deciding any event whose eventId starts
+ *   with PREFIX, as a bug in the risk logic would.
  */
+import type { RiskEvent } from '../domain/index.ts';
 import type { EventSource, ShardSink } from '../transport/ports.ts';
 
+export interface Faults {
+  /** Called by the user actor before `decide`; throws to simulate a poison event. */
+  beforeDecide(event: RiskEvent): void;
+}
+
+export const NO_FAULTS: Faults = { beforeDecide: () => undefined };
+
+function parse(spec: string | undefined): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of (spec ?? '').split(',')) {
+    const i = part.indexOf(':');
+    if (i > 0) out.set(part.slice(0, i).trim(), part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+export function faultsFrom(spec: string | undefined): Faults {
+  const prefix = parse(spec).get('poison-event');
+  if (!prefix) return NO_FAULTS;
+  return {
+    beforeDecide: (event) => {
+      if (event.eventId.startsWith(prefix)) throw new Error(`injected poison: event ${event.eventId}`);
+    },
+  };
+}
+
 export function withFaults(source: EventSource, spec: string | undefined): EventSource {
-  const m = spec?.match(/^crash-before-commit:(\d+)$/);
-  if (!m) return source;
-  const crashAt = Number(m[1]);
+  const crashAt = Number(parse(spec).get('crash-before-commit') ?? NaN);
+  if (!Number.isInteger(crashAt)) return source;
   let commits = 0;
   const openSink = async (shard: number): Promise<ShardSink> => {
     const sink = await source.openSink(shard);

@@ -14,7 +14,7 @@ import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
 import { ensureTopics } from '../transport/kafka/topics.ts';
 import { NatsAlertBus } from '../transport/nats/NatsAlertBus.ts';
 import type { EngineParts } from './Engine.ts';
-import { withFaults } from './faults.ts';
+import { faultsFrom, withFaults } from './faults.ts';
 
 export async function buildParts(settings: Settings, log: Logger): Promise<EngineParts> {
   return isEmbedded(settings) ? buildEmbeddedParts(settings, log) : buildClusterParts(settings, log);
@@ -38,6 +38,7 @@ async function buildEmbeddedParts(settings: Settings, log: Logger): Promise<Engi
     alerts: transport.alerts,
     ingest: transport.ingest,
     partitions: transport.log.partitionsOf(topics.inputs[0]!),
+    faults: faultsFrom(process.env.RISK_FAULT),
     close: async () => {
       await transport.close();
       await store.close();
@@ -66,7 +67,7 @@ async function buildClusterParts(settings: Settings, log: Logger): Promise<Engin
     const ingest = await KafkaIngestSink.open(kafka);
     opened.push(ingest);
     const source = withFaults(new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
-    return { source, store, alerts, ingest, partitions, close: closeAll };
+    return { source, store, alerts, ingest, partitions, faults: faultsFrom(process.env.RISK_FAULT), close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;
