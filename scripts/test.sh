@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# `npm test`: brings up Kafka, Redis and NATS when they are not running, typechecks, then runs
-# the unit tests (no I/O) and the integration tests (real services). Extra args go to ava.
+# `npm test`: brings up Kafka, Redis and NATS when they are not running, typechecks, runs the
+# unit tests (no I/O) and the integration tests (real services), then the disruptive tests one at
+# a time (they stop and restart services of their own). Arguments replace the file selection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh up
 node_modules/.bin/tsc --noEmit -p .
-node_modules/.bin/ava "$@"
+if [ "$#" -gt 0 ]; then
+  exec node_modules/.bin/ava "$@"
+fi
+node_modules/.bin/ava 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
+if compgen -G 'test/disruptive/**/*.test.ts' >/dev/null || ls test/disruptive/*.test.ts >/dev/null 2>&1; then
+  node_modules/.bin/ava --concurrency 1 'test/disruptive/**/*.test.ts'
+fi
