@@ -75,6 +75,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
 
   async function persistAndFold(state: UserState, journal: unknown, ctx: Ctx): Promise<UserState> {
     try {
+      deps.faults?.beforePersist();
       await ctx.persist(journal, [], deps.fence());
     } catch (err) {
       if (errorCode(err) === 'FENCED') throw err;

@@ -56,17 +56,20 @@ export function parseLines(body: string, routes: IngestRoutes, domain: DomainCon
 }
 
 export function registerIngest(app: FastifyInstance, sink: IngestSink, routes: IngestRoutes, domain: DomainConfig): void {
-  // Bodies are parsed here, line by line, so that one bad line cannot fail the request.
-  app.addContentTypeParser(['application/json', 'application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // An encapsulated scope: bodies of this route are parsed here, line by line, so that one bad
+  // line cannot fail the request; the other routes keep fastify's JSON parser.
+  void app.register(async (scope) => {
+    scope.addContentTypeParser(['application/json', 'application/x-ndjson', 'text/plain'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.post('/events', async (req, reply) => {
-    const body = typeof req.body === 'string' ? req.body : '';
-    const { results, records } = parseLines(body, routes, domain);
-    if (results.length === 0) return reply.code(400).send({ error: { code: 'BAD_REQUEST', message: 'no event in the request body' } });
-    const traceparent = req.headers.traceparent;
-    const withTrace = typeof traceparent === 'string' ? records.map((r) => ({ ...r, headers: { traceparent } })) : records;
-    if (withTrace.length) await sink.send(withTrace);
-    const accepted = results.filter((r) => r.status === 'accepted').length;
-    return reply.code(202).send({ accepted, rejected: results.length - accepted, results });
+    scope.post('/events', async (req, reply) => {
+      const body = typeof req.body === 'string' ? req.body : '';
+      const { results, records } = parseLines(body, routes, domain);
+      if (results.length === 0) return reply.code(400).send({ error: { code: 'BAD_REQUEST', message: 'no event in the request body' } });
+      const traceparent = req.headers.traceparent;
+      const withTrace = typeof traceparent === 'string' ? records.map((r) => ({ ...r, headers: { traceparent } })) : records;
+      if (withTrace.length) await sink.send(withTrace);
+      const accepted = results.filter((r) => r.status === 'accepted').length;
+      return reply.code(202).send({ accepted, rejected: results.length - accepted, results });
+    });
   });
 }

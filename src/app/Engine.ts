@@ -41,6 +41,7 @@ export class Engine implements ShardListener {
   /** The shards that are open, for cheap synchronous reads (metrics). */
   private readonly open = new Map<number, ShardSupervisor>();
   private started = false;
+  private readonly firstCommitSeen = new WeakSet<ShardSupervisor>();
   readonly metrics: Metrics;
   /** A shard exceeded its restart limit: the process must drain and exit non-zero (set by run.ts). */
   onFatal: (err: unknown) => void = (err) => this.log.fatal({ err }, 'root supervision: fatal failure');
@@ -80,6 +81,7 @@ export class Engine implements ShardListener {
 
   async onAssigned(shards: readonly number[]): Promise<void> {
     for (const shard of shards) {
+      if (this.shards.has(shard)) continue;
       const opening = this.openShard(shard);
       // Stored at once: batches of this shard wait for it to be ready.
       this.shards.set(shard, opening);
@@ -101,15 +103,22 @@ export class Engine implements ShardListener {
   }
 
   async onBatch(shard: number, batch: InputBatch, control: BatchControl): Promise<void> {
-    let opening = this.shards.get(shard);
-    if (!opening) {
-      // Assignment events and fetches race at start-up: own the shard on first sight.
-      await this.onAssigned([shard]);
-      opening = this.shards.get(shard)!;
+    const opening = this.shards.get(shard);
+    // Never opened on first sight: that would take a new epoch and fence the real owner. A batch
+    // of a shard we do not hold is a stale fetch of a member that lost it (a zombie).
+    if (!opening) throw new EngineError('FENCED', `shard ${shard} is not owned by this instance`);
+    let sup: ShardSupervisor;
+    try {
+      sup = await opening;
+    } catch {
+      // Opening failed (a dependency was down): try again now that its batch is here.
+      const retry = this.openShard(shard);
+      this.shards.set(shard, retry);
+      sup = await retry;
     }
-    const sup = await opening;
     try {
       await sup.processBatch(batch, control);
+      this.observeHandOff(sup);
     } catch (err) {
       if (errorCode(err) === 'FENCED' && this.shards.get(shard) === opening) {
         // A newer owner holds the shard (we were a zombie): drop it here at once; the consumer
@@ -121,6 +130,14 @@ export class Engine implements ShardListener {
       }
       throw err;
     }
+  }
+
+  /** Rebalance cost: from the group starting to rebalance to a newly gained shard's first commit. */
+  private observeHandOff(sup: ShardSupervisor): void {
+    if (this.firstCommitSeen.has(sup)) return;
+    this.firstCommitSeen.add(sup);
+    const since = this.parts.source.rebalanceStartedAt;
+    if (since !== null && since !== undefined) this.metrics.handOff.observe((Date.now() - since) / 1000);
   }
 
   private async openShard(shard: number): Promise<ShardSupervisor> {

@@ -4,7 +4,9 @@
  * - `crash-before-commit:N` kills the process with SIGKILL right before the Nth shard commit, i.e.
  *   after the batch's events are journaled and before their decisions and offsets are committed;
  * - `poison-event:PREFIX` makes the user actor throw while deciding any event whose eventId starts
- *   with PREFIX, as a bug in the risk logic would.
+ *   with PREFIX, as a bug in the risk logic would;
+ * - `stop-before-persist:N` SIGSTOPs the process right before the Nth journal write, making it a
+ *   zombie at a known point: once continued, that write carries a stale epoch.
  */
 import type { RiskEvent } from '../domain/index.ts';
 import type { EventSource, ShardSink } from '../transport/ports.ts';
@@ -12,9 +14,11 @@ import type { EventSource, ShardSink } from '../transport/ports.ts';
 export interface Faults {
   /** Called by the user actor before `decide`; throws to simulate a poison event. */
   beforeDecide(event: RiskEvent): void;
+  /** Called by the user actor before each journal write. */
+  beforePersist(): void;
 }
 
-export const NO_FAULTS: Faults = { beforeDecide: () => undefined };
+export const NO_FAULTS: Faults = { beforeDecide: () => undefined, beforePersist: () => undefined };
 
 function parse(spec: string | undefined): Map<string, string> {
   const out = new Map<string, string>();
@@ -26,11 +30,16 @@ function parse(spec: string | undefined): Map<string, string> {
 }
 
 export function faultsFrom(spec: string | undefined): Faults {
-  const prefix = parse(spec).get('poison-event');
-  if (!prefix) return NO_FAULTS;
+  const faults = parse(spec);
+  const prefix = faults.get('poison-event');
+  const stopAt = Number(faults.get('stop-before-persist') ?? NaN);
+  let persists = 0;
   return {
     beforeDecide: (event) => {
-      if (event.eventId.startsWith(prefix)) throw new Error(`injected poison: event ${event.eventId}`);
+      if (prefix && event.eventId.startsWith(prefix)) throw new Error(`injected poison: event ${event.eventId}`);
+    },
+    beforePersist: () => {
+      if (++persists === stopAt) process.kill(process.pid, 'SIGSTOP');
     },
   };
 }

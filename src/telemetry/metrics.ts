@@ -24,6 +24,12 @@ export class Metrics {
   readonly alertsPublished = new Counter({ name: 'risk_alerts_published_total', help: 'Alerts handed to the alert bus, per decision', labelNames: ['decision'], registers: [this.registry] });
   readonly passivations = new Counter({ name: 'risk_passivated_actors_total', help: 'User actors passivated (snapshot + stop)', labelNames: ['reason'], registers: [this.registry] });
   readonly recovery = new Histogram({ name: 'risk_actor_recovery_seconds', help: 'Time for a user actor to recover from the store', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly handOff = new Histogram({
+    name: 'risk_rebalance_handoff_seconds',
+    help: 'Rebalance cost: from the group starting to rebalance to the first commit of a shard this member gained',
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60],
+    registers: [this.registry],
+  });
   readonly rebalance = new Histogram({ name: 'risk_shard_open_seconds', help: 'From assignment to a shard ready to process (epoch + producer fencing)', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30], registers: [this.registry] });
 
   constructor(live: { liveActors(): number; ownedShards(): number; dependencies(): Record<string, boolean>; alertsBuffered(): number; fencedWrites(): number }) {

@@ -51,7 +51,7 @@ export interface BatchControl {
 }
 
 export interface ShardListener {
-  /** New shards for this member; `generation` grows with every rebalance. */
+  /** The shards this member owns now (some may be open already); `generation` grows with every rebalance. */
   onAssigned(shards: readonly number[], generation: number): Promise<void>;
   /** Shards this member lost; it must stop working on them before this resolves. */
   onRevoked(shards: readonly number[]): Promise<void>;
@@ -73,6 +73,8 @@ export interface EventSource {
   positions(shards: readonly number[]): Promise<ShardPosition[]>;
   readonly generation: number;
   readonly memberId: string | null;
+  /** When this member last saw its group start a rebalance (epoch ms), if it can tell. */
+  readonly rebalanceStartedAt?: number | null;
   isConnected(): boolean;
 }
 

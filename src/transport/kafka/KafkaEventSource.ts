@@ -19,6 +19,7 @@ export class KafkaEventSource implements EventSource {
   private groupGeneration = -1;
   private member: string | null = null;
   private connected = false;
+  rebalanceStartedAt: number | null = null;
   private ownership: Promise<void> = Promise.resolve();
 
   constructor(
@@ -53,7 +54,8 @@ export class KafkaEventSource implements EventSource {
       allowAutoTopicCreation: false,
     });
     this.consumer = consumer;
-    const { GROUP_JOIN, HEARTBEAT, COMMIT_OFFSETS, CONNECT, DISCONNECT, CRASH, STOP } = consumer.events;
+    const { GROUP_JOIN, HEARTBEAT, COMMIT_OFFSETS, CONNECT, DISCONNECT, CRASH, STOP, REBALANCING } = consumer.events;
+    consumer.on(REBALANCING, () => (this.rebalanceStartedAt = Date.now()));
     consumer.on(CONNECT, () => (this.connected = true));
     consumer.on(DISCONNECT, () => (this.connected = false));
     consumer.on(STOP, () => (this.connected = false));
@@ -61,6 +63,8 @@ export class KafkaEventSource implements EventSource {
     consumer.on(HEARTBEAT, (e) => (this.groupGeneration = e.payload.groupGenerationId));
     consumer.on(COMMIT_OFFSETS, (e) => (this.groupGeneration = e.payload.groupGenerationId));
     consumer.on(GROUP_JOIN, (e) => {
+      // The first join, and a member kicked out by the coordinator, come without REBALANCING.
+      this.rebalanceStartedAt ??= Date.now();
       const now = shardsOf(e.payload.memberAssignment, k.topics.inputs);
       const lost = this.owned.filter((s) => !now.includes(s));
       const gained = now.filter((s) => !this.owned.includes(s));
@@ -73,7 +77,9 @@ export class KafkaEventSource implements EventSource {
       this.ownership = this.ownership
         .then(async () => {
           if (lost.length) await listener.onRevoked(lost);
-          if (gained.length) await listener.onAssigned(gained, generation);
+          // The whole assignment, not only what changed here: a shard the engine dropped on its
+          // own (fenced) but assigned to us again must be reopened.
+          await listener.onAssigned(now, generation);
         })
         .catch((err) => this.log.error({ err }, 'applying a shard assignment failed'));
     });

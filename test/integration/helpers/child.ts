@@ -22,7 +22,8 @@ export function childConfig(id: string, extra: Record<string, unknown> = {}): st
     rules: `${id}.risk-rules`,
   };
   const file = join(mkdtempSync(join(tmpdir(), 'risk-engine-')), 'config.json');
-  writeFileSync(file, JSON.stringify({ ...base, ...extra, kafka: { ...base.kafka, topics } }));
+  const extraKafka = (extra.kafka ?? {}) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...base, ...extra, kafka: { ...base.kafka, ...extraKafka, topics } }));
   return file;
 }
 

@@ -1,0 +1,22 @@
+/** What the admin API needs from the engine (the Engine class has it; unit tests stub it). */
+import type { Registry } from 'prom-client';
+import type { UserStateView } from '../app/Engine.ts';
+import type { Rules } from '../domain/index.ts';
+import type { EventSource, IngestSink } from '../transport/ports.ts';
+
+export interface AdminEngine {
+  readonly metrics: { readonly registry: Pick<Registry, 'metrics' | 'contentType'> };
+  readiness(): { ready: boolean; reasons: string[] };
+  userState(userId: string): Promise<UserStateView | null>;
+  snapshotUser(userId: string): Promise<void>;
+  ownedShards(): number[];
+  liveShard(shard: number): Promise<{ readonly liveActors: number } | null>;
+  readonly parts: { readonly ingest: IngestSink; readonly source: Pick<EventSource, 'positions' | 'generation'> };
+}
+
+/** The rules as the admin API reads and changes them (a RulesChannel from src/app/rules/channel.ts). */
+export interface RulesControl {
+  current(): Rules;
+  /** Validated candidate in, the applied rules (version bumped) out. */
+  update(candidate: Rules): Promise<Rules>;
+}
