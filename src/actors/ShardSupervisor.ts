@@ -146,6 +146,15 @@ export class ShardSupervisor {
     if (records.length) await this.deps.sink.commit(records, []);
   }
 
+  private dropUser(userId: string, cause: unknown): void {
+    const live = this.users.get(userId);
+    if (!live) return;
+    this.deps.log.warn({ shard: this.shard, userId, err: errorMessage(cause) }, 'supervision: stopping an unresponsive user actor');
+    this.users.delete(userId);
+    nact.stop(live.ref);
+    this.deps.supervision.onVerdict?.(USER_ACTOR_POLICY, { action: 'stop', attempt: 1 }, 'TIMEOUT');
+  }
+
   /** Snapshots (when changed) and stops a user actor; its next event brings it back from the store. */
   private async passivate(userId: string, reason: 'idle' | 'cap'): Promise<void> {
     const live = this.users.get(userId);
@@ -285,6 +294,9 @@ export class ShardSupervisor {
         this.observe(outcome, rec);
         return this.outputsOf(outcome, traceparent);
       } catch (err) {
+        // An actor that does not answer is stuck (a hung journal write holds its mailbox): it is
+        // stopped, and the retried batch meets a fresh incarnation recovered from the store.
+        if (errorCode(err) === 'TIMEOUT') this.dropUser(event.userId, err);
         if (errorCode(err) !== 'POISON') throw err;
         if (attempt >= POISON_POLICY.maxAttempts) {
           this.deps.log.error({ shard: this.shard, eventId: event.eventId, userId: event.userId, err: errorMessage(err) }, 'poison event quarantined');

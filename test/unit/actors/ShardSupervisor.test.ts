@@ -1,0 +1,149 @@
+/**
+ * Supervision outcomes with injected faults (sinon), no I/O: a ShardSupervisor over real nact
+ * user actors, an in-memory journal, a recording sink and a recording clock for backoff delays.
+ */
+import test from 'ava';
+import sinon from 'sinon';
+import nact from 'nact';
+import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
+import { loadSettings } from '../../../src/config/settings.ts';
+import { RulesHolder } from '../../../src/app/rules.ts';
+import { NO_FAULTS, type Faults } from '../../../src/app/faults.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { NactPersistenceEngine } from '../../../src/persistence/NactPersistenceEngine.ts';
+import { backoffDelay, DEPENDENCY_BACKOFF, USER_ACTOR_POLICY } from '../../../src/supervision/policy.ts';
+import type { SupervisionDeps } from '../../../src/supervision/onCrash.ts';
+import { Metrics } from '../../../src/telemetry/metrics.ts';
+import type { InputBatch, InputRecord, OutputRecord } from '../../../src/transport/ports.ts';
+import { MemoryJournal } from '../helpers/MemoryJournal.ts';
+
+const RANDOM = 0.5;
+
+function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number } = {}) {
+  const store = new MemoryJournal();
+  const system = nact.start(new NactPersistenceEngine(store).plugin());
+  const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
+  settings.actors.eventTimeoutMs = opts.eventTimeoutMs ?? 5000;
+  const commits: { records: OutputRecord[]; offsets: unknown[] }[] = [];
+  const sleeps: number[] = [];
+  const verdicts: string[] = [];
+  const supervision: SupervisionDeps = {
+    log: silentLogger,
+    clock: () => 1_700_000_000_000,
+    random: () => RANDOM,
+    // The recording clock: delays are asserted, not waited for.
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    onVerdict: (policy, verdict, code) => verdicts.push(`${policy.name}:${verdict.action}:${code}`),
+  };
+  const onFatal = sinon.spy();
+  const sup = new ShardSupervisor(system as nact.Ref<unknown>, {
+    shard: 0,
+    epoch: 1,
+    settings,
+    sink: {
+      commit: async (records, offsets) => {
+        commits.push({ records: [...records], offsets: [...offsets] });
+      },
+      close: async () => {},
+    },
+    alerts: { publish: sinon.stub().resolves(), close: async () => {}, isConnected: () => true },
+    store,
+    rules: RulesHolder.fromFile(settings.rulesFile).current,
+    supervision,
+    metrics: new Metrics({ liveActors: () => 0, ownedShards: () => 1, dependencies: () => ({}), alertsBuffered: () => 0, fencedWrites: () => 0 }),
+    log: silentLogger,
+    actorBudget: () => 1000,
+    onFatal,
+    faults: { ...NO_FAULTS, ...opts.faults },
+  });
+  const stop = async () => {
+    await sup.stop().catch(() => undefined);
+    nact.stop(system);
+  };
+  return { sup, store, commits, sleeps, verdicts, onFatal, stop, settings };
+}
+
+function batch(events: { eventId: string; userId: string; amount?: string }[], from = 0): InputBatch {
+  const records: InputRecord[] = events.map((e, i) => ({
+    topic: 'payment-events',
+    partition: 0,
+    offset: String(from + i),
+    key: Buffer.from(e.userId),
+    value: Buffer.from(JSON.stringify({ eventType: 'payment', timestamp: 1_700_000_000_000 + i, amount: e.amount ?? '1.00', ...e })),
+    headers: {},
+    timestamp: 1_700_000_000_000,
+  }));
+  return { topic: 'payment-events', partition: 0, records, nextOffset: String(from + events.length) };
+}
+
+const control = { heartbeat: async () => {} };
+const eventIds = (records: OutputRecord[], topic: string) => records.filter((r) => r.topic === topic).map((r) => JSON.parse(r.value).eventId ?? JSON.parse(JSON.parse(r.value).value).eventId);
+
+test('a throwing domain function: restarted with backoff, then quarantined as POISON; state unchanged', async (t) => {
+  const { sup, store, commits, sleeps, verdicts, stop, settings } = setup({
+    faults: { beforeDecide: (e) => { if (e.eventId === 'e-2') throw new Error('boom'); } },
+  });
+  t.teardown(stop);
+  await sup.processBatch(batch([{ eventId: 'e-1', userId: 'u' }, { eventId: 'e-2', userId: 'u' }, { eventId: 'e-3', userId: 'u' }]), control);
+
+  t.is(commits.length, 1, 'one transaction for the batch');
+  const { records, offsets } = commits[0]!;
+  t.deepEqual(eventIds(records, settings.kafka.topics.decisions), ['e-1', 'e-3']);
+  const dlq = records.filter((r) => r.topic === settings.kafka.topics.dlq).map((r) => JSON.parse(r.value));
+  t.is(dlq.length, 1);
+  t.is(dlq[0].error.code, 'POISON');
+  t.regex(dlq[0].error.message, /boom/);
+  t.deepEqual(offsets, [{ topic: 'payment-events', partition: 0, offset: '3' }]);
+  t.deepEqual(verdicts, ['user-actor:restart:POISON', 'user-actor:restart:POISON', 'user-actor:restart:POISON']);
+  t.deepEqual(sleeps, [1, 2, 3].map((a) => backoffDelay(USER_ACTOR_POLICY.backoff, a, RANDOM)));
+  t.is(store.journals.get('user:u')?.length, 2, 'only the two good events are journaled');
+});
+
+test('a failing journal: the batch waits with dependency backoff and commits once it is back', async (t) => {
+  const { sup, store, commits, sleeps, verdicts, stop, settings } = setup();
+  t.teardown(stop);
+  const append = sinon.stub(store, 'append');
+  append.onCall(0).rejects(new Error('connection lost'));
+  append.onCall(1).rejects(new Error('connection lost'));
+  append.callThrough();
+
+  await sup.processBatch(batch([{ eventId: 'e-1', userId: 'u' }, { eventId: 'e-2', userId: 'v' }]), control);
+
+  t.is(commits.length, 1, 'nothing is committed while the journal fails');
+  t.deepEqual(eventIds(commits[0]!.records, settings.kafka.topics.decisions).sort(), ['e-1', 'e-2']);
+  t.true(verdicts.includes('user-actor:restart:UNAVAILABLE'));
+  const dependencyDelays = [1, 2].map((a) => backoffDelay(DEPENDENCY_BACKOFF, a, RANDOM));
+  t.true(dependencyDelays.every((d) => sleeps.includes(d)), `sleeps ${JSON.stringify(sleeps)} include ${JSON.stringify(dependencyDelays)}`);
+  t.is(store.journals.get('user:u')?.length, 1);
+  t.is(store.journals.get('user:v')?.length, 1);
+});
+
+test('a hanging journal: the unresponsive actor is stopped, a fresh one recovers and the batch commits', async (t) => {
+  const { sup, store, commits, verdicts, stop, settings } = setup({ eventTimeoutMs: 300 });
+  t.teardown(stop);
+  const append = sinon.stub(store, 'append');
+  append.onCall(0).returns(new Promise<void>(() => {})); // never answers
+  append.callThrough();
+
+  const done = sup.processBatch(batch([{ eventId: 'e-1', userId: 'u' }]), control);
+  await done; // the 300 ms ask deadline is the only real wait in this file
+
+  t.true(verdicts.includes('user-actor:stop:TIMEOUT'));
+  t.is(commits.length, 1);
+  t.deepEqual(eventIds(commits[0]!.records, settings.kafka.topics.decisions), ['e-1']);
+  t.is(store.journals.get('user:u')?.length, 1, 'journaled once, by the fresh incarnation');
+});
+
+test('a user actor past its restart limit escalates; the shard restarts by dropping its actors', async (t) => {
+  const { sup, verdicts, stop, onFatal } = setup({
+    faults: { beforeDecide: (e) => { if (e.eventId.startsWith('bad')) throw new Error('always'); } },
+  });
+  t.teardown(stop);
+  // 4 poison events x 3 attempts = 12 failures > 10 restarts within the window.
+  await sup.processBatch(batch(['bad-1', 'bad-2', 'bad-3', 'bad-4', 'ok'].map((eventId) => ({ eventId, userId: 'u' }))), control).catch(() => undefined);
+  t.true(verdicts.includes('user-actor:escalate:POISON'), verdicts.join(','));
+  t.true(verdicts.includes('shard-supervisor:restart:POISON'), verdicts.join(','));
+  t.false(onFatal.called);
+});
