@@ -14,10 +14,11 @@ import type { Logger } from '../log.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
-import type { Alert, AlertBus, BatchControl, InputBatch, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
+import { alertSubject, type Alert, type AlertBus, type BatchControl, type InputBatch, type InputRecord, type OutputRecord, type ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Faults } from '../app/faults.ts';
+import { endSpan, SpanKind, startChild, startConsume, traceparentOf, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, alertFor, deadLetterRecord, decisionRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { ask, type Reply } from './reply.ts';
 import { spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from './UserActor.ts';
@@ -224,18 +225,28 @@ export class ShardSupervisor {
   private async commitWithRetry(batch: InputBatch, chunk: Chunk, control: BatchControl): Promise<void> {
     const { metrics } = this.deps;
     const timer = metrics.batchSeconds.startTimer();
+    let judged: Judged | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        const judged = await this.judge(chunk.records);
+        judged = await this.judge(chunk.records);
         const { records, alerts } = judged;
         // Alerts go out before the commit: a crash in between redelivers the events, and the
         // alert's Nats-Msg-Id makes JetStream drop the second copy.
-        await Promise.all(alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
+        await Promise.all(
+          alerts.map(async (a) => {
+            await this.deps.alerts.publish(a.alert, a.traceparent);
+            endSpan(a.span);
+          }),
+        );
         await this.deps.sink.commit(records, [{ topic: batch.topic, partition: batch.partition, offset: chunk.nextOffset }]);
         timer();
+        judged.spans.forEach((span) => endSpan(span));
         this.countCommitted(batch.topic, chunk.records.length, judged);
         return;
       } catch (err) {
+        judged?.spans.forEach((span) => endSpan(span, err));
+        judged?.alerts.forEach((a) => endSpan(a.span, err));
+        judged = undefined;
         const code = errorCode(err);
         metrics.batchRetries.inc({ code });
         if (code === 'FENCED' || this.draining) throw err;
@@ -273,30 +284,33 @@ export class ShardSupervisor {
     const settled = await Promise.allSettled(parts);
     const failure = settled.find((s) => s.status === 'rejected');
     if (failure) throw (failure as PromiseRejectedResult).reason;
-    const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [] };
+    const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] };
     for (const s of settled as PromiseFulfilledResult<Judged>[]) {
       all.records.push(...s.value.records);
       all.alerts.push(...s.value.alerts);
       all.verdicts.push(...s.value.verdicts);
       all.dlqCodes.push(...s.value.dlqCodes);
+      all.spans.push(...s.value.spans);
     }
     return all;
   }
 
   private async judgeEvent(rec: InputRecord, event: RiskEvent): Promise<Judged> {
-    const traceparent = rec.headers.traceparent ?? null;
-    const traceId = traceIdOf(rec.headers.traceparent);
+    const consume = startConsume(rec, this.shard);
+    // Without tracing, an incoming trace id is still passed on to the decision.
+    const traceId = consume?.span.spanContext().traceId ?? traceIdOf(rec.headers.traceparent);
     for (let attempt = 1; ; attempt++) {
       try {
         const live = this.user(event.userId);
-        const { outcome, timerAt } = await this.ask<EventResult>(live.ref, (reply) => ({ type: 'event', event, traceId, reply }));
+        const { outcome, timerAt } = await this.ask<EventResult>(live.ref, (reply) => ({ type: 'event', event, traceId, trace: consume?.ctx ?? null, reply }));
         live.timerAt = timerAt;
         this.observe(outcome, rec);
-        return this.outputsOf(outcome, traceparent);
+        return this.outputsOf(outcome, rec.headers.traceparent ?? null, consume);
       } catch (err) {
         // An actor that does not answer is stuck (a hung journal write holds its mailbox): it is
         // stopped, and the retried batch meets a fresh incarnation recovered from the store.
         if (errorCode(err) === 'TIMEOUT') this.dropUser(event.userId, err);
+        if (errorCode(err) !== 'POISON' || attempt >= POISON_POLICY.maxAttempts) endSpan(consume, err);
         if (errorCode(err) !== 'POISON') throw err;
         if (attempt >= POISON_POLICY.maxAttempts) {
           this.deps.log.error({ shard: this.shard, eventId: event.eventId, userId: event.userId, err: errorMessage(err) }, 'poison event quarantined');
@@ -313,17 +327,37 @@ export class ShardSupervisor {
     else if (rec.timestamp > 0) metrics.latency.observe(Math.max(0, outcome.decision.decidedAt - rec.timestamp) / 1000);
   }
 
-  private outputsOf(outcome: Outcome, traceparent: string | null): Judged {
-    if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [] };
+  private outputsOf(outcome: Outcome, incoming: string | null, consume: Traced | null): Judged {
+    const spans = consume ? [consume] : [];
+    if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [], spans };
     const { decision, aggregates } = outcome;
     const records = aggregates.map((a) => aggregateRecord(this.topics, a));
     if (!decision) {
       this.deps.log.warn({ shard: this.shard }, 'redelivered event whose decision is no longer retained');
-      return { records, alerts: [], verdicts: [], dlqCodes: [] };
+      return { records, alerts: [], verdicts: [], dlqCodes: [], spans };
     }
-    records.unshift(decisionRecord(this.topics, decision, traceparent));
+    const send = startChild(consume?.ctx, `send ${this.topics.decisions}`, SpanKind.PRODUCER, {
+      'messaging.system': 'kafka',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': this.topics.decisions,
+      'risk.decision': decision.decision,
+      'risk.score': decision.riskScore,
+      'risk.rules_version': decision.rulesVersion,
+      'risk.shard': this.shard,
+    });
+    if (send) spans.push(send);
+    records.unshift(decisionRecord(this.topics, decision, traceparentOf(send?.ctx) ?? incoming));
     const alert = alertFor(decision);
-    return { records, alerts: alert ? [{ alert, traceparent }] : [], verdicts: [decision.decision], dlqCodes: [] };
+    if (!alert) return { records, alerts: [], verdicts: [decision.decision], dlqCodes: [], spans };
+    const subject = alertSubject(alert.decision, alert.eventType);
+    const publish = startChild(consume?.ctx, `publish ${subject}`, SpanKind.PRODUCER, {
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'publish',
+      'messaging.destination.name': subject,
+      'messaging.message.id': alert.alertId,
+      'risk.decision': alert.decision,
+    });
+    return { records, alerts: [{ alert, traceparent: traceparentOf(publish?.ctx) ?? incoming, span: publish }], verdicts: [decision.decision], dlqCodes: [], spans };
   }
 
   private user(userId: string): LiveUser {
@@ -360,12 +394,14 @@ export class ShardSupervisor {
 /** What a group of records produced: output records, alerts, and what to count once committed. */
 interface Judged {
   records: OutputRecord[];
-  alerts: { alert: Alert; traceparent: string | null }[];
+  alerts: { alert: Alert; traceparent: string | null; span: Traced | null }[];
   verdicts: string[];
   dlqCodes: string[];
+  /** Consume and produce spans, ended when the batch commits (or fails). */
+  spans: Traced[];
 }
 
-const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code] });
+const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code], spans: [] });
 
 interface Chunk {
   records: InputRecord[];

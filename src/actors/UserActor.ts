@@ -27,6 +27,8 @@ import type { Logger } from '../log.ts';
 import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
 import type { Reply } from './reply.ts';
 import type { Faults } from '../app/faults.ts';
+import type { Context } from '@opentelemetry/api';
+import { endSpan, SpanKind, startChild, userAttributes } from '../telemetry/tracing.ts';
 
 /** `timerAt`: when the actor wants `closeIdle` (processing time), so that quiet users' windows close. */
 export interface EventResult {
@@ -35,7 +37,8 @@ export interface EventResult {
 }
 
 export type UserMsg =
-  | { type: 'event'; event: RiskEvent; traceId: string | null; reply: Reply<EventResult> }
+  /** `trace`: the consume span's context, carried explicitly (actors run outside its async scope). */
+  | { type: 'event'; event: RiskEvent; traceId: string | null; trace: Context | null; reply: Reply<EventResult> }
   | { type: 'closeIdle'; now: number; reply: Reply<{ aggregates: WindowAggregate[]; timerAt: number | null }> }
   /** Snapshot now; with `ifChanged`, only when events came since the last snapshot (passivation). */
   | { type: 'snapshot'; ifChanged?: boolean; reply: Reply<void> }
@@ -53,6 +56,14 @@ export interface UserActorDeps {
   /** Called once, when the actor has recovered from the store and handles its first message. */
   onRecovered?(ms: number): void;
   faults?: Faults;
+}
+
+function outcomeAttributes(outcome: Outcome): Record<string, string | number> {
+  const d = outcome.kind === 'duplicate' ? null : outcome.decision;
+  return {
+    'risk.outcome': outcome.kind,
+    ...(d ? { 'risk.decision': d.decision, 'risk.score': d.riskScore, 'risk.rules_version': d.rulesVersion } : {}),
+  };
 }
 
 /** nact actor names allow only a few characters; base64url keeps any userId reversible. */
@@ -73,11 +84,14 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
   // Sequence number of the last snapshot this incarnation took (-1: unknown, take the next one).
   let snapshotSeq = -1;
 
-  async function persistAndFold(state: UserState, journal: unknown, ctx: Ctx): Promise<UserState> {
+  async function persistAndFold(state: UserState, journal: unknown, ctx: Ctx, trace?: Context | null): Promise<UserState> {
+    const span = startChild(trace, 'risk.journal', SpanKind.INTERNAL, { 'risk.shard': deps.shard, 'risk.sequence_number': state.sequenceNumber + 1 });
     try {
       deps.faults?.beforePersist();
       await ctx.persist(journal, [], deps.fence());
+      endSpan(span);
     } catch (err) {
+      endSpan(span, err);
       if (errorCode(err) === 'FENCED') throw err;
       throw new EngineError('UNAVAILABLE', `journal write for user ${userId} failed: ${(err as Error).message}`, { cause: err });
     }
@@ -106,6 +120,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
     try {
       switch (msg.type) {
         case 'event': {
+          const span = startChild(msg.trace, 'risk.decide', SpanKind.INTERNAL, { 'risk.shard': deps.shard, ...userAttributes(userId) });
           let outcome: Outcome;
           try {
             deps.faults?.beforeDecide(msg.event);
@@ -117,11 +132,19 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
               traceId: msg.traceId,
             });
           } catch (err) {
+            endSpan(span, err);
             throw new EngineError('POISON', `deciding event ${msg.event.eventId} failed: ${(err as Error).message}`, { cause: err });
           }
-          const next = outcome.kind === 'accepted' ? await persistAndFold(state, outcome.journal, ctx) : state;
-          msg.reply.resolve({ outcome, timerAt: nextTimerAt(next, deps.domain) });
-          return next;
+          span?.span.setAttributes(outcomeAttributes(outcome));
+          try {
+            const next = outcome.kind === 'accepted' ? await persistAndFold(state, outcome.journal, ctx, span?.ctx) : state;
+            endSpan(span);
+            msg.reply.resolve({ outcome, timerAt: nextTimerAt(next, deps.domain) });
+            return next;
+          } catch (err) {
+            endSpan(span, err);
+            throw err;
+          }
         }
         case 'closeIdle': {
           const closed = closeIdleWindows(state, msg.now, deps.domain);

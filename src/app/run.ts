@@ -6,6 +6,7 @@
 import { isEmbedded, loadSettings, type Env } from '../config/settings.ts';
 import { ConfigError, EngineError } from '../errors.ts';
 import { createLogger } from '../log.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { buildAdmin } from '../admin/server.ts';
 import { Engine } from './Engine.ts';
 import { RulesHolder } from './rules.ts';
@@ -26,6 +27,7 @@ export async function runService(env: Env = process.env): Promise<void> {
     throw err;
   }
   const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
+  const stopTracing = startTracing(env, { includeUserIds: env.RISK_TRACE_USER_IDS === 'true' });
   const fatal = (err: unknown, what: string) => {
     log.fatal({ err }, what);
     process.exitCode = 1;
@@ -62,6 +64,7 @@ export async function runService(env: Env = process.env): Promise<void> {
     try {
       await engine.stop();
       await admin.close();
+      await stopTracing().catch((err) => log.warn({ err }, 'flushing traces failed'));
       log.info('stopped');
       log.flush();
       process.exit(process.exitCode ?? 0);

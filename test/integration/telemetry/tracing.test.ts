@@ -1,0 +1,111 @@
+/**
+ * End-to-end tracing: an OTLP/HTTP (http/json) receiver runs inside the test; an engine process
+ * exports to it. A record produced with a known traceparent yields the span tree
+ * consume -> decide -> journal, consume -> send decision, consume -> publish alert, all in the
+ * producer's trace; the decision record and the NATS alert carry that trace.
+ */
+import test from 'ava';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Msg } from '@nats-io/transport-node';
+import { kafkaClient, natsConnect, readUntil, uniqueId } from '../helpers/harness.ts';
+import { childConfig, spawnEngine } from '../helpers/child.ts';
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: Record<string, unknown> }[];
+}
+
+const attr = (s: OtlpSpan, key: string) => {
+  const v = s.attributes.find((a) => a.key === key)?.value;
+  return v ? Object.values(v)[0] : undefined;
+};
+
+test('one event: span tree, attributes, and its trace id on the decision and the alert', async (t) => {
+  const id = uniqueId('trc');
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+  const spans: OtlpSpan[] = [];
+  let notify = () => {};
+  const receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const parsed = JSON.parse(body) as { resourceSpans: { scopeSpans: { spans: OtlpSpan[] }[] }[] };
+      for (const rs of parsed.resourceSpans) for (const ss of rs.scopeSpans) spans.push(...ss.spans);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      notify();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => receiver.close());
+  const port = (receiver.address() as AddressInfo).port;
+
+  const nc = await natsConnect();
+  t.teardown(() => nc.close());
+  const alerts: Msg[] = [];
+  nc.subscribe('risk.alerts.block.>', { callback: (_e, m) => m.json<{ userId: string }>().userId.startsWith(id) && alerts.push(m) });
+
+  const engine = await spawnEngine(id, childConfig(id), {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    OTEL_SERVICE_NAME: 'risk-engine-test',
+  });
+  t.teardown(() => engine.proc.kill('SIGKILL'));
+  await engine.started;
+
+  const kafka = kafkaClient();
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const event = { eventId: `${id}-e`, userId: `${id}-u`, eventType: 'transfer', timestamp: Date.now(), amount: '50000', deviceId: 'd', country: 'DE' };
+  await producer.send({ topic: `${id}.transfer-events`, messages: [{ key: event.userId, value: JSON.stringify(event), headers: { traceparent } }] });
+  await producer.disconnect();
+
+  const [decision] = await readUntil(kafka, `${id}.risk-decisions`, (rs) => rs.length >= 1);
+  const body = JSON.parse(decision!.value!.toString()) as { traceId: string; decision: string };
+  t.is(body.decision, 'BLOCK');
+  t.is(body.traceId, traceId, 'the decision carries the trace id');
+  t.regex(decision!.headers!.traceparent!.toString(), new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+
+  const names = ['process', 'risk.decide', 'risk.journal', 'send', 'publish'];
+  const want = (s: OtlpSpan) => s.traceId === traceId;
+  await new Promise<void>((resolve) => {
+    const check = () => names.every((n) => spans.some((s) => want(s) && s.name.startsWith(n))) && resolve();
+    notify = check;
+    check();
+  });
+  const ours = spans.filter(want);
+  const byName = (prefix: string) => ours.find((s) => s.name.startsWith(prefix))!;
+  const consume = byName('process');
+  const decide = byName('risk.decide');
+  const journal = byName('risk.journal');
+  const send = byName('send');
+  const publish = byName('publish');
+  t.is(consume.parentSpanId, '00f067aa0ba902b7', 'consume continues the producer span');
+  t.is(consume.kind, 5, 'CONSUMER');
+  t.is(decide.parentSpanId, consume.spanId);
+  t.is(journal.parentSpanId, decide.spanId);
+  t.is(send.parentSpanId, consume.spanId);
+  t.is(send.kind, 4, 'PRODUCER');
+  t.is(publish.parentSpanId, consume.spanId);
+  t.is(attr(consume, 'messaging.system'), 'kafka');
+  t.is(attr(consume, 'messaging.destination.name'), `${id}.transfer-events`);
+  t.is(attr(consume, 'messaging.operation.type'), 'process');
+  t.is(attr(consume, 'messaging.kafka.message.key'), undefined, 'user ids stay out of traces unless configured');
+  t.is(attr(decide, 'risk.decision'), 'BLOCK');
+  t.is(Number(attr(decide, 'risk.rules_version')), 1, 'OTLP JSON may encode ints as strings');
+  t.true(Number(attr(decide, 'risk.score')) >= 0);
+  t.is(publish.name, 'publish risk.alerts.block.transfer');
+  t.is(send.name, `send ${id}.risk-decisions`);
+  t.is(decision!.headers!.traceparent!.toString().split('-')[2], send.spanId, 'the decision record header names the send span');
+
+  t.is(alerts.length, 1);
+  t.is(alerts[0]!.headers?.get('traceparent').split('-')[2], publish.spanId, 'the alert header names the publish span');
+  t.is(alerts[0]!.headers?.get('traceparent').split('-')[1], traceId);
+});
