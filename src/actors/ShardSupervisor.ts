@@ -14,12 +14,13 @@ import type { Logger } from '../log.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
-import { alertSubject, type Alert, type AlertBus, type BatchControl, type InputBatch, type InputRecord, type OutputRecord, type ShardSink } from '../transport/ports.ts';
+import type { AlertBus, BatchControl, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { Faults } from '../app/faults.ts';
-import { endSpan, SpanKind, startChild, startConsume, traceparentOf, type Traced } from '../telemetry/tracing.ts';
-import { aggregateRecord, alertFor, deadLetterRecord, decisionRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
+import { endSpan, startConsume } from '../telemetry/tracing.ts';
+import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
+import { chunksWithinHistory, deadLetter, endJudged, judgedOutcome, mergeJudged, type Chunk, type Judged } from './judged.ts';
 import { ask, type Reply } from './reply.ts';
 import { spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from './UserActor.ts';
 
@@ -240,12 +241,11 @@ export class ShardSupervisor {
         );
         await this.deps.sink.commit(records, [{ topic: batch.topic, partition: batch.partition, offset: chunk.nextOffset }]);
         timer();
-        judged.spans.forEach((span) => endSpan(span));
+        endJudged(judged);
         this.countCommitted(batch.topic, chunk.records.length, judged);
         return;
       } catch (err) {
-        judged?.spans.forEach((span) => endSpan(span, err));
-        judged?.alerts.forEach((a) => endSpan(a.span, err));
+        if (judged) endJudged(judged, err);
         judged = undefined;
         const code = errorCode(err);
         metrics.batchRetries.inc({ code });
@@ -284,15 +284,7 @@ export class ShardSupervisor {
     const settled = await Promise.allSettled(parts);
     const failure = settled.find((s) => s.status === 'rejected');
     if (failure) throw (failure as PromiseRejectedResult).reason;
-    const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] };
-    for (const s of settled as PromiseFulfilledResult<Judged>[]) {
-      all.records.push(...s.value.records);
-      all.alerts.push(...s.value.alerts);
-      all.verdicts.push(...s.value.verdicts);
-      all.dlqCodes.push(...s.value.dlqCodes);
-      all.spans.push(...s.value.spans);
-    }
-    return all;
+    return mergeJudged((settled as PromiseFulfilledResult<Judged>[]).map((r) => r.value));
   }
 
   private async judgeEvent(rec: InputRecord, event: RiskEvent): Promise<Judged> {
@@ -305,7 +297,7 @@ export class ShardSupervisor {
         const { outcome, timerAt } = await this.ask<EventResult>(live.ref, (reply) => ({ type: 'event', event, traceId, trace: consume?.ctx ?? null, reply }));
         live.timerAt = timerAt;
         this.observe(outcome, rec);
-        return this.outputsOf(outcome, rec.headers.traceparent ?? null, consume);
+        return judgedOutcome(outcome, { topics: this.topics, shard: this.shard, incoming: rec.headers.traceparent ?? null, consume, log: this.deps.log });
       } catch (err) {
         // An actor that does not answer is stuck (a hung journal write holds its mailbox): it is
         // stopped, and the retried batch meets a fresh incarnation recovered from the store.
@@ -325,39 +317,6 @@ export class ShardSupervisor {
     if (outcome.kind === 'duplicate') metrics.duplicates.inc();
     else if (outcome.kind === 'redelivered') metrics.redelivered.inc();
     else if (rec.timestamp > 0) metrics.latency.observe(Math.max(0, outcome.decision.decidedAt - rec.timestamp) / 1000);
-  }
-
-  private outputsOf(outcome: Outcome, incoming: string | null, consume: Traced | null): Judged {
-    const spans = consume ? [consume] : [];
-    if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [], spans };
-    const { decision, aggregates } = outcome;
-    const records = aggregates.map((a) => aggregateRecord(this.topics, a));
-    if (!decision) {
-      this.deps.log.warn({ shard: this.shard }, 'redelivered event whose decision is no longer retained');
-      return { records, alerts: [], verdicts: [], dlqCodes: [], spans };
-    }
-    const send = startChild(consume?.ctx, `send ${this.topics.decisions}`, SpanKind.PRODUCER, {
-      'messaging.system': 'kafka',
-      'messaging.operation.type': 'send',
-      'messaging.destination.name': this.topics.decisions,
-      'risk.decision': decision.decision,
-      'risk.score': decision.riskScore,
-      'risk.rules_version': decision.rulesVersion,
-      'risk.shard': this.shard,
-    });
-    if (send) spans.push(send);
-    records.unshift(decisionRecord(this.topics, decision, traceparentOf(send?.ctx) ?? incoming));
-    const alert = alertFor(decision);
-    if (!alert) return { records, alerts: [], verdicts: [decision.decision], dlqCodes: [], spans };
-    const subject = alertSubject(alert.decision, alert.eventType);
-    const publish = startChild(consume?.ctx, `publish ${subject}`, SpanKind.PRODUCER, {
-      'messaging.system': 'nats',
-      'messaging.operation.type': 'publish',
-      'messaging.destination.name': subject,
-      'messaging.message.id': alert.alertId,
-      'risk.decision': alert.decision,
-    });
-    return { records, alerts: [{ alert, traceparent: traceparentOf(publish?.ctx) ?? incoming, span: publish }], verdicts: [decision.decision], dlqCodes: [], spans };
   }
 
   private user(userId: string): LiveUser {
@@ -389,44 +348,4 @@ export class ShardSupervisor {
     });
     return Promise.race([ask<UserMsg, T>((m) => nact.dispatch(ref, m), make), timeout]).finally(() => clearTimeout(timer));
   }
-}
-
-/** What a group of records produced: output records, alerts, and what to count once committed. */
-interface Judged {
-  records: OutputRecord[];
-  alerts: { alert: Alert; traceparent: string | null; span: Traced | null }[];
-  verdicts: string[];
-  dlqCodes: string[];
-  /** Consume and produce spans, ended when the batch commits (or fails). */
-  spans: Traced[];
-}
-
-const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code], spans: [] });
-
-interface Chunk {
-  records: InputRecord[];
-  nextOffset: string;
-}
-
-/**
- * Splits a batch so that no user has more events in one transaction than its decision history
- * keeps: after a crash, every redelivered event still finds the decision it was given.
- */
-export function chunksWithinHistory(batch: InputBatch, perUserLimit: number): Chunk[] {
-  const chunks: Chunk[] = [];
-  let current: InputRecord[] = [];
-  let counts = new Map<string, number>();
-  for (const rec of batch.records) {
-    const user = rec.key?.toString('utf8') ?? '';
-    const n = (counts.get(user) ?? 0) + 1;
-    if (n > perUserLimit && current.length) {
-      chunks.push({ records: current, nextOffset: (BigInt(current.at(-1)!.offset) + 1n).toString() });
-      current = [];
-      counts = new Map();
-    }
-    current.push(rec);
-    counts.set(user, (counts.get(user) ?? 0) + 1);
-  }
-  chunks.push({ records: current, nextOffset: batch.nextOffset });
-  return chunks;
 }

@@ -48,7 +48,11 @@ test('one event: span tree, attributes, and its trace id on the decision and the
   const nc = await natsConnect();
   t.teardown(() => nc.close());
   const alerts: Msg[] = [];
-  nc.subscribe('risk.alerts.block.>', { callback: (_e, m) => m.json<{ userId: string }>().userId.startsWith(id) && alerts.push(m) });
+  nc.subscribe('risk.alerts.block.>', {
+    callback: (_e, m) => {
+      if (m.json<{ userId: string }>().userId.startsWith(id)) alerts.push(m);
+    },
+  });
 
   const engine = await spawnEngine(id, childConfig(id), {
     OTEL_TRACES_EXPORTER: 'otlp',

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { alertFor, deadLetterRecord, traceIdOf } from '../../../src/actors/outputRecords.ts';
-import { chunksWithinHistory } from '../../../src/actors/ShardSupervisor.ts';
+import { chunksWithinHistory } from '../../../src/actors/judged.ts';
 import type { InputRecord } from '../../../src/transport/ports.ts';
 
 const topics = { decisions: 'd', aggregates: 'a', dlq: 'q' };

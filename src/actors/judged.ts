@@ -1,0 +1,110 @@
+/**
+ * What judging produces, kept apart from the shard's lifecycle: the output records, alerts and
+ * spans of an event's outcome, their merge over a batch, and how a batch is cut into transactions.
+ */
+import type { Outcome } from '../domain/index.ts';
+import type { Logger } from '../log.ts';
+import { endSpan, SpanKind, startChild, traceparentOf, type Traced } from '../telemetry/tracing.ts';
+import { alertSubject, type Alert, type InputBatch, type InputRecord, type OutputRecord } from '../transport/ports.ts';
+import { aggregateRecord, alertFor, decisionRecord, type OutputTopics } from './outputRecords.ts';
+
+/** What a group of records produced: output records, alerts, and what to count once committed. */
+export interface Judged {
+  records: OutputRecord[];
+  alerts: { alert: Alert; traceparent: string | null; span: Traced | null }[];
+  verdicts: string[];
+  dlqCodes: string[];
+  /** Consume and produce spans, ended when the batch commits (or fails). */
+  spans: Traced[];
+}
+
+export const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code], spans: [] });
+
+export interface Chunk {
+  records: InputRecord[];
+  nextOffset: string;
+}
+
+/**
+ * Splits a batch so that no user has more events in one transaction than its decision history
+ * keeps: after a crash, every redelivered event still finds the decision it was given.
+ */
+export function chunksWithinHistory(batch: InputBatch, perUserLimit: number): Chunk[] {
+  const chunks: Chunk[] = [];
+  let current: InputRecord[] = [];
+  let counts = new Map<string, number>();
+  for (const rec of batch.records) {
+    const user = rec.key?.toString('utf8') ?? '';
+    const n = (counts.get(user) ?? 0) + 1;
+    if (n > perUserLimit && current.length) {
+      chunks.push({ records: current, nextOffset: (BigInt(current.at(-1)!.offset) + 1n).toString() });
+      current = [];
+      counts = new Map();
+    }
+    current.push(rec);
+    counts.set(user, (counts.get(user) ?? 0) + 1);
+  }
+  chunks.push({ records: current, nextOffset: batch.nextOffset });
+  return chunks;
+}
+
+export function mergeJudged(parts: readonly Judged[]): Judged {
+  const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] };
+  for (const p of parts) {
+    all.records.push(...p.records);
+    all.alerts.push(...p.alerts);
+    all.verdicts.push(...p.verdicts);
+    all.dlqCodes.push(...p.dlqCodes);
+    all.spans.push(...p.spans);
+  }
+  return all;
+}
+
+/** Ends every span of a batch attempt, with the error when it failed. */
+export function endJudged(j: Judged, err?: unknown): void {
+  j.spans.forEach((span) => endSpan(span, err));
+  if (err !== undefined) j.alerts.forEach((a) => endSpan(a.span, err));
+}
+
+export interface JudgeContext {
+topics: OutputTopics;
+shard: number;
+/** The input record's traceparent, passed on when tracing is off. */
+incoming: string | null;
+consume: Traced | null;
+log: Logger;
+}
+
+/** The output records, alert and spans of one event's outcome. */
+export function judgedOutcome(outcome: Outcome, { topics, shard, incoming, consume, log }: JudgeContext): Judged {
+  const spans = consume ? [consume] : [];
+  if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [], spans };
+  const { decision, aggregates } = outcome;
+  const records = aggregates.map((a) => aggregateRecord(topics, a));
+  if (!decision) {
+    log.warn({ shard: shard }, 'redelivered event whose decision is no longer retained');
+    return { records, alerts: [], verdicts: [], dlqCodes: [], spans };
+  }
+  const send = startChild(consume?.ctx, `send ${topics.decisions}`, SpanKind.PRODUCER, {
+    'messaging.system': 'kafka',
+    'messaging.operation.type': 'send',
+    'messaging.destination.name': topics.decisions,
+    'risk.decision': decision.decision,
+    'risk.score': decision.riskScore,
+    'risk.rules_version': decision.rulesVersion,
+    'risk.shard': shard,
+  });
+  if (send) spans.push(send);
+  records.unshift(decisionRecord(topics, decision, traceparentOf(send?.ctx) ?? incoming));
+  const alert = alertFor(decision);
+  if (!alert) return { records, alerts: [], verdicts: [decision.decision], dlqCodes: [], spans };
+  const subject = alertSubject(alert.decision, alert.eventType);
+  const publish = startChild(consume?.ctx, `publish ${subject}`, SpanKind.PRODUCER, {
+    'messaging.system': 'nats',
+    'messaging.operation.type': 'publish',
+    'messaging.destination.name': subject,
+    'messaging.message.id': alert.alertId,
+    'risk.decision': alert.decision,
+  });
+  return { records, alerts: [{ alert, traceparent: traceparentOf(publish?.ctx) ?? incoming, span: publish }], verdicts: [decision.decision], dlqCodes: [], spans };
+}
