@@ -17,6 +17,7 @@ import type { JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { NO_FAULTS, type Faults } from './faults.ts';
+import type { RulesChannel } from './rules/channel.ts';
 
 export interface EngineParts {
   source: EventSource;
@@ -24,6 +25,8 @@ export interface EngineParts {
   alerts: AlertBus;
   ingest: IngestSink;
   partitions: number;
+  /** The rules in force and their distribution to every instance. */
+  rules: RulesChannel;
   /** Fault injection for tests (RISK_FAULT); NO_FAULTS otherwise. */
   faults?: Faults;
   /** Closes what the parts opened (clients, connections). */

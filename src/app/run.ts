@@ -38,7 +38,7 @@ export async function runService(env: Env = process.env): Promise<void> {
 
   let parts;
   try {
-    parts = await buildParts(settings, log);
+    parts = await buildParts(settings, log, rules);
   } catch (err) {
     if (err instanceof EngineError && (err.code === 'CONFIG' || err.code === 'TOPOLOGY')) {
       process.stderr.write(`risk-engine: ${err.message}\n`);
@@ -47,7 +47,7 @@ export async function runService(env: Env = process.env): Promise<void> {
     throw err;
   }
   const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
-  const admin = buildAdmin(engine, settings, log);
+  const admin = buildAdmin(engine, settings, log, { rules: parts.rules });
   const address = await admin.listen({ host: settings.admin.host, port: settings.admin.port });
   log.info({ address }, 'admin API listening');
 

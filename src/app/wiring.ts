@@ -15,13 +15,15 @@ import { ensureTopics } from '../transport/kafka/topics.ts';
 import { NatsAlertBus } from '../transport/nats/NatsAlertBus.ts';
 import type { EngineParts } from './Engine.ts';
 import { faultsFrom, withFaults } from './faults.ts';
+import type { RulesStore } from './rules.ts';
+import { embeddedRulesChannel, openRulesChannel } from './rules/channel.ts';
 
-export async function buildParts(settings: Settings, log: Logger): Promise<EngineParts> {
-  return isEmbedded(settings) ? buildEmbeddedParts(settings, log) : buildClusterParts(settings, log);
+export async function buildParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
+  return isEmbedded(settings) ? buildEmbeddedParts(settings, log, rules) : buildClusterParts(settings, log, rules);
 }
 
 /** No external service: an in-process partitioned log and an LMDB journal, both under DATA_DIR. */
-async function buildEmbeddedParts(settings: Settings, log: Logger): Promise<EngineParts> {
+async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
   const { topics, partitions, groupId, fromBeginning } = settings.kafka;
   const transport = openEmbeddedTransport({
     dataDir: settings.dataDir,
@@ -39,6 +41,7 @@ async function buildEmbeddedParts(settings: Settings, log: Logger): Promise<Engi
     ingest: transport.ingest,
     partitions: transport.log.partitionsOf(topics.inputs[0]!),
     faults: faultsFrom(process.env.RISK_FAULT),
+    rules: embeddedRulesChannel(rules),
     close: async () => {
       await transport.close();
       await store.close();
@@ -46,7 +49,7 @@ async function buildEmbeddedParts(settings: Settings, log: Logger): Promise<Engi
   };
 }
 
-async function buildClusterParts(settings: Settings, log: Logger): Promise<EngineParts> {
+async function buildClusterParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
   const opened: { close(): Promise<void> }[] = [];
   const closeAll = async () => {
     for (const part of opened.reverse()) await part.close().catch((err) => log.warn({ err }, 'closing a part failed'));
@@ -57,6 +60,9 @@ async function buildClusterParts(settings: Settings, log: Logger): Promise<Engin
     await admin.connect();
     opened.push({ close: () => admin.disconnect() });
     const { partitions } = await ensureTopics(admin, settings);
+    const rulesChannel = openRulesChannel(kafka, settings, rules, log.child({ component: 'rules' }));
+    opened.push(rulesChannel);
+    await rulesChannel.start(); // the latest rules are in force before the engine takes events
     const store = await RedisJournal.connect({ url: settings.redis.url, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots });
     opened.push(store);
     const alerts = await NatsAlertBus.connect(
@@ -67,7 +73,7 @@ async function buildClusterParts(settings: Settings, log: Logger): Promise<Engin
     const ingest = await KafkaIngestSink.open(kafka);
     opened.push(ingest);
     const source = withFaults(new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
-    return { source, store, alerts, ingest, partitions, faults: faultsFrom(process.env.RISK_FAULT), close: closeAll };
+    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

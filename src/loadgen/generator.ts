@@ -58,6 +58,11 @@ export interface GeneratorOptions {
   idPrefix?: string;
   /** Simulated days the ordinary activity of each user is spread over; default 1. */
   days?: number;
+  /**
+   * How unequal users are: the sigma of the lognormal activity weight (default 0.6: the busiest
+   * users have several times the median's events); 0 gives every ordinary user the same count (+-1).
+   */
+  spread?: number;
 }
 
 export type ResolvedOptions = Required<GeneratorOptions>;
@@ -128,7 +133,9 @@ export function resolveOptions(o: GeneratorOptions): ResolvedOptions {
   if (!(days > 0 && days <= 3650)) throw new RangeError(`days must be in (0, 3650], got ${days}`);
   const idPrefix = o.idPrefix ?? `s${o.seed}-`;
   if (idPrefix.length > 64) throw new RangeError('idPrefix must be at most 64 characters');
-  return { users: o.users, events: o.events, fraudRatio: o.fraudRatio, seed: o.seed, startTime, idPrefix, days };
+  const spread = o.spread ?? 0.6;
+  if (!(spread >= 0 && spread <= 3)) throw new RangeError(`spread must be in 0..3, got ${spread}`);
+  return { users: o.users, events: o.events, fraudRatio: o.fraudRatio, seed: o.seed, startTime, idPrefix, days, spread };
 }
 
 /** What one user will do: how many ordinary events, and which pattern (if any) after them. */
@@ -190,7 +197,7 @@ export function planLoad(options: GeneratorOptions): LoadPlan {
     let sum = 0;
     for (let i = 0; i < o.users; i++) {
       if (isFraud[i]) continue;
-      weights[i] = Math.exp(0.6 * gaussian(rnd));
+      weights[i] = Math.exp(o.spread * gaussian(rnd));
       sum += weights[i]!;
     }
     let given = 0;
@@ -199,10 +206,14 @@ export function planLoad(options: GeneratorOptions): LoadPlan {
       counts[i] = Math.floor((rest * weights[i]!) / sum);
       given += counts[i]!;
     }
-    // The remainder, one event at a time, to users drawn by weight.
+    // The remainder, at most one event each, to users drawn at random.
     const ordinaryIndex: number[] = [];
     for (let i = 0; i < o.users; i++) if (!isFraud[i]) ordinaryIndex.push(i);
-    for (let left = rest - given; left > 0; left--) counts[ordinaryIndex[Math.floor(rnd() * ordinaryIndex.length)]!]!++;
+    for (let k = 0, left = rest - given; left > 0; k++, left--) {
+      const j = k + Math.floor(rnd() * (ordinaryIndex.length - k));
+      [ordinaryIndex[k], ordinaryIndex[j]] = [ordinaryIndex[j]!, ordinaryIndex[k]!];
+      counts[ordinaryIndex[k]!]!++;
+    }
     rest = 0;
   }
   // No ordinary user to take them (fraud ratio 1): the rest lengthens the fraud users' histories.

@@ -9,6 +9,7 @@
  * rules are logged and skipped.
  */
 import { randomUUID } from 'node:crypto';
+import { untilReadable } from './topics.ts';
 import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { validateRules, type Rules } from '../../domain/index.ts';
 import { EngineError } from '../../errors.ts';
@@ -176,6 +177,7 @@ export class RulesTopic {
         topics: [{ topic, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
       });
     }
+    await untilReadable(admin, [topic]);
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });
     const partitions = meta.topics[0]?.partitions.length ?? 0;
     // One partition keeps one order of changes for every instance.

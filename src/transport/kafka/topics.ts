@@ -31,8 +31,28 @@ export async function ensureTopics(admin: Admin, settings: Settings): Promise<{ 
       waitForLeaders: true,
       topics: wanted.map((t) => ({ replicationFactor, ...t })),
     });
+    await untilReadable(admin, wanted.map((t) => t.topic));
   }
   return { partitions };
+}
+
+/**
+ * A topic just created can still answer UNKNOWN_TOPIC_OR_PARTITION to offset requests for a
+ * moment (leaders elected, metadata not yet everywhere): wait, bounded, until its offsets answer.
+ */
+export async function untilReadable(admin: Admin, topics: readonly string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const topic of topics) {
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        await admin.fetchTopicOffsets(topic);
+        break;
+      } catch (err) {
+        if (!(err as { retriable?: boolean }).retriable || Date.now() > deadline) throw err;
+        await new Promise<void>((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
 }
 
 async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {

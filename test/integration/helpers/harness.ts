@@ -52,9 +52,9 @@ export interface RunningEngine {
 export async function startEngine(settings: Settings): Promise<RunningEngine> {
   const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
   const rules = RulesHolder.fromFile(settings.rulesFile);
-  const parts = await buildParts(settings, log);
+  const parts = await buildParts(settings, log, rules);
   const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
-  const admin = buildAdmin(engine, settings, log);
+  const admin = buildAdmin(engine, settings, log, { rules: parts.rules });
   const adminUrl = await admin.listen({ host: '127.0.0.1', port: 0 });
   await engine.start();
   return {
