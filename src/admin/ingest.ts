@@ -6,6 +6,15 @@
 import type { FastifyInstance } from 'fastify';
 import { parseEventJson, type DomainConfig } from '../domain/index.ts';
 import type { IngestSink, OutputRecord } from '../transport/ports.ts';
+import { endSpan, extractContext, SpanKind, startChild, traceparentOf } from '../telemetry/tracing.ts';
+
+function startIngest(incoming: string | null, count: number) {
+  return startChild(extractContext(incoming ? { traceparent: incoming } : {}), 'ingest events', SpanKind.PRODUCER, {
+    'messaging.system': 'kafka',
+    'messaging.operation.type': 'send',
+    'messaging.batch.message_count': count,
+  });
+}
 
 export type LineResult =
   | { line: number; status: 'accepted'; eventId: string; topic: string }
@@ -65,9 +74,19 @@ export function registerIngest(app: FastifyInstance, sink: IngestSink, routes: I
       const body = typeof req.body === 'string' ? req.body : '';
       const { results, records } = parseLines(body, routes, domain);
       if (results.length === 0) return reply.code(400).send({ error: { code: 'BAD_REQUEST', message: 'no event in the request body' } });
-      const traceparent = req.headers.traceparent;
-      const withTrace = typeof traceparent === 'string' ? records.map((r) => ({ ...r, headers: { traceparent } })) : records;
-      if (withTrace.length) await sink.send(withTrace);
+      const incoming = typeof req.headers.traceparent === 'string' ? req.headers.traceparent : null;
+      // With tracing on, the records continue the caller's trace under an ingest span; without
+      // it, the caller's traceparent is passed on as it came.
+      const span = startIngest(incoming, records.length);
+      const traceparent = traceparentOf(span?.ctx) ?? incoming;
+      const withTrace = traceparent ? records.map((r) => ({ ...r, headers: { traceparent } })) : records;
+      try {
+        if (withTrace.length) await sink.send(withTrace);
+        endSpan(span);
+      } catch (err) {
+        endSpan(span, err);
+        throw err;
+      }
       const accepted = results.filter((r) => r.status === 'accepted').length;
       return reply.code(202).send({ accepted, rejected: results.length - accepted, results });
     });

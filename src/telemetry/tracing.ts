@@ -62,6 +62,11 @@ export function startConsume(rec: { topic: string; partition: number; offset: st
   return { span, ctx: trace.setSpan(parent, span) };
 }
 
+/** The context of a carrier's W3C headers (an empty context when there are none or tracing is off). */
+export function extractContext(headers: Record<string, string>): Context | null {
+  return enabled ? propagation.extract(ROOT_CONTEXT, headers) : null;
+}
+
 /** A child span of `parent`; null when tracing is off or there is no parent. */
 export function startChild(parent: Context | null | undefined, name: string, kind: SpanKind, attributes: Attributes = {}): Traced | null {
   if (!enabled || !parent) return null;

@@ -112,4 +112,25 @@ test('one event: span tree, attributes, and its trace id on the decision and the
   t.is(alerts.length, 1);
   t.is(alerts[0]!.headers?.get('traceparent').split('-')[2], publish.spanId, 'the alert header names the publish span');
   t.is(alerts[0]!.headers?.get('traceparent').split('-')[1], traceId);
+
+  // POST /events continues the caller's trace; the records it produces carry it to the decision.
+  const httpTrace = 'a'.repeat(32);
+  const posted = { ...event, eventId: `${id}-http`, amount: '5.00' };
+  const res = await fetch(`${engine.adminUrl}/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', traceparent: `00-${httpTrace}-${'b'.repeat(16)}-01` },
+    body: JSON.stringify(posted),
+  });
+  t.is(res.status, 202);
+  const all = await readUntil(kafka, `${id}.risk-decisions`, (rs) => rs.length >= 2);
+  const second = JSON.parse(all.find((r) => JSON.parse(r.value!.toString()).eventId === posted.eventId)!.value!.toString()) as { traceId: string };
+  t.is(second.traceId, httpTrace);
+  await new Promise<void>((resolve) => {
+    const check = () => spans.some((s) => s.traceId === httpTrace && s.name === 'ingest events') && spans.some((s) => s.traceId === httpTrace && s.name.startsWith('process')) && resolve();
+    notify = check;
+    check();
+  });
+  const ingest = spans.find((s) => s.traceId === httpTrace && s.name === 'ingest events')!;
+  t.is(ingest.parentSpanId, 'b'.repeat(16));
+  t.is(spans.find((s) => s.traceId === httpTrace && s.name.startsWith('process'))!.parentSpanId, ingest.spanId);
 });
