@@ -40,6 +40,8 @@ export interface ShardDeps {
   /** The shard's own restart limit was exceeded: the root must drain and exit non-zero. */
   onFatal(err: unknown): void;
   faults: Faults;
+  /** The group's committed offset per input topic when the shard was opened. */
+  committed: Record<string, string>;
 }
 
 interface LiveUser {
@@ -68,10 +70,17 @@ export class ShardSupervisor {
   private draining = false;
   private readonly ticker: NodeJS.Timeout;
   private readonly shardWindow = new RestartWindow(SHARD_POLICY);
+  /**
+   * Per input topic, the committed offset at open while no batch has passed it yet. kafkajs may
+   * have fetched from older offsets before this shard was opened, while a previous owner (a
+   * zombie) was still committing: records below it were committed by that owner already.
+   */
+  private readonly floor: Map<string, bigint>;
 
   constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
     this.shard = deps.shard;
     this.epoch = deps.epoch;
+    this.floor = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
     const { settings } = deps;
     this.topics = settings.kafka.topics;
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
@@ -172,12 +181,25 @@ export class ShardSupervisor {
   }
 
   /** Judges and commits one input batch; resolves once it is committed. */
-  processBatch(batch: InputBatch, control: BatchControl): Promise<void> {
+  processBatch(input: InputBatch, control: BatchControl): Promise<void> {
     return this.inOrder(async () => {
+      const batch = this.aboveFloor(input);
+      if (batch.records.length === 0) return;
       for (const chunk of chunksWithinHistory(batch, this.deps.settings.domain.history.decisions)) {
         await this.commitWithRetry(batch, chunk, control);
       }
     });
+  }
+
+  private aboveFloor(batch: InputBatch): InputBatch {
+    const floor = this.floor.get(batch.topic);
+    if (floor === undefined) return batch;
+    if (BigInt(batch.nextOffset) >= floor) this.floor.delete(batch.topic);
+    const records = batch.records.filter((r) => BigInt(r.offset) >= floor);
+    if (records.length < batch.records.length) {
+      this.deps.log.warn({ shard: this.shard, topic: batch.topic, skipped: batch.records.length - records.length, committed: floor.toString() }, 'skipped records a previous owner committed');
+    }
+    return { ...batch, records };
   }
 
   /** The live actor's view of a user, or null when the user has no live actor on this shard. */

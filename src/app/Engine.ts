@@ -147,6 +147,9 @@ export class Engine implements ShardListener {
     const timer = this.metrics.rebalance.startTimer();
     const epoch = await this.parts.store.nextEpoch(shard);
     const sink = await this.parts.source.openSink(shard);
+    // Read only now: opening the sink fenced the previous owner and made its last transaction
+    // final, so these offsets cannot move behind our back any more.
+    const committed = await this.parts.source.committedOffsets(shard);
     this.log.info({ shard, epoch }, 'shard opened');
     const sup = new ShardSupervisor(this.system, {
       shard,
@@ -162,6 +165,7 @@ export class Engine implements ShardListener {
       actorBudget: () => Math.floor(this.settings.actors.maxLiveActors / Math.max(1, this.open.size)),
       onFatal: (err) => this.onFatal(err),
       faults: this.parts.faults ?? NO_FAULTS,
+      committed,
     });
     if (this.shards.has(shard)) this.open.set(shard, sup);
     timer();

@@ -69,6 +69,11 @@ export interface EventSource {
   start(listener: ShardListener): Promise<void>;
   stop(): Promise<void>;
   openSink(shard: number): Promise<ShardSink>;
+  /**
+   * The group's committed offset per input topic for a shard, read after its sink is open (so
+   * that the previous owner's last transaction is final): records below it are done already.
+   */
+  committedOffsets(shard: number): Promise<Record<string, string>>;
   /** Committed offsets and lag of the shards this member owns. */
   positions(shards: readonly number[]): Promise<ShardPosition[]>;
   readonly generation: number;

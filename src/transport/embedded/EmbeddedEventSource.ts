@@ -84,6 +84,15 @@ export class EmbeddedEventSource implements EventSource {
     return new EmbeddedShardSink(this.log, this.options.groupId, shard);
   }
 
+  async committedOffsets(shard: number): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const topic of this.options.inputs) {
+      const at = this.log.committed(this.options.groupId, topic, shard);
+      if (at !== null) out[topic] = at;
+    }
+    return out;
+  }
+
   async positions(shards: readonly number[]): Promise<ShardPosition[]> {
     return shards.map((shard) => {
       const committed: Record<string, string> = {};

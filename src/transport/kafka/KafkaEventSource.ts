@@ -124,7 +124,17 @@ export class KafkaEventSource implements EventSource {
   }
 
   async openSink(shard: number): Promise<ShardSink> {
-    return KafkaShardSink.open(this.kafka, this.settings, shard);
+    return KafkaShardSink.open(this.kafka, this.admin, this.settings, shard);
+  }
+
+  async committedOffsets(shard: number): Promise<Record<string, string>> {
+    const committed = await this.admin.fetchOffsets({ groupId: this.settings.kafka.groupId, topics: this.settings.kafka.topics.inputs });
+    const out: Record<string, string> = {};
+    for (const t of committed) {
+      const at = t.partitions.find((p) => p.partition === shard)?.offset;
+      if (at !== undefined && at !== '-1') out[t.topic] = at;
+    }
+    return out;
   }
 
   async positions(shards: readonly number[]): Promise<ShardPosition[]> {

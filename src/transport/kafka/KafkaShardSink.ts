@@ -3,7 +3,7 @@
  * together with the consumed offsets (`sendOffsets`). The transactional id is per shard and the
  * same on every instance, so the next owner of a shard fences the previous owner's producer.
  */
-import type { Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import type { Settings } from '../../config/settings.ts';
 import { EngineError } from '../../errors.ts';
 import type { ConsumedOffset, OutputRecord, ShardSink } from '../ports.ts';
@@ -12,8 +12,10 @@ const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIO
 
 export class KafkaShardSink implements ShardSink {
   private constructor(
-    private readonly producer: Producer,
-    private readonly groupId: string,
+    private producer: Producer,
+    private readonly kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly settings: Settings,
     private readonly shard: number,
   ) {}
 
@@ -21,59 +23,89 @@ export class KafkaShardSink implements ShardSink {
     return `${groupId}.shard-${shard}`;
   }
 
-  static async open(kafka: Kafka, settings: Settings, shard: number): Promise<KafkaShardSink> {
-    const producer = kafka.producer({
-      transactionalId: KafkaShardSink.transactionalId(settings.kafka.groupId, shard),
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: settings.kafka.transactionTimeoutMs,
-      allowAutoTopicCreation: false,
-      // Right after a commit the broker answers the next transaction's first request with a
-      // retriable CONCURRENT_TRANSACTIONS; kafkajs then waits a full initialRetryTime
-      // (tulios/kafkajs#304), so a short first retry keeps back-to-back transactions fast.
-      retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 },
-    });
-    await producer.connect();
-    // The first transaction() registers the producer id: this is what fences an older owner and
-    // aborts whatever transaction it left open.
-    const init = await producer.transaction();
-    await init.abort();
-    return new KafkaShardSink(producer, settings.kafka.groupId, shard);
+  static async open(kafka: Kafka, admin: Admin, settings: Settings, shard: number): Promise<KafkaShardSink> {
+    return new KafkaShardSink(await initProducer(kafka, settings, shard), kafka, admin, settings, shard);
   }
 
   async commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
+    try {
+      await this.transact(records, offsets);
+    } catch (err) {
+      if (isFenced(err)) throw fenced(this.shard, err);
+      // The outcome is unknown: the commit may have reached the coordinator before the error
+      // (a timeout). Retrying blindly would commit the decisions twice. A fresh producer with the
+      // same transactional id makes the outcome final (a prepared commit completes, anything else
+      // aborts); the group's committed offsets then say which it was.
+      await this.producer.disconnect().catch(() => undefined);
+      try {
+        this.producer = await initProducer(this.kafka, this.settings, this.shard);
+      } catch (initErr) {
+        if (isFenced(initErr)) throw fenced(this.shard, initErr);
+        throw new EngineError('UNAVAILABLE', `shard ${this.shard}: transactional producer unavailable: ${(initErr as Error).message}`, { cause: initErr });
+      }
+      if (offsets.length && (await this.committedThrough(offsets))) return;
+      throw new EngineError('UNAVAILABLE', `shard ${this.shard}: transaction failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async transact(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
     const tx = await this.producer.transaction();
     try {
-      if (records.length) {
-        const byTopic = new Map<string, OutputRecord[]>();
-        for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-        await tx.sendBatch({
-          acks: -1,
-          topicMessages: [...byTopic].map(([topic, rs]) => ({
-            topic,
-            messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-          })),
-        });
-      }
+      if (records.length) await tx.sendBatch({ acks: -1, topicMessages: topicMessages(records) });
       if (offsets.length) {
         const byTopic = new Map<string, { partition: number; offset: string }[]>();
         for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
-        await tx.sendOffsets({ consumerGroupId: this.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+        await tx.sendOffsets({ consumerGroupId: this.settings.kafka.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
       }
       await tx.commit();
     } catch (err) {
       await tx.abort().catch(() => undefined);
-      const type = (err as { type?: string }).type;
-      if (type && FENCED.has(type)) {
-        throw new EngineError('FENCED', `shard ${this.shard}: producer fenced by a newer owner`, { cause: err });
-      }
       throw err;
     }
+  }
+
+  /** True when the group's committed offsets already reach every one of `offsets`. */
+  private async committedThrough(offsets: readonly ConsumedOffset[]): Promise<boolean> {
+    const topics = [...new Set(offsets.map((o) => o.topic))];
+    const committed = await this.admin.fetchOffsets({ groupId: this.settings.kafka.groupId, topics });
+    return offsets.every((o) => {
+      const at = committed.find((t) => t.topic === o.topic)?.partitions.find((p) => p.partition === o.partition)?.offset;
+      return at !== undefined && at !== '-1' && BigInt(at) >= BigInt(o.offset);
+    });
   }
 
   async close(): Promise<void> {
     await this.producer.disconnect();
   }
+}
+
+async function initProducer(kafka: Kafka, settings: Settings, shard: number): Promise<Producer> {
+  const producer = kafka.producer({
+    transactionalId: KafkaShardSink.transactionalId(settings.kafka.groupId, shard),
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: settings.kafka.transactionTimeoutMs,
+    allowAutoTopicCreation: false,
+    // Right after a commit the broker answers the next transaction's first request with a
+    // retriable CONCURRENT_TRANSACTIONS; kafkajs then waits a full initialRetryTime
+    // (tulios/kafkajs#304), so a short first retry keeps back-to-back transactions fast.
+    retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 },
+  });
+  await producer.connect();
+  // The first transaction() registers the producer id: this is what fences an older owner and
+  // makes whatever transaction it left final (a prepared commit completes, the rest aborts).
+  const init = await producer.transaction();
+  await init.abort();
+  return producer;
+}
+
+const isFenced = (err: unknown): boolean => FENCED.has((err as { type?: string }).type ?? '');
+const fenced = (shard: number, cause: unknown) => new EngineError('FENCED', `shard ${shard}: producer fenced by a newer owner`, { cause });
+
+function topicMessages(records: readonly OutputRecord[]) {
+  const byTopic = new Map<string, OutputRecord[]>();
+  for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
+  return [...byTopic].map(([topic, rs]) => ({ topic, messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) }));
 }
 
 /** Producer for HTTP ingestion: idempotent (no duplicates on retry), acks from all replicas. */
@@ -87,15 +119,7 @@ export class KafkaIngestSink {
   }
 
   async send(records: readonly OutputRecord[]): Promise<void> {
-    const byTopic = new Map<string, OutputRecord[]>();
-    for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-    await this.producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, rs]) => ({
-        topic,
-        messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers })),
-      })),
-    });
+    await this.producer.sendBatch({ acks: -1, topicMessages: topicMessages(records) });
   }
 
   async close(): Promise<void> {

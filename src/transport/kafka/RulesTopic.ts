@@ -9,7 +9,7 @@
  * rules are logged and skipped.
  */
 import { randomUUID } from 'node:crypto';
-import { untilReadable } from './topics.ts';
+import { createTopics, untilReadable } from './topics.ts';
 import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { validateRules, type Rules } from '../../domain/index.ts';
 import { EngineError } from '../../errors.ts';
@@ -172,10 +172,7 @@ export class RulesTopic {
   private async ensureTopic(admin: Admin): Promise<void> {
     const { topic, replicationFactor } = this.opts;
     if (!(await admin.listTopics()).includes(topic)) {
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
-      });
+      await createTopics(admin, [{ topic, numPartitions: 1, replicationFactor, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
     }
     await untilReadable(admin, [topic]);
     const meta = await admin.fetchTopicMetadata({ topics: [topic] });

@@ -2,7 +2,7 @@
  * Creates the engine's topics when missing and checks co-partitioning: every input topic must
  * have the same partition count, or shard N would not hold the same users on every topic.
  */
-import type { Admin } from 'kafkajs';
+import type { Admin, ITopicConfig } from 'kafkajs';
 import { EngineError } from '../../errors.ts';
 import type { Settings } from '../../config/settings.ts';
 
@@ -26,14 +26,23 @@ export async function ensureTopics(admin: Admin, settings: Settings): Promise<{ 
     { topic: topics.dlq, numPartitions: partitions },
     { topic: topics.rules, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
   ].filter((t) => !existing.has(t.topic));
-  if (wanted.length) {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: wanted.map((t) => ({ replicationFactor, ...t })),
-    });
-    await untilReadable(admin, wanted.map((t) => t.topic));
-  }
+  if (wanted.length) await createTopics(admin, wanted.map((t) => ({ replicationFactor, ...t })));
   return { partitions };
+}
+
+/**
+ * Creates topics and waits until they answer. Several instances start at once and race to create
+ * the same topics: "already exists" and the broker's transient metadata errors are not failures.
+ */
+export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics });
+  } catch (err) {
+    const e = err as { retriable?: boolean; type?: string; errors?: { type?: string }[] };
+    const benign = e.retriable || e.type === 'TOPIC_ALREADY_EXISTS' || (e.errors ?? []).every((x) => x.type === 'TOPIC_ALREADY_EXISTS');
+    if (!benign) throw err;
+  }
+  await untilReadable(admin, topics.map((t) => t.topic));
 }
 
 /**

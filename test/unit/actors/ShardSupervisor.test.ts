@@ -19,7 +19,7 @@ import { MemoryJournal } from '../helpers/MemoryJournal.ts';
 
 const RANDOM = 0.5;
 
-function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number } = {}) {
+function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string> } = {}) {
   const store = new MemoryJournal();
   const system = nact.start(new NactPersistenceEngine(store).plugin());
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
@@ -57,6 +57,7 @@ function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number } = {})
     actorBudget: () => 1000,
     onFatal,
     faults: { ...NO_FAULTS, ...opts.faults },
+    committed: opts.committed ?? {},
   });
   const stop = async () => {
     await sup.stop().catch(() => undefined);
@@ -146,4 +147,14 @@ test('a user actor past its restart limit escalates; the shard restarts by dropp
   t.true(verdicts.includes('user-actor:escalate:POISON'), verdicts.join(','));
   t.true(verdicts.includes('shard-supervisor:restart:POISON'), verdicts.join(','));
   t.false(onFatal.called);
+});
+
+test('records below the offset a previous owner committed are skipped, the rest is judged', async (t) => {
+  const { sup, commits, stop, settings } = setup({ committed: { 'payment-events': '2' } });
+  t.teardown(stop);
+  await sup.processBatch(batch([{ eventId: 'e-0', userId: 'u' }, { eventId: 'e-1', userId: 'u' }, { eventId: 'e-2', userId: 'u' }]), control);
+  t.is(commits.length, 1);
+  t.deepEqual(eventIds(commits[0]!.records, settings.kafka.topics.decisions), ['e-2']);
+  await sup.processBatch(batch([{ eventId: 'e-3', userId: 'u' }], 3), control);
+  t.deepEqual(eventIds(commits[1]!.records, settings.kafka.topics.decisions), ['e-3'], 'past the floor every record counts');
 });
