@@ -71,16 +71,18 @@ export class ShardSupervisor {
   private readonly ticker: NodeJS.Timeout;
   private readonly shardWindow = new RestartWindow(SHARD_POLICY);
   /**
-   * Per input topic, the committed offset at open while no batch has passed it yet. kafkajs may
-   * have fetched from older offsets before this shard was opened, while a previous owner (a
-   * zombie) was still committing: records below it were committed by that owner already.
+   * Per input topic, the offset up to which this shard's records are committed: at open, the
+   * group's committed offset (read once the previous owner was fenced), then each commit's. A
+   * record below it is done already and is never judged again, whatever kafkajs fetches: it may
+   * have read the group's offsets before a previous owner's last transaction completed, and it
+   * re-fetches a whole batch when a later chunk of that batch fails.
    */
-  private readonly floor: Map<string, bigint>;
+  private readonly committedUpTo: Map<string, bigint>;
 
   constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
     this.shard = deps.shard;
     this.epoch = deps.epoch;
-    this.floor = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
+    this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
     const { settings } = deps;
     this.topics = settings.kafka.topics;
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
@@ -183,7 +185,7 @@ export class ShardSupervisor {
   /** Judges and commits one input batch; resolves once it is committed. */
   processBatch(input: InputBatch, control: BatchControl): Promise<void> {
     return this.inOrder(async () => {
-      const batch = this.aboveFloor(input);
+      const batch = this.uncommitted(input);
       if (batch.records.length === 0) return;
       for (const chunk of chunksWithinHistory(batch, this.deps.settings.domain.history.decisions)) {
         await this.commitWithRetry(batch, chunk, control);
@@ -191,14 +193,12 @@ export class ShardSupervisor {
     });
   }
 
-  private aboveFloor(batch: InputBatch): InputBatch {
-    const floor = this.floor.get(batch.topic);
-    if (floor === undefined) return batch;
-    if (BigInt(batch.nextOffset) >= floor) this.floor.delete(batch.topic);
-    const records = batch.records.filter((r) => BigInt(r.offset) >= floor);
-    if (records.length < batch.records.length) {
-      this.deps.log.warn({ shard: this.shard, topic: batch.topic, skipped: batch.records.length - records.length, committed: floor.toString() }, 'skipped records a previous owner committed');
-    }
+  private uncommitted(batch: InputBatch): InputBatch {
+    const upTo = this.committedUpTo.get(batch.topic);
+    const first = batch.records[0];
+    if (upTo === undefined || !first || BigInt(first.offset) >= upTo) return batch;
+    const records = batch.records.filter((r) => BigInt(r.offset) >= upTo);
+    this.deps.log.warn({ shard: this.shard, topic: batch.topic, skipped: batch.records.length - records.length, committed: upTo.toString() }, 'skipped records that are committed already');
     return { ...batch, records };
   }
 
@@ -262,6 +262,7 @@ export class ShardSupervisor {
           }),
         );
         await this.deps.sink.commit(records, [{ topic: batch.topic, partition: batch.partition, offset: chunk.nextOffset }]);
+        this.committedUpTo.set(batch.topic, BigInt(chunk.nextOffset));
         timer();
         endJudged(judged);
         this.countCommitted(batch.topic, chunk.records.length, judged);
