@@ -63,6 +63,7 @@ export class Engine implements ShardListener {
       alertsBuffered: () => parts.alerts.buffered ?? 0,
       fencedWrites: () => parts.store.fencedWrites,
       dependencies: () => ({ kafka: parts.source.isConnected(), store: parts.store.isHealthy(), alerts: parts.alerts.isConnected() }),
+      lag: async () => (await parts.source.positions(this.ownedShards())).map(({ shard, lag }) => ({ shard, lag })),
     });
     this.supervision = makeSupervision(this.metrics);
     this.system = nact.start(new NactPersistenceEngine(parts.store).plugin()) as nact.Ref<unknown>;

@@ -32,8 +32,26 @@ export class Metrics {
   });
   readonly rebalance = new Histogram({ name: 'risk_shard_open_seconds', help: 'From assignment to a shard ready to process (epoch + producer fencing)', buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30], registers: [this.registry] });
 
-  constructor(live: { liveActors(): number; ownedShards(): number; dependencies(): Record<string, boolean>; alertsBuffered(): number; fencedWrites(): number }) {
+  constructor(live: {
+    liveActors(): number;
+    ownedShards(): number;
+    dependencies(): Record<string, boolean>;
+    alertsBuffered(): number;
+    fencedWrites(): number;
+    /** Lag per owned shard; asked at scrape time. */
+    lag?(): Promise<{ shard: number; lag: number | null }[]>;
+  }) {
     const registers = [this.registry];
+    new Gauge({
+      name: 'risk_consumer_lag',
+      help: 'Records of the input topics not yet committed, per owned shard',
+      labelNames: ['shard'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const { shard, lag } of (await live.lag?.().catch(() => [])) ?? []) if (lag !== null) this.set({ shard: String(shard) }, lag);
+      },
+    });
     new Gauge({ name: 'risk_live_actors', help: 'User actors in memory', registers, collect() { this.set(live.liveActors()); } });
     new Gauge({ name: 'risk_owned_shards', help: 'Shards this instance owns', registers, collect() { this.set(live.ownedShards()); } });
     new Gauge({ name: 'risk_alerts_buffered', help: 'Alerts waiting for the alert bus to come back', registers, collect() { this.set(live.alertsBuffered()); } });

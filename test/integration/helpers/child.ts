@@ -63,7 +63,7 @@ export async function spawnEngine(id: string, configFile: string, env: Record<st
       LOG_LEVEL: 'info',
       ...env,
     },
-    stdio: ['ignore', 'inherit', 'pipe'],
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   const stderr: string[] = [];
   const waiters: { re: RegExp; resolve(v: Record<string, unknown>): void }[] = [];
