@@ -53,6 +53,8 @@ interface LiveUser {
 
 /** Attempts of one batch that fails for an unexpected reason, before the batch fails for good. */
 const MAX_BATCH_ATTEMPTS = 8;
+/** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
+const MAX_RECORDS_PER_TRANSACTION = 1000;
 /** Dependency outages: the batch waits (no commit) and retries for as long as the group keeps us. */
 const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
 
@@ -187,7 +189,7 @@ export class ShardSupervisor {
     return this.inOrder(async () => {
       const batch = this.uncommitted(input);
       if (batch.records.length === 0) return;
-      for (const chunk of chunksWithinHistory(batch, this.deps.settings.domain.history.decisions)) {
+      for (const chunk of chunksWithinHistory(batch, this.deps.settings.domain.history.decisions, MAX_RECORDS_PER_TRANSACTION)) {
         await this.commitWithRetry(batch, chunk, control);
       }
     });

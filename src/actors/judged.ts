@@ -26,17 +26,18 @@ export interface Chunk {
 }
 
 /**
- * Splits a batch so that no user has more events in one transaction than its decision history
- * keeps: after a crash, every redelivered event still finds the decision it was given.
+ * Splits a batch into transactions: no user has more events in one than its decision history
+ * keeps (after a crash every redelivered event still finds the decision it was given), and none
+ * holds more than `maxRecords` events (its output must fit the broker's maximum request size).
  */
-export function chunksWithinHistory(batch: InputBatch, perUserLimit: number): Chunk[] {
+export function chunksWithinHistory(batch: InputBatch, perUserLimit: number, maxRecords = Number.POSITIVE_INFINITY): Chunk[] {
   const chunks: Chunk[] = [];
   let current: InputRecord[] = [];
   let counts = new Map<string, number>();
   for (const rec of batch.records) {
     const user = rec.key?.toString('utf8') ?? '';
     const n = (counts.get(user) ?? 0) + 1;
-    if (n > perUserLimit && current.length) {
+    if ((n > perUserLimit || current.length >= maxRecords) && current.length) {
       chunks.push({ records: current, nextOffset: (BigInt(current.at(-1)!.offset) + 1n).toString() });
       current = [];
       counts = new Map();

@@ -66,3 +66,10 @@ test('a batch within the bound stays whole', (t) => {
   t.is(chunks.length, 1);
   t.is(chunks[0]!.nextOffset, '5');
 });
+
+test('a batch is split so that no transaction holds more than the record limit', (t) => {
+  const records = ['a', 'b', 'c', 'd', 'e'].map((k, i) => rec(i, k, Buffer.from('{}')));
+  const chunks = chunksWithinHistory({ topic: 'x', partition: 0, records, nextOffset: '5' }, 50, 2);
+  t.deepEqual(chunks.map((c) => c.records.length), [2, 2, 1]);
+  t.deepEqual(chunks.map((c) => c.nextOffset), ['2', '4', '5']);
+});
