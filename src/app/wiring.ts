@@ -7,7 +7,8 @@ import { isEmbedded } from '../config/settings.ts';
 import type { Logger } from '../log.ts';
 import { EmbeddedJournal } from '../persistence/EmbeddedJournal.ts';
 import { RedisJournal } from '../persistence/RedisJournal.ts';
-import { openEmbeddedTransport } from '../transport/embedded/index.ts';
+import type { Writable } from 'node:stream';
+import { openEmbeddedTransport, type EmbeddedTransport } from '../transport/embedded/index.ts';
 import { createKafka } from '../transport/kafka/kafkaClient.ts';
 import { KafkaEventSource } from '../transport/kafka/KafkaEventSource.ts';
 import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
@@ -24,6 +25,14 @@ export async function buildParts(settings: Settings, log: Logger, rules: RulesSt
 
 /** No external service: an in-process partitioned log and an LMDB journal, both under DATA_DIR. */
 async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
+  return openEmbeddedParts(settings, log, rules).parts;
+}
+
+/**
+ * The embedded parts and the transport behind them (the demo reads decisions from its log);
+ * `alertsOut` is where alert lines are printed (stdout by default).
+ */
+export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesStore, options: { alertsOut?: Writable } = {}): { parts: EngineParts; transport: EmbeddedTransport } {
   const { topics, partitions, groupId, fromBeginning } = settings.kafka;
   const transport = openEmbeddedTransport({
     dataDir: settings.dataDir,
@@ -31,10 +40,11 @@ async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
     partitions,
     groupId,
     fromBeginning,
+    ...(options.alertsOut ? { out: options.alertsOut } : {}),
     log: log.child({ component: 'embedded' }),
   });
   const store = new EmbeddedJournal({ dir: settings.dataDir, keepSnapshots: settings.persistence.keepSnapshots });
-  return {
+  const parts: EngineParts = {
     source: withFaults(transport.source, process.env.RISK_FAULT),
     store,
     alerts: transport.alerts,
@@ -47,6 +57,7 @@ async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
       await store.close();
     },
   };
+  return { parts, transport };
 }
 
 async function buildClusterParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {

@@ -55,6 +55,9 @@ function createJournalClient(o: RedisJournalOptions) {
     url: o.url,
     scripts,
     disableOfflineQueue: true,
+    // RedisJournal enforces commandTimeoutMs itself; node-redis's own per-command timer (an
+    // AbortSignal per command, 5 s by default) only costs time on the hot path.
+    commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: 2000,
       // Exponential with jitter, so many instances do not reconnect in lockstep; never gives up.
