@@ -19,7 +19,7 @@ import { MemoryJournal } from '../helpers/MemoryJournal.ts';
 
 const RANDOM = 0.5;
 
-function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string> } = {}) {
+function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number } = {}) {
   const store = new MemoryJournal();
   const system = nact.start(new NactPersistenceEngine(store).plugin());
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
@@ -54,7 +54,7 @@ function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; commit
     supervision,
     metrics: new Metrics({ liveActors: () => 0, ownedShards: () => 1, dependencies: () => ({}), alertsBuffered: () => 0, fencedWrites: () => 0 }),
     log: silentLogger,
-    actorBudget: () => 1000,
+    actorBudget: () => opts.actorBudget ?? 1000,
     onFatal,
     faults: { ...NO_FAULTS, ...opts.faults },
     committed: opts.committed ?? {},
@@ -160,4 +160,21 @@ test('records below the offset a previous owner committed are skipped, the rest 
   // A re-fetch of committed records (kafkajs after a failed later chunk) judges nothing again.
   await sup.processBatch(batch([{ eventId: 'e-2', userId: 'u' }, { eventId: 'e-3', userId: 'u' }, { eventId: 'e-4', userId: 'u' }], 2), control);
   t.deepEqual(eventIds(commits[2]!.records, settings.kafka.topics.decisions), ['e-4']);
+});
+
+test('passivation: past the actor budget the least recently used actors snapshot and stop; they come back from the store', async (t) => {
+  const { sup, store, commits, stop, settings } = setup({ actorBudget: 1 });
+  t.teardown(stop);
+  await sup.processBatch(batch([{ eventId: 'a-1', userId: 'a' }, { eventId: 'b-1', userId: 'b' }, { eventId: 'c-1', userId: 'c' }]), control);
+  t.is(sup.liveActors, 3);
+  await sup.tick();
+  t.is(sup.liveActors, 1, 'only the most recently used actor stays');
+  t.deepEqual([...store.snapshots.keys()].sort(), ['user:a', 'user:b'], 'the passivated actors were snapshotted');
+  t.is(store.journals.get('user:a')?.length, 0, 'the journal is trimmed up to the snapshot');
+
+  await sup.processBatch(batch([{ eventId: 'a-2', userId: 'a', amount: '2.00' }], 3), control);
+  t.deepEqual(eventIds(commits[1]!.records, settings.kafka.topics.decisions), ['a-2']);
+  const view = await sup.view('a');
+  t.is(view?.profile.eventCount, 2, 'the user came back with its state');
+  t.is(view?.profile.totalPaymentAmount, '3.0000');
 });
