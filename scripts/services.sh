@@ -297,6 +297,12 @@ kafka_start() {
     return 0
   fi
   rm -f "$KAFKA_PIDFILE"
+  # A broker started by another checkout (or by the machine) already serves this port: use it.
+  if kafka_answers; then
+    say "kafka: a broker already answers on $KAFKA_HOST:$KAFKA_PORT (not started from this checkout); using it"
+    exec 9>&-
+    return 0
+  fi
   if tcp_open "$KAFKA_HOST" "$KAFKA_PORT" || tcp_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; then
     local other
     other=$(listener_pid "$KAFKA_PORT")
