@@ -356,8 +356,12 @@ kafka_status() {
     echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT  pid $pid running but not answering (starting or stuck)  log $KAFKA_DATA/server.log"
     return 1
   fi
+  if kafka_answers; then
+    echo "kafka  up    $KAFKA_HOST:$KAFKA_PORT  a broker started outside this checkout"
+    return 0
+  fi
   if tcp_open "$KAFKA_HOST" "$KAFKA_PORT"; then
-    echo "kafka  up?   $KAFKA_HOST:$KAFKA_PORT  port open but not a broker started by $PROG"
+    echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT  port open but no broker answers"
     return 1
   fi
   echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT"

@@ -156,7 +156,9 @@ export class RedisJournal implements JournalStore {
     const errors = new Map<string, Error>();
     replies.forEach((r, i) => {
       const { key, first } = calls[i]!;
-      const err = r.status === 'rejected' ? toError(r.reason) : this.#refusal(r.value, fence, key, first);
+      // A fresh error per key: node-redis rejects every queued command with the same error
+      // object when the socket dies, and per-key results are looked up by the thrown object.
+      const err = r.status === 'rejected' ? new Error(toError(r.reason).message, { cause: r.reason }) : this.#refusal(r.value, fence, key, first);
       if (err) errors.set(key, err);
     });
     if (errors.size === 0) return;

@@ -20,6 +20,7 @@ export class KafkaEventSource implements EventSource {
   private member: string | null = null;
   private connected = false;
   rebalanceStartedAt: number | null = null;
+  private lastHeartbeatAt = 0;
   private ownership: Promise<void> = Promise.resolve();
 
   constructor(
@@ -37,8 +38,12 @@ export class KafkaEventSource implements EventSource {
     return this.member;
   }
 
+  /**
+   * Connected and still a live member: losing the broker fires no kafkajs event, but heartbeats
+   * stop, so a member without one for a session timeout is counted as disconnected.
+   */
   isConnected(): boolean {
-    return this.connected;
+    return this.connected && Date.now() - this.lastHeartbeatAt <= this.settings.kafka.sessionTimeoutMs;
   }
 
   async start(listener: ShardListener): Promise<void> {
@@ -60,7 +65,10 @@ export class KafkaEventSource implements EventSource {
     consumer.on(DISCONNECT, () => (this.connected = false));
     consumer.on(STOP, () => (this.connected = false));
     consumer.on(CRASH, (e) => this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed'));
-    consumer.on(HEARTBEAT, (e) => (this.groupGeneration = e.payload.groupGenerationId));
+    consumer.on(HEARTBEAT, (e) => {
+      this.groupGeneration = e.payload.groupGenerationId;
+      this.lastHeartbeatAt = Date.now();
+    });
     consumer.on(COMMIT_OFFSETS, (e) => (this.groupGeneration = e.payload.groupGenerationId));
     consumer.on(GROUP_JOIN, (e) => {
       // The first join, and a member kicked out by the coordinator, come without REBALANCING.
@@ -71,6 +79,7 @@ export class KafkaEventSource implements EventSource {
       this.owned = now;
       this.member = e.payload.memberId;
       this.connected = true;
+      this.lastHeartbeatAt = Date.now();
       const generation = ++this.joins;
       this.log.info({ memberId: e.payload.memberId, isLeader: e.payload.isLeader, shards: now, lost, gained }, 'joined consumer group');
       // Ownership changes are applied in join order, never concurrently.

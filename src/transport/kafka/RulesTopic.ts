@@ -10,6 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createTopics, untilReadable } from './topics.ts';
+
+const CLOSE_TIMEOUT_MS = 5000;
 import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { validateRules, type Rules } from '../../domain/index.ts';
 import { EngineError } from '../../errors.ts';
@@ -107,7 +109,14 @@ export class RulesTopic {
     this.waiters.clear();
     const parts = [this.consumer, this.producer, this.admin];
     this.consumer = this.producer = this.admin = null;
-    for (const part of parts) await part?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'closing the rules topic'));
+    for (const part of parts) {
+      // Bounded: a follower that crashed while the broker was away can hang in disconnect, and
+      // that must not turn a SIGTERM drain into a timeout.
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_TIMEOUT_MS)));
+      await Promise.race([part?.disconnect().catch((err: unknown) => this.log.warn({ err }, 'closing the rules topic')), deadline]);
+      clearTimeout(timer);
+    }
   }
 
   private handle(message: KafkaMessage, onRules: (rules: Rules, position: bigint) => void): void {
