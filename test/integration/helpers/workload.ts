@@ -3,6 +3,8 @@
  * generator is the full one): users with logins, payments and transfers, plus exact expected
  * per-user counts and money totals.
  */
+import { mulberry32 } from '../../../src/loadgen/random.ts';
+
 export interface GenEvent {
   eventId: string;
   userId: string;
@@ -22,17 +24,8 @@ export interface Truth {
   transferMinor: bigint;
 }
 
-/** Mulberry32: tiny seeded PRNG, so a failing run can be replayed exactly. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The load generator's seeded PRNG, so a failing run can be replayed exactly. */
+export const rng = mulberry32;
 
 export function generate(prefix: string, users: number, events: number, seed: number, start = Date.now()): { events: GenEvent[]; truth: Map<string, Truth> } {
   const r = rng(seed);

@@ -4,22 +4,10 @@
  */
 import test from 'ava';
 import type { Msg } from '@nats-io/transport-node';
+import type { Decision } from '../../../src/domain/index.ts';
 import { kafkaClient, natsConnect, parseValues, produceEvents, readToEnd, readUntil, startEngine, testSettings, uniqueId, type TestEvent } from '../helpers/harness.ts';
 
-interface DecisionRecord {
-  eventId: string;
-  userId: string;
-  eventType: string;
-  decision: string;
-  riskScore: number;
-  reasons: { code: string; weight: number; detail: string }[];
-  modelVersion: string;
-  rulesVersion: number;
-  eventTimestamp: number;
-  decidedAt: number;
-  shard: number;
-  traceId: string | null;
-}
+type DecisionRecord = Decision;
 
 test('events become one decision each; a BLOCK raises a NATS alert', async (t) => {
   const id = uniqueId('skel');
