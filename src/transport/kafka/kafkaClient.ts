@@ -2,6 +2,7 @@
 import kafkajs, { type Kafka, type LogEntry, logLevel as KafkaLogLevel } from 'kafkajs';
 import { createRequire } from 'node:module';
 import SnappyCodec from 'kafkajs-snappy';
+import { decompress as zstdDecompress } from 'fzstd';
 import type { Logger } from '../../log.ts';
 
 const { Kafka: KafkaCtor, CompressionCodecs, CompressionTypes } = kafkajs;
@@ -20,9 +21,23 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
  */
 const EXPECTED = [/^Limiting retries for the idempotent producer/, /CONCURRENT_TRANSACTIONS|concurrent transactions/i, /coordinator is not available/i];
 
+/**
+ * zstd for reading only: the maintained native zstd codec for kafkajs does not build on Node 20,
+ * and the engine never writes zstd, so a pure-JS decompressor is enough.
+ */
+export const zstdReadOnlyCodec = () => ({
+  async compress(): Promise<Buffer> {
+    throw new Error('zstd compression is not supported: the engine only reads zstd records');
+  },
+  async decompress(buffer: Buffer): Promise<Buffer> {
+    return Buffer.from(zstdDecompress(buffer));
+  },
+});
+
 /** Records written by the seed's producers come snappy- and lz4-compressed; gzip is built in. */
 export function registerCodecs(): void {
   if (codecsRegistered) return;
+  CompressionCodecs[CompressionTypes.ZSTD] = zstdReadOnlyCodec as () => never;
   CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
   CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec as () => never;
   codecsRegistered = true;
