@@ -11,8 +11,8 @@ export function systemSupervisionDeps(log: Logger, metrics?: Metrics): Supervisi
     random: () => Math.random(),
     sleep: (ms) => sleep(ms),
     onVerdict: (policy, verdict, code) => {
-      if (verdict.action === 'restart') metrics?.restarts.inc({ policy: policy.name, code });
-      else metrics?.escalations.inc({ policy: policy.name, code });
+      const counter = { restart: metrics?.restarts, escalate: metrics?.escalations, stop: metrics?.stops }[verdict.action];
+      counter?.inc({ policy: policy.name, code });
     },
   };
 }

@@ -20,6 +20,7 @@ export class Metrics {
   readonly dlq = new Counter({ name: 'risk_dlq_records_total', help: 'Records sent to the dead-letter topic, per error code', labelNames: ['code'], registers: [this.registry] });
   readonly restarts = new Counter({ name: 'risk_supervision_restarts_total', help: 'Actor restarts by supervision policy', labelNames: ['policy', 'code'], registers: [this.registry] });
   readonly escalations = new Counter({ name: 'risk_supervision_escalations_total', help: 'Failures escalated to the parent', labelNames: ['policy', 'code'], registers: [this.registry] });
+  readonly stops = new Counter({ name: 'risk_supervision_stops_total', help: 'Actors stopped by supervision (unresponsive, or past their limit with a stop policy)', labelNames: ['policy', 'code'], registers: [this.registry] });
   readonly batchRetries = new Counter({ name: 'risk_batch_retries_total', help: 'Batches retried because a dependency failed', labelNames: ['code'], registers: [this.registry] });
   readonly alertsPublished = new Counter({ name: 'risk_alerts_published_total', help: 'Alerts handed to the alert bus, per decision', labelNames: ['decision'], registers: [this.registry] });
   readonly passivations = new Counter({ name: 'risk_passivated_actors_total', help: 'User actors passivated (snapshot + stop)', labelNames: ['reason'], registers: [this.registry] });

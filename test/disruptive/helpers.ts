@@ -2,6 +2,7 @@
  * Shared pieces of the disruptive tests: ground truth from a list of events, state comparison,
  * bounded polling of /readyz and /metrics (states without an event to await).
  */
+import type { UserTruth } from '../../src/loadgen/truth.ts';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,14 +27,8 @@ export function truthOf(events: readonly GenEvent[]): Map<string, Truth> {
   return truth;
 }
 
-export interface ProfileLike {
-  eventCount: number;
-  loginCount: number;
-  paymentCount: number;
-  transferCount: number;
-  totalPaymentAmount: string;
-  totalTransferAmount: string;
-}
+/** The profile fields a ground truth fixes. */
+export type ProfileLike = Omit<UserTruth, 'fraudPattern'>;
 
 /**
  * Compares every user's profile with the truth; returns one line per user that differs (or is

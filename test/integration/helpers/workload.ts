@@ -3,6 +3,7 @@
  * generator is the full one): users with logins, payments and transfers, plus exact expected
  * per-user counts and money totals.
  */
+import { formatMinor } from '../../../src/domain/index.ts';
 import { mulberry32 } from '../../../src/loadgen/random.ts';
 
 export interface GenEvent {
@@ -37,7 +38,7 @@ export function generate(prefix: string, users: number, events: number, seed: nu
     const roll = r();
     const eventType = roll < 0.3 ? 'login' : roll < 0.8 ? 'payment' : 'transfer';
     const minor = BigInt(Math.floor(r() * 2_000_000)); // up to 200.0000, four decimals
-    const amount = eventType === 'login' ? undefined : `${minor / 10_000n}.${(minor % 10_000n).toString().padStart(4, '0')}`;
+    const amount = eventType === 'login' ? undefined : formatMinor(minor);
     const e: GenEvent = { eventId: `${prefix}-e${i}`, userId, eventType, timestamp: start + i * 10, deviceId: `d-${u}`, country: 'DE', ...(amount ? { amount } : {}) };
     out.push(e);
     const t = truth.get(userId) ?? { eventCount: 0, loginCount: 0, paymentCount: 0, transferCount: 0, paymentMinor: 0n, transferMinor: 0n };
@@ -50,4 +51,5 @@ export function generate(prefix: string, users: number, events: number, seed: nu
   return { events: out, truth };
 }
 
-export const money = (minor: bigint): string => `${minor / 10_000n}.${(minor % 10_000n).toString().padStart(4, '0')}`;
+/** Exact 4-decimal money strings, as the engine's profile shows them. */
+export const money = formatMinor;

@@ -3,6 +3,7 @@
  * running engine on the real Kafka, Redis and NATS: through `POST /events` and straight to Kafka.
  * The truth file it writes must match what the engine decided and the state it keeps per user.
  */
+import type { UserTruth } from '../../../src/loadgen/truth.ts';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,14 +19,7 @@ async function produceCli(args: string[]): Promise<{ stdout: string; stderr: str
   return run(process.execPath, ['bin/risk-engine.js', 'produce', ...args], { env: { ...process.env, KAFKA_BROKERS: '' }, timeout: 120_000 });
 }
 
-interface Profile {
-  eventCount: number;
-  loginCount: number;
-  paymentCount: number;
-  transferCount: number;
-  totalPaymentAmount: string;
-  totalTransferAmount: string;
-}
+type Profile = Omit<UserTruth, 'fraudPattern'>;
 
 /** Every event of the truth decided exactly once, and every user's profile equal to its truth. */
 async function verify(t: ExecutionContext, engine: RunningEngine, truth: GroundTruth): Promise<void> {
