@@ -157,7 +157,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
           msg.reply.resolve();
           return state;
         case 'view':
-          msg.reply.resolve(toUserView(state));
+          msg.reply.resolve(toUserView(state, deps.domain.history));
           return state;
       }
     } catch (err) {

@@ -194,7 +194,7 @@ export class Engine implements ShardListener {
       evolve(s, upcastJournal(data), { ...this.settings.domain, unknownTypes: 'other' }),
     );
     if (state.sequenceNumber === 0) return null;
-    return { ...toUserView(state), shard, source: 'store' };
+    return { ...toUserView(state, this.settings.domain.history), shard, source: 'store' };
   }
 
   async snapshotUser(userId: string): Promise<void> {

@@ -1,7 +1,10 @@
 /** Settings of the domain logic (the `domain` section of the service settings). */
 export interface DomainConfig {
   history: { events: number; decisions: number };
-  /** How many recent eventIds a user remembers to recognise duplicates (kept as 53-bit hashes). */
+  /**
+   * How many recent eventIds a user remembers to recognise duplicates: the history's own, then
+   * 53-bit hashes of older ones (8 bytes each per live actor).
+   */
   dedupe: { eventIds: number };
   /** Bounded LRU sets of the devices and countries a user was seen with. */
   profile: { maxDevices: number; maxCountries: number };
@@ -16,7 +19,7 @@ export interface DomainConfig {
 
 export const DEFAULT_DOMAIN_CONFIG: DomainConfig = {
   history: { events: 50, decisions: 50 },
-  dedupe: { eventIds: 1000 },
+  dedupe: { eventIds: 250 },
   profile: { maxDevices: 20, maxCountries: 20 },
   windows: { sizeMs: 300_000, allowedLatenessMs: 30_000, idleCloseMs: 60_000 },
   escalation: { challenges: 3, withinMs: 600_000 },

@@ -4,13 +4,14 @@
  */
 import type { DomainConfig } from './config.ts';
 import { stronger, type Decision, type Reason, type Verdict } from './decision.ts';
-import { isRedelivery, recordFor, seenEventId } from './dedupe.ts';
+import { isRedelivery, recordIndexFor, seenEventId } from './dedupe.ts';
 import { isFailedLogin, type RiskEvent } from './event.ts';
 import { matchingHardRules } from './hardRules.ts';
 import type { EventAccepted, WindowsIdleClosed } from './journal.ts';
 import type { Rules } from './rules.ts';
 import { score, verdictOf } from './scoring.ts';
-import { sourceKey, type DecisionRecord, type UserState } from './state.ts';
+import { closedAt, decisionAt, historyLength, isVerdictAt, timeAt } from './history.ts';
+import { sourceKey, type UserState } from './state.ts';
 import { idleCloseAt, planEvent, toAggregate, type WindowAggregate } from './windows.ts';
 
 export interface DecideContext {
@@ -77,17 +78,18 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
 }
 
 function redelivered(state: UserState, event: RiskEvent): Outcome {
-  const record = recordFor(state, event);
-  if (record) return { kind: 'redelivered', decision: toDecision(state.userId, record), aggregates: record.closed.map((a) => ({ ...a })) };
+  const i = recordIndexFor(state, event);
+  if (i >= 0) return { kind: 'redelivered', decision: decisionAt(state.history, i, state.userId), aggregates: closedAt(state.history, i, state.userId) };
   // Its eventId was decided for another record: this one was a duplicate the first time too.
-  if (state.decisions.some((d) => d.eventId === event.eventId)) return { kind: 'duplicate' };
+  if (state.history.eventIds.includes(event.eventId)) return { kind: 'duplicate' };
   return { kind: 'redelivered', decision: null, aggregates: [] };
 }
 
 /** Earlier CHALLENGE verdicts within `withinMs` of event time (escalated ones are BLOCKs and do not count). */
 function challengesNear(state: UserState, t: number, withinMs: number): number {
+  const h = state.history;
   let n = 0;
-  for (const d of state.decisions) if (d.decision === 'CHALLENGE' && Math.abs(t - d.eventTimestamp) <= withinMs) n++;
+  for (let i = 0; i < historyLength(h); i++) if (isVerdictAt(h, i, 'CHALLENGE') && Math.abs(t - timeAt(h, i)) <= withinMs) n++;
   return n;
 }
 
@@ -107,23 +109,6 @@ function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reaso
     decidedAt: ctx.now,
     shard: ctx.shard,
     traceId: ctx.traceId,
-  };
-}
-
-export function toDecision(userId: string, r: DecisionRecord): Decision {
-  return {
-    eventId: r.eventId,
-    userId,
-    eventType: r.eventType,
-    decision: r.decision,
-    riskScore: r.riskScore,
-    reasons: r.reasons.map((x) => ({ code: x.code, weight: x.weight, detail: x.detail })),
-    modelVersion: r.modelVersion,
-    rulesVersion: r.rulesVersion,
-    eventTimestamp: r.eventTimestamp,
-    decidedAt: r.decidedAt,
-    shard: r.shard,
-    traceId: r.traceId,
   };
 }
 

@@ -1,10 +1,12 @@
 /** Recognising records and events seen before. */
 import type { RiskEvent } from './event.ts';
-import { sourceKey, type DecisionRecord, type UserState } from './state.ts';
+import { indexOfSource } from './history.ts';
+import { sourceKey, type UserState } from './state.ts';
 
 /**
  * cyrb53 (public domain, bryc): a fast 53-bit string hash, so an eventId costs one number in
- * the state. Within a user's last 1000 eventIds a collision has odds of about 1 in 10^10.
+ * the state. Against 1000 remembered hashes, a new eventId passes for a duplicate with odds of
+ * about 1 in 10^13.
  */
 export function hashEventId(s: string): number {
   let h1 = 0xdeadbeef;
@@ -32,12 +34,14 @@ export function compareOffsets(a: string, b: string): number {
   return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-export const seenEventId = (state: UserState, eventId: string): boolean => state.seen.eventIds.includes(hashEventId(eventId));
+/** This eventId is in the history, or its hash among those that left it. */
+export function seenEventId(state: UserState, eventId: string): boolean {
+  if (state.history.eventIds.includes(eventId)) return true;
+  return state.seen.eventIds.length > 0 && state.seen.eventIds.includes(hashEventId(eventId));
+}
 
-/** The retained decision made for exactly this record (same partition and offset). */
-export function recordFor(state: UserState, event: RiskEvent): DecisionRecord | undefined {
-  if (event.source === null) return undefined;
-  const source = `${sourceKey(event.source.topic, event.source.partition)}:${event.source.offset}`;
-  for (let i = state.decisions.length - 1; i >= 0; i--) if (state.decisions[i]!.source === source) return state.decisions[i];
-  return undefined;
+/** The history index of the decision made for exactly this record (same partition and offset), or -1. */
+export function recordIndexFor(state: UserState, event: RiskEvent): number {
+  if (event.source === null) return -1;
+  return indexOfSource(state.history, sourceKey(event.source.topic, event.source.partition), event.source.offset);
 }

@@ -4,11 +4,9 @@ import { compareOffsets, hashEventId } from './dedupe.ts';
 import { utcHour } from './features.ts';
 import type { EventAccepted, JournalEvent } from './journal.ts';
 import { addAmounts } from './money.ts';
-import type { DecisionRecord, Known, Profile, UserState } from './state.ts';
-import { applyEvent, applyIdleClose, type WindowAggregate } from './windows.ts';
-
-/** Most events close no window: their records share one empty list. */
-const NONE_CLOSED = Object.freeze([]) as unknown as WindowAggregate[];
+import { historyLength, pushEntry } from './history.ts';
+import type { Known, Profile, UserState } from './state.ts';
+import { applyEvent, applyIdleClose } from './windows.ts';
 
 export function evolve(state: UserState, journal: JournalEvent, config: DomainConfig): UserState {
   switch (journal.type) {
@@ -25,34 +23,17 @@ function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig)
   // A known device or country reuses the profile's string, so the state holds one copy of it.
   const deviceId = e.deviceId === null ? null : (p.devices.find((x) => x.id === e.deviceId)?.id ?? e.deviceId);
   const country = e.country === null ? null : (p.countries.find((x) => x.id === e.country)?.id ?? e.country);
-  const record: DecisionRecord = {
-    eventId: d.eventId,
-    eventType: d.eventType,
-    decision: d.decision,
-    riskScore: d.riskScore,
-    reasons: d.reasons,
-    modelVersion: d.modelVersion,
-    rulesVersion: d.rulesVersion,
-    eventTimestamp: d.eventTimestamp,
-    decidedAt: d.decidedAt,
-    shard: d.shard,
-    traceId: d.traceId,
-    source: e.source === null || e.offset === null ? null : `${e.source}:${e.offset}`,
-    closed: j.closed.length ? j.closed : NONE_CLOSED,
-  };
+  const max = Math.max(config.history.events, config.history.decisions);
+  // The eventId leaving the history is remembered by its hash, within config.dedupe.eventIds in all.
+  const leaving = state.history.eventIds.slice(0, Math.max(0, historyLength(state.history) + 1 - max));
   return {
     schemaVersion: state.schemaVersion,
     userId: state.userId,
     sequenceNumber: state.sequenceNumber + 1,
     profile: nextProfile(p, j, deviceId, country, config),
-    recentEvents: pushBounded(
-      state.recentEvents,
-      { eventId: d.eventId, t: d.eventTimestamp, kind: e.kind, amount: e.amount, deviceId, country, failedLogin: e.failedLogin },
-      config.history.events,
-    ),
-    decisions: pushBounded(state.decisions, record, config.history.decisions),
+    history: pushEntry(state.history, { ...e, deviceId, country, decision: d, closed: j.closed }, max),
     seen: {
-      eventIds: pushBounded(state.seen.eventIds, hashEventId(d.eventId), config.dedupe.eventIds),
+      eventIds: leaving.length ? pushBounded(state.seen.eventIds, leaving.map(hashEventId), Math.max(0, config.dedupe.eventIds - max)) : state.seen.eventIds,
       offsets: nextOffsets(state.seen.offsets, e.source, e.offset),
     },
     windows: applyEvent(state.windows, d.eventTimestamp, d.riskScore, j.window, j.closed, d.decidedAt),
@@ -94,15 +75,15 @@ function welford(s: Profile['amounts'], x: number): Profile['amounts'] {
 /** Most recently seen last; the least recently seen falls out beyond `max`. */
 function touchLru(items: readonly Known[], id: string, t: number, max: number): Known[] {
   const known = items.find((x) => x.id === id);
-  const next = items.filter((x) => x !== known);
-  next.push({ id, firstSeen: known === undefined ? t : Math.min(known.firstSeen, t) });
+  if (known === items.at(-1) && known !== undefined && known.firstSeen <= t) return items as Known[];
+  // concat, not push: exactly sized, which a state held by every live actor is worth.
+  const next = items.filter((x) => x !== known).concat([{ id, firstSeen: known === undefined ? t : Math.min(known.firstSeen, t) }]);
   return next.length > max ? next.slice(next.length - max) : next;
 }
 
-function pushBounded<T>(items: readonly T[], item: T, max: number): T[] {
-  const next = items.length >= max ? items.slice(items.length - max + 1) : items.slice();
-  next.push(item);
-  return next;
+function pushBounded<T>(items: readonly T[], added: readonly T[], max: number): T[] {
+  const next = items.concat(added);
+  return next.length > max ? next.slice(next.length - max) : next;
 }
 
 function nextOffsets(offsets: Record<string, string>, source: string | null, offset: string | null): Record<string, string> {

@@ -2,9 +2,12 @@
  * Features: small pure functions of (state before the event, event). Each raw function measures
  * something in the user's own units (counts, ms, deviations); the registry below maps it onto
  * roughly [0, 1] so that a rule's weight reads as "logit points when the signal is fully on".
- * Time is always event time, never the clock: replays and late events see what live ones saw.
+ * Time is always event time, never the clock: replays and late events see what live ones saw,
+ * and "previous" means nearest in event time, not last to arrive: a user's events come over
+ * several topics, whose relative order on arrival is arbitrary.
  */
 import { isFailedLogin, type RiskEvent } from './event.ts';
+import { amountValueAt, countryAt, deviceAt, historyLength, isKindAt, timeAt } from './history.ts';
 import type { Known, UserState } from './state.ts';
 
 export const MINUTE = 60_000;
@@ -16,16 +19,21 @@ type Fn<T> = (state: UserState, event: RiskEvent) => T;
 
 /** Events of the event's kind in (t - windowMs, t] of event time, the event included. */
 export function countKindWithin(state: UserState, event: RiskEvent, windowMs: number): number {
-  let n = 1;
-  for (const r of state.recentEvents) if (r.kind === event.kind && r.t <= event.timestamp && r.t > event.timestamp - windowMs) n++;
+  return 1 + countWithin(state, event, event.kind, windowMs);
+}
+
+/** History events of `kind` in (t - windowMs, t] of the event's time t. */
+function countWithin(state: UserState, event: RiskEvent, kind: RiskEvent['kind'], windowMs: number): number {
+  const h = state.history;
+  let n = 0;
+  for (let i = 0; i < historyLength(h); i++) {
+    const t = timeAt(h, i);
+    if (t <= event.timestamp && t > event.timestamp - windowMs && isKindAt(h, i, kind)) n++;
+  }
   return n;
 }
 
-export const loginsLastHour: Fn<number> = (state, event) => {
-  let n = event.kind === 'login' ? 1 : 0;
-  for (const r of state.recentEvents) if (r.kind === 'login' && r.t <= event.timestamp && r.t > event.timestamp - HOUR) n++;
-  return n;
-};
+export const loginsLastHour: Fn<number> = (state, event) => (event.kind === 'login' ? 1 : 0) + countWithin(state, event, 'login', HOUR);
 
 /** Failed logins in a row up to this event; a successful login after many failures still carries them. */
 export const failedLoginStreak: Fn<number> = (state, event) => state.profile.failedLoginStreak + (isFailedLogin(event) ? 1 : 0);
@@ -42,9 +50,13 @@ export const amountZScore: Fn<number> = (state, event) => {
 /** Small payments within 10 minutes, this one included; 0 when this is not a small payment. */
 export const smallPaymentsLast10m: Fn<number> = (state, event) => {
   if (event.kind !== 'payment' || event.amount === null || Number(event.amount) > SMALL_PAYMENT) return 0;
+  const h = state.history;
   let n = 1;
-  for (const r of state.recentEvents) {
-    if (r.kind === 'payment' && r.amount !== null && Number(r.amount) <= SMALL_PAYMENT && r.t <= event.timestamp && r.t > event.timestamp - 10 * MINUTE) n++;
+  for (let i = 0; i < historyLength(h); i++) {
+    const t = timeAt(h, i);
+    if (t > event.timestamp || t <= event.timestamp - 10 * MINUTE || !isKindAt(h, i, 'payment')) continue;
+    const amount = amountValueAt(h, i);
+    if (amount !== null && amount <= SMALL_PAYMENT) n++;
   }
   return n;
 };
@@ -69,16 +81,33 @@ export const isNewCountry: Fn<boolean> = (state, event) => isNew(state.profile.c
 
 /** Distinct devices in (t - 1 h, t], this event's included. */
 export const devicesLastHour: Fn<number> = (state, event) => {
+  const h = state.history;
   const devices = new Set<string>();
   if (event.deviceId !== null) devices.add(event.deviceId);
-  for (const r of state.recentEvents) if (r.deviceId !== null && r.t <= event.timestamp && r.t > event.timestamp - HOUR) devices.add(r.deviceId);
+  for (let i = 0; i < historyLength(h); i++) {
+    const t = timeAt(h, i);
+    const device = deviceAt(h, i);
+    if (device !== null && t <= event.timestamp && t > event.timestamp - HOUR) devices.add(device);
+  }
   return devices.size;
 };
 
-/** Event-time distance to the previously received event, null for the first. */
+/** The history event nearest in event time (among those `when` accepts; the latest to arrive on a tie), or -1. */
+function nearestInTime(state: UserState, t: number, when: (i: number) => boolean = () => true): number {
+  const h = state.history;
+  let best = -1;
+  let bestMs = Infinity;
+  for (let i = historyLength(h) - 1; i >= 0; i--) {
+    const ms = Math.abs(t - timeAt(h, i));
+    if (ms < bestMs && when(i)) [best, bestMs] = [i, ms];
+  }
+  return best;
+}
+
+/** Event-time distance to the user's nearest other event in event time, null for the first. */
 export const msSincePrevious: Fn<number | null> = (state, event) => {
-  const prev = state.recentEvents.at(-1);
-  return prev === undefined ? null : Math.abs(event.timestamp - prev.t);
+  const i = nearestInTime(state, event.timestamp);
+  return i < 0 ? null : Math.abs(event.timestamp - timeAt(state.history, i));
 };
 
 export const utcHour = (t: number): number => Math.floor(t / HOUR) % 24;
@@ -95,15 +124,14 @@ export const usualHourShare: Fn<number | null> = (state, event) => {
 
 export const upstreamRisk: Fn<number> = (_state, event) => event.upstreamRiskScore ?? 0;
 
-/** The last country seen and how long ago (event time), when this event comes from another one. */
+/** The country of the nearest event in event time that has one, and how far (event time), when it is another country. */
 export const countryHop: Fn<{ from: string; ms: number } | null> = (state, event) => {
   if (event.country === null) return null;
-  for (let i = state.recentEvents.length - 1; i >= 0; i--) {
-    const r = state.recentEvents[i]!;
-    if (r.country === null) continue;
-    return r.country === event.country ? null : { from: r.country, ms: Math.abs(event.timestamp - r.t) };
-  }
-  return null;
+  const h = state.history;
+  const i = nearestInTime(state, event.timestamp, (k) => countryAt(h, k) !== null);
+  if (i < 0) return null;
+  const from = countryAt(h, i)!;
+  return from === event.country ? null : { from, ms: Math.abs(event.timestamp - timeAt(h, i)) };
 };
 
 /** (x - lo) / (hi - lo), clamped to [0, 1]. */

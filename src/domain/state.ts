@@ -1,25 +1,22 @@
 /**
- * What a user actor knows. Kept compact (an actor holds one per live user): recent events keep only
- * what the features read, decisions keep what re-emitting them needs, and eventIds are remembered
- * as 53-bit hashes. Everything is plain JSON, so snapshots round-trip losslessly.
+ * What a user actor knows. Kept compact (an actor holds one per live user): the recent events and
+ * their decisions are columns (history.ts), and eventIds that left the history are remembered as
+ * 53-bit hashes. Everything is plain JSON, so snapshots round-trip losslessly.
  */
-import type { Decision } from './decision.ts';
-import type { EventKind } from './event.ts';
+import { emptyHistory, type History } from './history.ts';
 import { ZERO_AMOUNT } from './money.ts';
-import type { WindowAggregate } from './windows.ts';
 
-export const STATE_SCHEMA_VERSION = 1;
+/** 2: recent events and decisions became one columnar history (schema 1 is upcast). */
+export const STATE_SCHEMA_VERSION = 2;
 
 export interface UserState {
-  schemaVersion: 1;
+  schemaVersion: 2;
   userId: string;
   /** Journal events applied so far. */
   sequenceNumber: number;
   profile: Profile;
-  /** At most config.history.events, oldest first. */
-  recentEvents: RecentEvent[];
-  /** At most config.history.decisions, oldest first. */
-  decisions: DecisionRecord[];
+  /** The last max(config.history.events, config.history.decisions) accepted events with their decisions, oldest first. */
+  history: History;
   seen: Seen;
   windows: Windows;
 }
@@ -53,26 +50,11 @@ export interface Known {
   firstSeen: number;
 }
 
-export interface RecentEvent {
-  eventId: string;
-  t: number;
-  kind: EventKind;
-  amount: string | null;
-  deviceId: string | null;
-  country: string | null;
-  failedLogin: boolean;
-}
-
-/** A decision as emitted, minus the userId (the state's), plus what a redelivery needs to find and replay it. */
-export interface DecisionRecord extends Omit<Decision, 'userId'> {
-  /** "topic:partition:offset" of the record that was decided, null for events without a Kafka source. */
-  source: string | null;
-  /** Windows this event closed, as emitted. */
-  closed: WindowAggregate[];
-}
-
 export interface Seen {
-  /** 53-bit hashes of the most recent config.dedupe.eventIds eventIds, oldest first. */
+  /**
+   * 53-bit hashes of the eventIds that left the history, oldest first: with the history's own,
+   * the last config.dedupe.eventIds eventIds are recognised.
+   */
   eventIds: number[];
   /** Last applied offset per "topic:partition" (decimal string; Kafka offsets exceed 2^53 in principle). */
   offsets: Record<string, string>;
@@ -122,8 +104,7 @@ export function initialState(userId: string): UserState {
       hours: new Array<number>(24).fill(0),
       failedLoginStreak: 0,
     },
-    recentEvents: [],
-    decisions: [],
+    history: emptyHistory(),
     seen: { eventIds: [], offsets: {} },
     windows: { open: [], maxEventTime: null, closedThrough: null, lateEvents: 0, lastSeenAt: null },
   };

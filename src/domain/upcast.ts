@@ -1,12 +1,15 @@
 /**
  * Reading stored states (snapshots) and journal events of any schema version into the current
- * one. Only version 1 exists: it is validated, so a corrupt or foreign record fails loudly at
- * recovery instead of deciding events on a broken state.
+ * one. Everything is validated, so a corrupt or foreign record fails loudly at recovery instead
+ * of deciding events on a broken state. States of schema 1 (recent events and decisions as lists
+ * of objects) become schema 2 (one columnar history); journal events have only version 1.
  */
 import { z } from 'zod';
+import { kindOf } from './event.ts';
+import { emptyHistory, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
 import type { JournalEvent } from './journal.ts';
 import { fieldName } from './rules.ts';
-import type { UserState } from './state.ts';
+import { STATE_SCHEMA_VERSION, type UserState } from './state.ts';
 
 const int = z.number().int();
 const nonNeg = int.min(0);
@@ -76,6 +79,38 @@ const stateV1 = z.object({
     lateEvents: nonNeg,
     lastSeenAt: z.number().nullable(),
   }),
+});
+type StateV1 = z.infer<typeof stateV1>;
+
+const closedWindow = z.array(z.number()).min(7).max(8);
+const extrasJson = z
+  .object({
+    r: z.array(z.tuple([z.string(), z.number(), z.string()])).optional(),
+    c: z.array(closedWindow).optional(),
+    t: z.string().optional(),
+    a: amount.optional(),
+    o: z.string().regex(/^\d+$/).optional(),
+    s: z.number().optional(),
+    ...Object.fromEntries(['d', 'k', 'p', 'y', 'm', 'v'].map((k) => [k, z.string().optional()])),
+  })
+  .strict();
+const extras = z.union([
+  z.literal(0),
+  z.string().refine((s) => {
+    try {
+      return extrasJson.safeParse(JSON.parse(s)).success;
+    } catch {
+      return false;
+    }
+  }, 'not the JSON of history extras'),
+]);
+const history = z
+  .object({ nums: z.array(z.number()), eventIds: z.array(z.string()), strings: z.array(z.string()).min(1).max(MAX_STRINGS), extras: z.array(extras) })
+  .refine((h) => h.nums.length === h.eventIds.length * STRIDE && h.extras.length === h.eventIds.length, { message: 'columns of different lengths' });
+
+const stateV2 = stateV1.omit({ schemaVersion: true, recentEvents: true, decisions: true }).extend({
+  schemaVersion: z.literal(2),
+  history,
 }) satisfies z.ZodType<UserState>;
 
 const journalV1 = z.discriminatedUnion('type', [
@@ -107,8 +142,38 @@ function check<T>(what: string, schema: z.ZodType<T>, raw: unknown): T {
 
 export function upcastState(raw: unknown): UserState {
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
-  if (version !== 1) throw new Error(`stored user state: unknown schemaVersion ${JSON.stringify(version)}`);
-  return check('stored user state', stateV1, raw);
+  if (version === STATE_SCHEMA_VERSION) return check('stored user state', stateV2, raw);
+  if (version === 1) return fromV1(check('stored user state', stateV1, raw));
+  throw new Error(`stored user state: unknown schemaVersion ${JSON.stringify(version)}`);
+}
+
+/** Entries are the decisions, each with what the recent events kept of its event (when still there). */
+function fromV1(v1: StateV1): UserState {
+  const { recentEvents, decisions, ...rest } = v1;
+  const events = new Map(recentEvents.map((r) => [r.eventId, r]));
+  let h: History = emptyHistory();
+  for (const d of decisions) {
+    const r = events.get(d.eventId);
+    const at = d.source === null ? -1 : d.source.lastIndexOf(':');
+    const { source, closed, ...decision } = d;
+    h = pushEntry(
+      h,
+      {
+        kind: r?.kind ?? kindOf(d.eventType),
+        amount: r?.amount ?? null,
+        deviceId: r?.deviceId ?? null,
+        country: r?.country ?? null,
+        failedLogin: r?.failedLogin ?? false,
+        source: at < 0 ? null : source!.slice(0, at),
+        offset: at < 0 ? null : source!.slice(at + 1),
+        decision: { ...decision, userId: v1.userId },
+        closed,
+      },
+      decisions.length,
+    );
+  }
+  const { userId, sequenceNumber, profile, seen, windows } = rest;
+  return { schemaVersion: STATE_SCHEMA_VERSION, userId, sequenceNumber, profile, history: h, seen, windows };
 }
 
 export function upcastJournal(raw: unknown): JournalEvent {

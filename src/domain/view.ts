@@ -1,7 +1,8 @@
 /** The user state as the admin API shows it (CONTRACT §5), expanded from the compact state. */
+import type { DomainConfig } from './config.ts';
 import type { Decision } from './decision.ts';
-import { toDecision } from './decide.ts';
 import type { EventKind } from './event.ts';
+import { amountAt, countryAt, decisionAt, deviceAt, failedLoginAt, historyLength, kindAt, timeAt } from './history.ts';
 import type { UserState } from './state.ts';
 
 export interface RecentEventView {
@@ -39,8 +40,12 @@ export interface UserView {
   lateEvents: number;
 }
 
-export function toUserView(state: UserState): UserView {
+/** `history`: how many recent events and decisions to show (the state keeps the larger of the two); all by default. */
+export function toUserView(state: UserState, history: DomainConfig['history'] = { events: Infinity, decisions: Infinity }): UserView {
   const p = state.profile;
+  const h = state.history;
+  const n = historyLength(h);
+  const from = (keep: number): number[] => Array.from({ length: Math.min(n, keep) }, (_, k) => n - Math.min(n, keep) + k);
   const latest = state.windows.open.at(-1);
   return {
     userId: state.userId,
@@ -58,16 +63,16 @@ export function toUserView(state: UserState): UserView {
       firstEventTime: p.firstEventTime,
       lastEventTime: p.lastEventTime,
     },
-    recentEvents: state.recentEvents.map((r) => ({
-      eventId: r.eventId,
-      kind: r.kind,
-      timestamp: r.t,
-      amount: r.amount,
-      deviceId: r.deviceId,
-      country: r.country,
-      failedLogin: r.failedLogin,
+    recentEvents: from(history.events).map((i) => ({
+      eventId: h.eventIds[i]!,
+      kind: kindAt(h, i),
+      timestamp: timeAt(h, i),
+      amount: amountAt(h, i),
+      deviceId: deviceAt(h, i),
+      country: countryAt(h, i),
+      failedLogin: failedLoginAt(h, i),
     })),
-    decisions: state.decisions.map((d) => toDecision(state.userId, d)),
+    decisions: from(history.decisions).map((i) => decisionAt(h, i, state.userId)),
     window: latest
       ? { windowStart: latest.start, windowEnd: latest.end, eventCount: latest.eventCount, maxRiskScore: latest.maxRiskScore }
       : { windowStart: 0, windowEnd: 0, eventCount: 0, maxRiskScore: 0 },

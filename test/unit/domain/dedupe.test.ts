@@ -68,13 +68,15 @@ test('a redelivered record whose decision is no longer retained gets null', (t) 
   t.like(decide(state, events[4]!, ctx({ config })), { kind: 'redelivered', decision: { eventId: events[4]!.eventId } });
 });
 
-test('the dedupe memory is bounded: old eventIds are forgotten', (t) => {
-  const config = { ...DEFAULT_DOMAIN_CONFIG, dedupe: { eventIds: 3 } };
+test("the dedupe memory is bounded: the history's eventIds, then hashes of older ones, then they are forgotten", (t) => {
+  const config = { ...DEFAULT_DOMAIN_CONFIG, history: { events: 2, decisions: 2 }, dedupe: { eventIds: 3 } };
   const events = Array.from({ length: 4 }, (_, i) => ev({ eventId: `id-${i}`, timestamp: T0 + i }));
   const { state } = play(events, { config });
-  t.is(state.seen.eventIds.length, 3);
+  t.deepEqual(state.history.eventIds, ['id-2', 'id-3']);
+  t.is(state.seen.eventIds.length, 1);
   t.is(decide(state, events[0]!, ctx({ config })).kind, 'accepted');
   t.is(decide(state, events[1]!, ctx({ config })).kind, 'duplicate');
+  t.is(decide(state, events[3]!, ctx({ config })).kind, 'duplicate');
 });
 
 test('duplicates and redeliveries leave the state exactly as it was', (t) => {

@@ -6,6 +6,7 @@
 import { deepStrictEqual as equal, ok } from 'node:assert/strict';
 import test from 'ava';
 import fc from 'fast-check';
+import { MAX_STRINGS } from '../../../src/domain/history.ts';
 import {
   closeIdleWindows,
   decide,
@@ -246,9 +247,10 @@ test('property: history, dedupe memory and profile sets stay within their bounds
   fc.assert(
     fc.property(traffic, (tr) => {
       const { state } = run(tr);
-      ok(state.recentEvents.length <= config.history.events);
-      ok(state.decisions.length <= config.history.decisions);
-      ok(state.seen.eventIds.length <= config.dedupe.eventIds);
+      const kept = Math.max(config.history.events, config.history.decisions);
+      ok(state.history.eventIds.length <= kept);
+      ok(state.history.strings.length <= MAX_STRINGS);
+      ok(state.history.eventIds.length + state.seen.eventIds.length <= Math.max(kept, config.dedupe.eventIds));
       ok(state.profile.devices.length <= config.profile.maxDevices);
       ok(state.profile.countries.length <= config.profile.maxCountries);
     }),

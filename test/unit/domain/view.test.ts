@@ -1,6 +1,6 @@
 import test from 'ava';
-import { DEFAULT_DOMAIN_CONFIG, initialState, toUserView, upcastJournal, upcastState } from '../../../src/domain/index.ts';
-import { accepted, ev, MIN, play, T0 } from './helpers.ts';
+import { decide, DEFAULT_DOMAIN_CONFIG, initialState, toUserView, upcastJournal, upcastState, type UserState, type UserView } from '../../../src/domain/index.ts';
+import { accepted, ctx, ev, MIN, ordinaryHistory, play, T0 } from './helpers.ts';
 
 test('the view has the contract\'s user state fields, newest history last', (t) => {
   const r = play([
@@ -66,11 +66,12 @@ test('devices and countries are LRU sets: the least recently seen goes first', (
   t.deepEqual(toUserView(r.state).profile.countries, ['DE', 'IT']);
 });
 
-test('upcastState accepts a stored v1 state and refuses a corrupt or unknown one, naming the field', (t) => {
+test('upcastState accepts a stored v2 state and refuses a corrupt or unknown one, naming the field', (t) => {
   const state = play([ev({ timestamp: T0 }), ev({ timestamp: T0 + 6 * MIN })]).state;
   const stored = JSON.parse(JSON.stringify(state));
   t.deepEqual(upcastState(stored), state);
-  t.throws(() => upcastState({ ...stored, schemaVersion: 2 }), { message: /schemaVersion 2/ });
+  t.throws(() => upcastState({ ...stored, schemaVersion: 3 }), { message: /schemaVersion 3/ });
+  t.throws(() => upcastState({ ...stored, history: { ...stored.history, nums: [1] } }), { message: /history/ });
   t.throws(() => upcastState(null), { message: /schemaVersion/ });
   t.throws(() => upcastState({ ...stored, profile: { ...stored.profile, eventCount: -1 } }), { message: /profile\.eventCount/ });
   t.throws(() => upcastState({ ...stored, profile: { ...stored.profile, totalPaymentAmount: 0.1 } }), { message: /profile\.totalPaymentAmount/ });
@@ -84,4 +85,28 @@ test('upcastJournal accepts stored v1 journal events and refuses others, naming 
   t.throws(() => upcastJournal({ ...stored, v: 2 }), { message: /version 2/ });
   t.throws(() => upcastJournal({ ...stored, decision: { ...stored.decision, decision: 'MAYBE' } }), { message: /decision\.decision/ });
   t.throws(() => upcastJournal({ ...stored, type: 'other' }), { message: /journal event/ });
+});
+
+/** The schema-1 form of a state (recent events and decisions as objects), as version 1 stored it. */
+function asV1(state: UserState, view: UserView) {
+  const { history: _, ...rest } = state;
+  return {
+    ...rest,
+    schemaVersion: 1,
+    recentEvents: view.recentEvents.map(({ timestamp, ...r }) => ({ ...r, t: timestamp })),
+    decisions: view.decisions.map(({ userId: _u, ...d }, i) => ({ ...d, source: `payment-events:3:${100 + i}`, closed: [] })),
+    seen: { ...state.seen, eventIds: [] },
+  };
+}
+
+test('upcastState turns a stored v1 state into the same user: same view, same next decision', (t) => {
+  const events = ordinaryHistory(12).map((e, i) => ({ ...e, source: { topic: 'payment-events', partition: 3, offset: String(100 + i) } }));
+  const { state } = play(events, { traceId: '0af7651916cd43dd8448eb211c80319c' });
+  const v1 = JSON.parse(JSON.stringify(asV1(state, toUserView(state))));
+  const upcast = upcastState(v1);
+  t.is(upcast.schemaVersion, 2);
+  t.deepEqual(toUserView(upcast), toUserView(state));
+  const next = ev({ timestamp: events.at(-1)!.timestamp + MIN, deviceId: 'phone-1', country: 'DE', amount: '999' });
+  t.deepEqual(decide(upcast, next, ctx()), decide(state, next, ctx()));
+  t.like(decide(upcast, events[3]!, ctx()), { kind: 'redelivered', decision: { eventId: events[3]!.eventId } });
 });

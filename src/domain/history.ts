@@ -1,0 +1,299 @@
+/**
+ * A user's recent history: each accepted event with the decision made for it, oldest first.
+ *
+ * An actor holds one per live user, up to 100,000 per instance, so entries are columns rather
+ * than objects: the numbers of an entry (times, amount, offset and small codes packed into two
+ * integers) sit in one packed array of doubles, strings the entries share (devices, countries,
+ * sources, event types, model versions) are kept once in a small per-user table and referred to
+ * by index, and what only some entries carry (reasons, closed windows, a trace id), read only to
+ * show or re-emit a decision, is one JSON string per entry: a string costs a third of the
+ * objects it stands for. It is plain JSON all the same, so snapshots round-trip losslessly.
+ *
+ * Pure: `pushEntry` returns a new history and leaves its input as it was.
+ */
+import type { Decision, Reason, Verdict } from './decision.ts';
+import type { EventKind } from './event.ts';
+import { formatMinor, toMinor } from './money.ts';
+import { toAggregate, type WindowAggregate } from './windows.ts';
+
+export interface History {
+  /** STRIDE numbers per entry; the column offsets are below. */
+  nums: number[];
+  eventIds: string[];
+  /** Index 0 stands for "none"; entries refer to the others. At most MAX_STRINGS; INLINE means "in the entry's extras". */
+  strings: string[];
+  /** Per entry, 0 or the JSON of its Extras. */
+  extras: (string | 0)[];
+}
+
+/**
+ * A closed window as the open window it was, [start, end - start, eventCount, riskUnits,
+ * maxRiskScore * 10^4, firstEventTime - start, lastEventTime - start], from which `toAggregate`
+ * rebuilds the aggregate; or, should that not give it back exactly, the aggregate's 8 numbers.
+ */
+export type ClosedWindow = number[];
+
+/** One-letter keys: there is one such JSON text per entry. */
+export interface Extras {
+  /** The decision's reasons as [code, weight, detail]. */
+  r?: [string, number, string][];
+  /** The windows the event closed. */
+  c?: ClosedWindow[];
+  /** The decision's traceId. */
+  t?: string;
+  /** Exact values the columns cannot hold: an amount beyond 2^53 minor units, an offset beyond 2^53, a riskScore off the 1e-4 grid. */
+  a?: string;
+  o?: string;
+  s?: number;
+  /** Strings the table had no room for: device, country, source, eventType, model and rules versions. */
+  d?: string;
+  k?: string;
+  p?: string;
+  y?: string;
+  m?: string;
+  v?: string;
+}
+type InlineKey = 'd' | 'k' | 'p' | 'y' | 'm' | 'v';
+
+export const STRIDE = 6;
+const T = 0;
+const DECIDED_AT = 1;
+/** Minor units (1e-4); NONE when the event had no amount, EXTRA when it is in extras. */
+const AMOUNT = 2;
+/** The Kafka offset; NONE for events without a Kafka source, EXTRA when it is in extras. */
+const OFFSET = 3;
+/** Read by the features on every event: kind (2 bits), failed login (1), verdict (2), device, country and source string indexes (8 each). */
+const HOT = 4;
+/** Read to show or re-emit a decision: riskScore in units of 1e-4, the shard, string indexes of eventType, model and rules version. Beyond 32 bits, so packed by arithmetic (see cold()). */
+const COLD = 5;
+
+const NONE = -1;
+const EXTRA = -2;
+export const MAX_STRINGS = 255;
+/** The index of a string the table had no room for (a user with ever new devices, countries and event types): the entry's extras hold it. */
+const INLINE = 255;
+
+/** [lowest bit, bits] of each field of the COLD column: 52 bits in all, exact in a double. */
+const RISK: Field = [0, 14];
+const EVENT_TYPE: Field = [14, 8];
+const MODEL: Field = [22, 8];
+const RULES: Field = [30, 8];
+const SHARD: Field = [38, 14];
+type Field = readonly [at: number, bits: number];
+const cold = (packed: number, [at, bits]: Field): number => Math.floor(packed / 2 ** at) % 2 ** bits;
+const withCold = (packed: number, [at, bits]: Field, value: number): number => packed + (value - cold(packed, [at, bits])) * 2 ** at;
+export const MAX_SHARDS = 2 ** SHARD[1];
+
+const KINDS: readonly EventKind[] = ['login', 'payment', 'transfer', 'other'];
+const VERDICTS: readonly Verdict[] = ['ALLOW', 'CHALLENGE', 'BLOCK'];
+
+export const emptyHistory = (): History => ({ nums: [], eventIds: [], strings: [''], extras: [] });
+
+export const historyLength = (h: History): number => h.eventIds.length;
+
+// The readers the features use on every event: no allocation, no unpacking beyond a mask.
+export const timeAt = (h: History, i: number): number => h.nums[i * STRIDE + T]!;
+const hot = (h: History, i: number): number => h.nums[i * STRIDE + HOT]!;
+export const kindAt = (h: History, i: number): EventKind => KINDS[hot(h, i) & 3]!;
+export const isKindAt = (h: History, i: number, kind: EventKind): boolean => KINDS[hot(h, i) & 3] === kind;
+export const failedLoginAt = (h: History, i: number): boolean => (hot(h, i) & 4) !== 0;
+export const verdictAt = (h: History, i: number): Verdict => VERDICTS[(hot(h, i) >>> 3) & 3]!;
+export const isVerdictAt = (h: History, i: number, v: Verdict): boolean => VERDICTS[(hot(h, i) >>> 3) & 3] === v;
+export const deviceAt = (h: History, i: number): string | null => stringAt(h, i, (hot(h, i) >>> 5) & 255, 'd');
+export const countryAt = (h: History, i: number): string | null => stringAt(h, i, (hot(h, i) >>> 13) & 255, 'k');
+const sourceIndexAt = (h: History, i: number): number => (hot(h, i) >>> 21) & 255;
+function stringAt(h: History, i: number, index: number, inline: InlineKey): string | null {
+  if (index === INLINE) return extrasAt(h, i)[inline]!;
+  return index === 0 ? null : h.strings[index]!;
+}
+const extrasAt = (h: History, i: number): Extras => (h.extras[i] ? (JSON.parse(h.extras[i] as string) as Extras) : {});
+/** Index 0 is "none" whatever it holds, so lookups start at 1. */
+const indexIn = (strings: readonly string[], s: string): number => strings.indexOf(s, 1);
+
+/** The amount as a number (features only); null when the event had none. */
+export function amountValueAt(h: History, i: number): number | null {
+  const v = h.nums[i * STRIDE + AMOUNT]!;
+  if (v === NONE) return null;
+  return v === EXTRA ? Number(extrasAt(h, i).a) : v / 10_000;
+}
+
+/** The exact amount, as the event gave it ("12.3400"). */
+export function amountAt(h: History, i: number): string | null {
+  const v = h.nums[i * STRIDE + AMOUNT]!;
+  if (v === NONE) return null;
+  return v === EXTRA ? extrasAt(h, i).a! : formatMinor(BigInt(v));
+}
+
+/** "topic:partition:offset" of the record decided, null for events without a Kafka source. */
+export function sourceAt(h: History, i: number): string | null {
+  const source = stringAt(h, i, sourceIndexAt(h, i), 'p');
+  const v = h.nums[i * STRIDE + OFFSET]!;
+  if (source === null || v === NONE) return null;
+  return `${source}:${v === EXTRA ? extrasAt(h, i).o! : String(v)}`;
+}
+
+/** The index of the entry decided for this record ("topic:partition" and offset), or -1. */
+export function indexOfSource(h: History, source: string, offset: string): number {
+  const s = indexIn(h.strings, source);
+  const n = Number(offset);
+  const exact = Number.isSafeInteger(n);
+  for (let i = historyLength(h) - 1; i >= 0; i--) {
+    const at = sourceIndexAt(h, i);
+    if (at !== s && !(at === INLINE && extrasAt(h, i).p === source)) continue;
+    const v = h.nums[i * STRIDE + OFFSET]!;
+    if (exact ? v === n : v === EXTRA && extrasAt(h, i).o === offset) return i;
+  }
+  return -1;
+}
+
+/** The decision of entry i, as it was emitted. */
+export function decisionAt(h: History, i: number, userId: string): Decision {
+  const c = h.nums[i * STRIDE + COLD]!;
+  const extras = extrasAt(h, i);
+  const typeIndex = cold(c, EVENT_TYPE);
+  return {
+    eventId: h.eventIds[i]!,
+    userId,
+    eventType: typeIndex === 0 ? kindAt(h, i) : stringAt(h, i, typeIndex, 'y')!,
+    decision: verdictAt(h, i),
+    riskScore: extras.s ?? cold(c, RISK) / 10_000,
+    reasons: (extras.r ?? []).map(([code, weight, detail]) => ({ code, weight, detail })),
+    modelVersion: stringAt(h, i, cold(c, MODEL), 'm')!,
+    rulesVersion: Number(stringAt(h, i, cold(c, RULES), 'v')),
+    eventTimestamp: timeAt(h, i),
+    decidedAt: h.nums[i * STRIDE + DECIDED_AT]!,
+    shard: cold(c, SHARD),
+    traceId: extras.t ?? null,
+  };
+}
+
+/** The windows entry i closed, as they were emitted. */
+export function closedAt(h: History, i: number, userId: string): WindowAggregate[] {
+  return (extrasAt(h, i).c ?? []).map((w) => fromClosed(userId, w));
+}
+
+function fromClosed(userId: string, w: ClosedWindow): WindowAggregate {
+  if (w.length === 8) {
+    const [windowStart, windowEnd, eventCount, totalRiskScore, avgRiskScore, maxRiskScore, firstEventTime, lastEventTime] = w as [number, number, number, number, number, number, number, number];
+    return { userId, windowStart, windowEnd, eventCount, totalRiskScore, avgRiskScore, maxRiskScore, firstEventTime, lastEventTime };
+  }
+  const [start, size, eventCount, riskUnits, maxUnits, first, last] = w as [number, number, number, number, number, number, number];
+  return toAggregate(userId, { start, end: start + size, eventCount, riskUnits, maxRiskScore: maxUnits / 10_000, firstEventTime: start + first, lastEventTime: start + last });
+}
+
+function toClosed(a: WindowAggregate): ClosedWindow {
+  const s = a.windowStart;
+  const compact = [s, a.windowEnd - s, a.eventCount, Math.round(a.totalRiskScore * 10_000), Math.round(a.maxRiskScore * 10_000), a.firstEventTime - s, a.lastEventTime - s];
+  const back = fromClosed(a.userId, compact);
+  const same = (Object.keys(back) as (keyof WindowAggregate)[]).every((k) => back[k] === a[k]);
+  return same ? compact : [s, a.windowEnd, a.eventCount, a.totalRiskScore, a.avgRiskScore, a.maxRiskScore, a.firstEventTime, a.lastEventTime];
+}
+
+export interface EntryInput {
+  kind: EventKind;
+  amount: string | null;
+  deviceId: string | null;
+  country: string | null;
+  failedLogin: boolean;
+  /** "topic:partition", null for events without a Kafka source. */
+  source: string | null;
+  offset: string | null;
+  decision: Decision;
+  closed: readonly WindowAggregate[];
+}
+
+/** Appends an entry, dropping the oldest beyond `max`. */
+export function pushEntry(h: History, e: EntryInput, max: number): History {
+  const d = e.decision;
+  const drop = Math.max(0, historyLength(h) + 1 - max);
+  const kept = drop ? { nums: h.nums.slice(drop * STRIDE), eventIds: h.eventIds.slice(drop), extras: h.extras.slice(drop) } : h;
+  const table = withStrings(h.strings, [e.deviceId, e.country, e.source, d.eventType === e.kind ? null : d.eventType, d.modelVersion, String(d.rulesVersion)], kept.nums);
+  const strings = table.strings;
+  const extra: Extras = {};
+
+  let amount = NONE;
+  if (e.amount !== null) {
+    const minor = Number(toMinor(e.amount));
+    if (Number.isSafeInteger(minor)) amount = minor;
+    else [amount, extra.a] = [EXTRA, e.amount];
+  }
+  let offset = NONE;
+  if (e.source !== null && e.offset !== null) {
+    const n = Number(e.offset);
+    if (Number.isSafeInteger(n) && String(n) === e.offset) offset = n;
+    else [offset, extra.o] = [EXTRA, e.offset];
+  }
+  let riskUnits = Math.round(d.riskScore * 10_000);
+  if (riskUnits / 10_000 !== d.riskScore || riskUnits < 0 || riskUnits >= 2 ** 14) [riskUnits, extra.s] = [0, d.riskScore];
+  if (!Number.isInteger(d.shard) || d.shard < 0 || d.shard >= MAX_SHARDS) throw new Error(`shard ${d.shard} out of range`);
+  if (d.reasons.length) extra.r = d.reasons.map((r) => [r.code, r.weight, r.detail]);
+  if (e.closed.length) extra.c = e.closed.map(toClosed);
+  if (d.traceId !== null) extra.t = d.traceId;
+
+  const index = (s: string | null, inline: InlineKey): number => {
+    if (s === null) return 0;
+    const at = indexIn(strings, s);
+    if (at >= 0) return at;
+    extra[inline] = s;
+    return INLINE;
+  };
+  const hotCode =
+    KINDS.indexOf(e.kind) |
+    (e.failedLogin ? 4 : 0) |
+    (VERDICTS.indexOf(d.decision) << 3) |
+    (index(e.deviceId, 'd') << 5) |
+    (index(e.country, 'k') << 13) |
+    (index(e.source, 'p') << 21);
+  const typeIndex = d.eventType === e.kind ? 0 : index(d.eventType, 'y');
+  let packed = 0;
+  for (const [field, value] of [[RISK, riskUnits], [EVENT_TYPE, typeIndex], [MODEL, index(d.modelVersion, 'm')], [RULES, index(String(d.rulesVersion), 'v')], [SHARD, d.shard]] as const) {
+    packed = withCold(packed, field, value);
+  }
+  // concat, not push: it allocates exactly what is needed, where push leaves up to half again spare.
+  const nums = kept.nums.concat([d.eventTimestamp, d.decidedAt, amount, offset, hotCode, packed]);
+  table.renumber?.(nums, kept.eventIds.length);
+  return { nums, eventIds: kept.eventIds.concat([d.eventId]), strings, extras: kept.extras.concat([Object.keys(extra).length ? exactCopy(JSON.stringify(extra)) : 0]) };
+}
+
+/**
+ * The string table with `wanted` in it, as far as there is room. When it would outgrow
+ * MAX_STRINGS, strings no entry refers to any more are dropped; `renumber` then rewrites the
+ * indexes of the first `entries` entries of a (fresh) copy of the columns.
+ */
+function withStrings(strings: string[], wanted: readonly (string | null)[], nums: readonly number[]): { strings: string[]; renumber?: (nums: number[], entries: number) => void } {
+  const missing = wanted.filter((s, i): s is string => s !== null && indexIn(strings, s) < 0 && wanted.indexOf(s) === i);
+  if (!missing.length) return { strings };
+  if (strings.length + missing.length <= MAX_STRINGS) return { strings: strings.concat(missing) };
+  const used = new Set<number>([0]);
+  for (let i = 0; i < nums.length / STRIDE; i++) for (const s of stringIndexes(nums, i)) if (s !== INLINE) used.add(s);
+  const kept = [...used].sort((a, b) => a - b);
+  const remap = new Map(kept.map((old, i) => [old, i]));
+  remap.set(INLINE, INLINE);
+  const at = (old: number): number => remap.get(old)!;
+  const renumber = (out: number[], entries: number): void => {
+    for (let i = 0; i < entries; i++) {
+      const h = out[i * STRIDE + HOT]!;
+      out[i * STRIDE + HOT] = (h & 31) | (at((h >>> 5) & 255) << 5) | (at((h >>> 13) & 255) << 13) | (at((h >>> 21) & 255) << 21);
+      let c = out[i * STRIDE + COLD]!;
+      for (const field of [EVENT_TYPE, MODEL, RULES]) c = withCold(c, field, at(cold(c, field)));
+      out[i * STRIDE + COLD] = c;
+    }
+  };
+  return { strings: kept.map((old) => strings[old]!).concat(missing.slice(0, MAX_STRINGS - kept.length)), renumber };
+}
+
+/** The string indexes entry i refers to: device, country, source, event type, model and rules versions. */
+function stringIndexes(nums: readonly number[], i: number): number[] {
+  const hotCode = nums[i * STRIDE + HOT]!;
+  const c = nums[i * STRIDE + COLD]!;
+  return [(hotCode >>> 5) & 255, (hotCode >>> 13) & 255, (hotCode >>> 21) & 255, cold(c, EVENT_TYPE), cold(c, MODEL), cold(c, RULES)];
+}
+
+/**
+ * The same string in a buffer of its own size: V8's JSON.stringify returns its result in an
+ * oversized builder buffer (about 50 bytes spare here), which a history keeps for 50 entries.
+ * JSON text is well-formed UTF-16 (lone surrogates are escaped), so UTF-8 round-trips it.
+ */
+const exactCopy = (s: string): string => UTF8_DECODER.decode(UTF8_ENCODER.encode(s));
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder();
