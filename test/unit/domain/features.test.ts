@@ -169,3 +169,16 @@ test('every feature is within [0, 1] and has an UPPER_SNAKE reason code', (t) =>
     t.true(v >= 0 && v <= 1, `${f.name} = ${v}`);
   }
 });
+
+test('"previous" is the nearest event in event time, not the last to arrive: topics interleave arbitrarily', (t) => {
+  // A login (login-events) and the payment right after it (payment-events), arriving either way round.
+  const login = ev({ eventType: 'login', country: 'DE', timestamp: T0 });
+  const payment = ev({ eventType: 'payment', country: 'DE', timestamp: T0 + 40 * MIN });
+  const early = ev({ eventType: 'payment', country: 'FR', timestamp: T0 - 3 * HOUR });
+  const next = ev({ eventType: 'transfer', country: 'BR', timestamp: T0 + 41 * MIN });
+  const inOrder = stateOf([early, login, payment]);
+  const lateArrival = stateOf([login, payment, early]);
+  t.is(msSincePrevious(lateArrival, next), MIN);
+  t.deepEqual(countryHop(lateArrival, next), { from: 'DE', ms: MIN });
+  for (const f of FEATURES) t.is(f.value(lateArrival, next), f.value(inOrder, next), f.name);
+});
