@@ -32,7 +32,7 @@ import { produce } from '../src/loadgen/produce.ts';
 import { KafkaEventSink, type Compression } from '../src/loadgen/sinks.ts';
 import { percentile } from '../src/loadgen/stats.ts';
 import { chartFromReport, type BenchReport } from './lib/chart.ts';
-import { EngineChild } from './lib/engineChild.ts';
+import { buildEngine, EngineChild } from './lib/engineChild.ts';
 import { baselineConsume, createEngineTopics, deleteTopics, endOffsets, followDecisions, totalOf, waitCaughtUp, type DecisionSeen, type Ends } from './lib/kafka.ts';
 import { startOtlpSink } from './lib/otlpSink.ts';
 import { summarizeProfile, type ProfileSummary } from './lib/profile.ts';
@@ -105,6 +105,7 @@ const workDir = RESULTS;
 const kafka = createKafka(BROKERS, `risk-bench-${process.pid}`, createLogger('fatal', { component: 'bench' }));
 const admin = kafka.admin();
 await admin.connect();
+buildEngine();
 const loadStart = os.loadavg();
 const statePrefixes: string[] = [];
 
@@ -205,6 +206,7 @@ const report: Record<string, unknown> = {
     seed: args.seed,
     compression: args.compression,
     brokers: BROKERS,
+    engine: 'dist/cli/main.js compiled by tsc at the start of the run, as `npm start` runs it',
     engineConfigOverrides: { kafka: kafkaConfig, why: 'the default maxBytesPerPartition (1 MiB) makes catching up on this backlog fail with MESSAGE_TOO_LARGE and stall; see the report' },
   },
 };

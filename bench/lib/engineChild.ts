@@ -1,9 +1,10 @@
 /**
- * The engine under test as a child process: `risk-engine start` (src/cli/main.ts through tsx) on
+ * The engine under test as a child process: `risk-engine start` as users run it (the compiled
+ * dist/cli/main.js, which `buildEngine` brings up to date with src/ first) on
  * Kafka + Redis + NATS, with its own topics, group and state prefix, so that its RSS, CPU and
  * heap are its own. Readiness is GET /readyz; memory comes over IPC (childHook.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,11 @@ export interface MemoryUsage {
   arrayBuffers: number;
 }
 
+/** Compiles src/ into dist/ (what `npm start` runs), so that the bench measures the current code. */
+export function buildEngine(): void {
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+}
+
 export class EngineChild {
   private nextId = 1;
   private readonly stderr: string[] = [];
@@ -59,8 +65,8 @@ export class EngineChild {
     writeFileSync(configFile, JSON.stringify({ kafka: { ...base.kafka, ...o.kafkaConfig, topics: { ...o.topics, other: null } } }));
     const port = await freePort();
     const hook = pathToFileURL(resolve('bench/lib/childHook.ts')).href;
-    const args = ['--expose-gc', '--import', 'tsx', '--import', hook];
-    args.push('src/cli/main.ts', 'start');
+    // tsx only for the hook (TypeScript); the engine itself is the compiled JavaScript.
+    const args = ['--expose-gc', '--import', 'tsx', '--import', hook, 'dist/cli/main.js', 'start'];
     const proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
