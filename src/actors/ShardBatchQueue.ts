@@ -54,11 +54,6 @@ export class ShardBatchQueue {
     });
   }
 
-  /** Batches waiting for a round. */
-  get pending(): number {
-    return this.waiting.length;
-  }
-
   private scheduleRound(): void {
     if (this.roundQueued) return;
     this.roundQueued = true;
