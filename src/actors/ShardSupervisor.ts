@@ -1,11 +1,12 @@
 /**
  * Owns one shard (partition N of every input topic): the user actors of its users, the shard's
- * transactional sink and its fence epoch. Batches of a shard run one at a time; inside a batch
- * each user's events go to its actor one after another (per-user order = partition order), and
- * different users run concurrently. Nothing is committed until every event of the batch is
- * journaled; then decisions, aggregates and dead letters are committed with the offsets in one
- * transaction. A retried batch is safe: journaled events come back as `redelivered` with the
- * decision stored the first time.
+ * transactional sink and its fence epoch. The shard works in rounds, one at a time: a round takes
+ * every input batch that waits for the shard (group commit, see ShardBatchQueue) and judges their
+ * records together; each user's events go to its actor one after another (partition order, and
+ * across topics record-timestamp order), different users run concurrently. Nothing is committed
+ * until every event of a transaction is journaled; then decisions, aggregates and dead letters
+ * are committed with the offsets of every partition in one transaction. A retried transaction is
+ * safe: journaled events come back as `redelivered` with the decision stored the first time.
  */
 import nact from 'nact';
 import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserView, type WindowAggregate } from '../domain/index.ts';
@@ -20,7 +21,8 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import type { Faults } from '../app/faults.ts';
 import { endSpan, startConsume } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
-import { chunksWithinHistory, deadLetter, endJudged, judgedOutcome, mergeJudged, type Chunk, type Judged } from './judged.ts';
+import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
+import { ShardBatchQueue, type Chunk } from './ShardBatchQueue.ts';
 import { ask, type Reply } from './reply.ts';
 import { spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from './UserActor.ts';
 
@@ -51,11 +53,11 @@ interface LiveUser {
   timerAt: number | null;
 }
 
-/** Attempts of one batch that fails for an unexpected reason, before the batch fails for good. */
+/** Attempts of one transaction that fails for an unexpected reason, before its batches fail for good. */
 const MAX_BATCH_ATTEMPTS = 8;
 /** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
 const MAX_RECORDS_PER_TRANSACTION = 1000;
-/** Dependency outages: the batch waits (no commit) and retries for as long as the group keeps us. */
+/** Dependency outages: the transaction waits (no commit) and retries for as long as the group keeps us. */
 const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
 
 export class ShardSupervisor {
@@ -67,6 +69,7 @@ export class ShardSupervisor {
   private readonly userDeps: UserActorDeps;
   private readonly userOnCrash: ReturnType<typeof onCrashWithPolicy>;
   private serial: Promise<unknown> = Promise.resolve();
+  private readonly queue: ShardBatchQueue;
   private stopped = false;
   /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
   private draining = false;
@@ -109,6 +112,13 @@ export class ShardSupervisor {
       this.tick().catch((err) => deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed'));
     }, period);
     this.ticker.unref();
+    this.queue = new ShardBatchQueue({
+      serial: (work) => this.inOrder(work),
+      uncommitted: (batch) => this.uncommitted(batch),
+      commit: (chunk, control) => this.commitWithRetry(chunk, control),
+      perUserLimit: settings.domain.history.decisions,
+      maxRecords: MAX_RECORDS_PER_TRANSACTION,
+    });
   }
 
   /**
@@ -158,7 +168,9 @@ export class ShardSupervisor {
     const records = closed.flat().map((a) => aggregateRecord(this.topics, a));
     // Not tied to an input offset: journaled first, then committed on their own (at least once
     // across a crash in between; consumers key them by userId + windowStart).
-    if (records.length) await this.deps.sink.commit(records, []);
+    if (!records.length) return;
+    await this.deps.sink.commit(records, []);
+    this.deps.metrics.transactions.inc({ kind: 'windows' });
   }
 
   private dropUser(userId: string, cause: unknown): void {
@@ -184,15 +196,12 @@ export class ShardSupervisor {
     return this.users.size;
   }
 
-  /** Judges and commits one input batch; resolves once it is committed. */
+  /**
+   * Judges and commits one input batch, together with the shard's other batches that wait at the
+   * same time; resolves once its records are committed.
+   */
   processBatch(input: InputBatch, control: BatchControl): Promise<void> {
-    return this.inOrder(async () => {
-      const batch = this.uncommitted(input);
-      if (batch.records.length === 0) return;
-      for (const chunk of chunksWithinHistory(batch, this.deps.settings.domain.history.decisions, MAX_RECORDS_PER_TRANSACTION)) {
-        await this.commitWithRetry(batch, chunk, control);
-      }
-    });
+    return this.queue.push(input, control);
   }
 
   private uncommitted(batch: InputBatch): InputBatch {
@@ -247,7 +256,7 @@ export class ShardSupervisor {
     return run;
   }
 
-  private async commitWithRetry(batch: InputBatch, chunk: Chunk, control: BatchControl): Promise<void> {
+  private async commitWithRetry(chunk: Chunk, control: BatchControl): Promise<void> {
     const { metrics } = this.deps;
     const timer = metrics.batchSeconds.startTimer();
     let judged: Judged | undefined;
@@ -263,11 +272,12 @@ export class ShardSupervisor {
             endSpan(a.span);
           }),
         );
-        await this.deps.sink.commit(records, [{ topic: batch.topic, partition: batch.partition, offset: chunk.nextOffset }]);
-        this.committedUpTo.set(batch.topic, BigInt(chunk.nextOffset));
+        await this.deps.sink.commit(records, chunk.offsets);
+        // One partition per topic on a shard: the topic names it.
+        for (const o of chunk.offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
         timer();
         endJudged(judged);
-        this.countCommitted(batch.topic, chunk.records.length, judged);
+        this.countCommitted(chunk.records, judged);
         return;
       } catch (err) {
         if (judged) endJudged(judged, err);
@@ -277,18 +287,21 @@ export class ShardSupervisor {
         if (code === 'FENCED' || this.draining) throw err;
         if (!RETRY_WHILE_MEMBER.has(code) && attempt >= MAX_BATCH_ATTEMPTS) throw err;
         const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
-        this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs }, 'batch failed; retrying');
+        this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs, records: chunk.records.length }, 'transaction failed; retrying');
         await this.deps.supervision.sleep(delayMs);
-        // A heartbeat that fails means the group is rebalancing: give the batch up so that the
+        // A heartbeat that fails means the group is rebalancing: give the batches up so that the
         // consumer can rejoin (nothing was committed; the records come again to their owner).
         await control.heartbeat();
       }
     }
   }
 
-  private countCommitted(topic: string, consumed: number, judged: Judged): void {
+  private countCommitted(consumed: readonly InputRecord[], judged: Judged): void {
     const { metrics } = this.deps;
-    metrics.eventsConsumed.inc({ topic }, consumed);
+    metrics.transactions.inc({ kind: 'input' });
+    const perTopic = new Map<string, number>();
+    for (const rec of consumed) perTopic.set(rec.topic, (perTopic.get(rec.topic) ?? 0) + 1);
+    for (const [topic, n] of perTopic) metrics.eventsConsumed.inc({ topic }, n);
     for (const decision of judged.verdicts) metrics.decisions.inc({ decision });
     for (const code of judged.dlqCodes) metrics.dlq.inc({ code });
     for (const a of judged.alerts) metrics.alertsPublished.inc({ decision: a.alert.decision });

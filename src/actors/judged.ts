@@ -1,11 +1,11 @@
 /**
  * What judging produces, kept apart from the shard's lifecycle: the output records, alerts and
- * spans of an event's outcome, their merge over a batch, and how a batch is cut into transactions.
+ * spans of an event's outcome and their merge over a transaction.
  */
 import type { Outcome } from '../domain/index.ts';
 import type { Logger } from '../log.ts';
 import { endSpan, SpanKind, startChild, traceparentOf, type Traced } from '../telemetry/tracing.ts';
-import { alertSubject, type Alert, type InputBatch, type InputRecord, type OutputRecord } from '../transport/ports.ts';
+import { alertSubject, type Alert, type OutputRecord } from '../transport/ports.ts';
 import { aggregateRecord, alertFor, decisionRecord, type OutputTopics } from './outputRecords.ts';
 
 /** What a group of records produced: output records, alerts, and what to count once committed. */
@@ -19,35 +19,6 @@ export interface Judged {
 }
 
 export const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code], spans: [] });
-
-export interface Chunk {
-  records: InputRecord[];
-  nextOffset: string;
-}
-
-/**
- * Splits a batch into transactions: no user has more events in one than its decision history
- * keeps (after a crash every redelivered event still finds the decision it was given), and none
- * holds more than `maxRecords` events (its output must fit the broker's maximum request size).
- */
-export function chunksWithinHistory(batch: InputBatch, perUserLimit: number, maxRecords = Number.POSITIVE_INFINITY): Chunk[] {
-  const chunks: Chunk[] = [];
-  let current: InputRecord[] = [];
-  let counts = new Map<string, number>();
-  for (const rec of batch.records) {
-    const user = rec.key?.toString('utf8') ?? '';
-    const n = (counts.get(user) ?? 0) + 1;
-    if ((n > perUserLimit || current.length >= maxRecords) && current.length) {
-      chunks.push({ records: current, nextOffset: (BigInt(current.at(-1)!.offset) + 1n).toString() });
-      current = [];
-      counts = new Map();
-    }
-    current.push(rec);
-    counts.set(user, (counts.get(user) ?? 0) + 1);
-  }
-  chunks.push({ records: current, nextOffset: batch.nextOffset });
-  return chunks;
-}
 
 export function mergeJudged(parts: readonly Judged[]): Judged {
   const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] };

@@ -16,12 +16,18 @@ export class Metrics {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
-  readonly batchSeconds = new Histogram({ name: 'risk_batch_seconds', help: 'Time to judge and commit one batch', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly batchSeconds = new Histogram({ name: 'risk_batch_seconds', help: 'Time to judge and commit one transaction of input records', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });
+  readonly transactions = new Counter({
+    name: 'risk_transactions_total',
+    help: 'Kafka transactions committed by the shards: input (decisions with the consumed offsets) or windows (aggregates of idle windows)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  });
   readonly dlq = new Counter({ name: 'risk_dlq_records_total', help: 'Records sent to the dead-letter topic, per error code', labelNames: ['code'], registers: [this.registry] });
   readonly restarts = new Counter({ name: 'risk_supervision_restarts_total', help: 'Actor restarts by supervision policy', labelNames: ['policy', 'code'], registers: [this.registry] });
   readonly escalations = new Counter({ name: 'risk_supervision_escalations_total', help: 'Failures escalated to the parent', labelNames: ['policy', 'code'], registers: [this.registry] });
   readonly stops = new Counter({ name: 'risk_supervision_stops_total', help: 'Actors stopped by supervision (unresponsive, or past their limit with a stop policy)', labelNames: ['policy', 'code'], registers: [this.registry] });
-  readonly batchRetries = new Counter({ name: 'risk_batch_retries_total', help: 'Batches retried because a dependency failed', labelNames: ['code'], registers: [this.registry] });
+  readonly batchRetries = new Counter({ name: 'risk_batch_retries_total', help: 'Transactions of input records retried because a dependency failed', labelNames: ['code'], registers: [this.registry] });
   readonly alertsPublished = new Counter({ name: 'risk_alerts_published_total', help: 'Alerts handed to the alert bus, per decision', labelNames: ['decision'], registers: [this.registry] });
   readonly passivations = new Counter({ name: 'risk_passivated_actors_total', help: 'User actors passivated (snapshot + stop)', labelNames: ['reason'], registers: [this.registry] });
   readonly recovery = new Histogram({ name: 'risk_actor_recovery_seconds', help: 'Time for a user actor to recover from the store', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [this.registry] });

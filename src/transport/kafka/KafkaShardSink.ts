@@ -1,5 +1,5 @@
 /**
- * A shard's output as one Kafka transaction per batch: decisions, aggregates and dead letters
+ * A shard's output as one Kafka transaction per commit: decisions, aggregates and dead letters
  * together with the consumed offsets (`sendOffsets`). The transactional id is per shard and the
  * same on every instance, so the next owner of a shard fences the previous owner's producer.
  */
@@ -53,9 +53,8 @@ export class KafkaShardSink implements ShardSink {
     try {
       if (records.length) await tx.sendBatch({ acks: -1, topicMessages: topicMessages(records) });
       if (offsets.length) {
-        const byTopic = new Map<string, { partition: number; offset: string }[]>();
-        for (const o of offsets) byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), { partition: o.partition, offset: o.offset }]);
-        await tx.sendOffsets({ consumerGroupId: this.settings.kafka.groupId, topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+        const topics = [...groupBy(offsets, (o) => o.topic)].map(([topic, os]) => ({ topic, partitions: os.map(({ partition, offset }) => ({ partition, offset })) }));
+        await tx.sendOffsets({ consumerGroupId: this.settings.kafka.groupId, topics });
       }
       await tx.commit();
     } catch (err) {
@@ -103,9 +102,18 @@ const isFenced = (err: unknown): boolean => FENCED.has((err as { type?: string }
 const fenced = (shard: number, cause: unknown) => new EngineError('FENCED', `shard ${shard}: producer fenced by a newer owner`, { cause });
 
 function topicMessages(records: readonly OutputRecord[]) {
-  const byTopic = new Map<string, OutputRecord[]>();
-  for (const r of records) byTopic.set(r.topic, [...(byTopic.get(r.topic) ?? []), r]);
-  return [...byTopic].map(([topic, rs]) => ({ topic, messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) }));
+  return [...groupBy(records, (r) => r.topic)].map(([topic, rs]) => ({ topic, messages: rs.map((r) => ({ key: r.key, value: r.value, headers: r.headers })) }));
+}
+
+/** Items by key, in their order (a transaction's records: linear, not a copy per record). */
+function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const group = out.get(keyOf(item));
+    if (group) group.push(item);
+    else out.set(keyOf(item), [item]);
+  }
+  return out;
 }
 
 /** Producer for HTTP ingestion: idempotent (no duplicates on retry), acks from all replicas. */

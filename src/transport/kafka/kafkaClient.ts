@@ -16,10 +16,23 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
 /**
  * kafkajs warnings that are expected by design: transactional producers retry a bounded number
- * of times (a transaction that fails is aborted and its batch retried), and coordinators are not
- * available for a moment after a group or transactional id is first used.
+ * of times (a transaction that fails is aborted and its batch retried), the broker answers the
+ * first request of a transaction that follows a commit with CONCURRENT_TRANSACTIONS (kafkajs
+ * retries it; the error's text is in the entry's `error`, or in the message of "Failed to send
+ * messages"), and coordinators are not available for a moment after a group or transactional id
+ * is first used.
  */
-const EXPECTED = [/^Limiting retries for the idempotent producer/, /CONCURRENT_TRANSACTIONS|concurrent transactions/i, /coordinator is not available/i];
+const EXPECTED = [
+  /^Limiting retries for the idempotent producer/,
+  /CONCURRENT_TRANSACTIONS|concurrent transactions|another concurrent operation on the same transaction/i,
+  /coordinator is not available/i,
+];
+
+/** True for a kafkajs log entry that is expected by design and logged at debug level only. */
+export function isExpectedKafkaLog(entry: { message: string; error?: unknown }): boolean {
+  const text = typeof entry.error === 'string' ? `${entry.message} ${entry.error}` : entry.message;
+  return EXPECTED.some((re) => re.test(text));
+}
 
 /**
  * zstd for reading only: the maintained native zstd codec for kafkajs does not build on Node 20,
@@ -57,7 +70,7 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        const expected = EXPECTED.some((re) => re.test(message));
+        const expected = isExpectedKafkaLog(entry);
         const fn = expected ? 'debug' : level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
         kafkaLog[fn](rest, message);
       },

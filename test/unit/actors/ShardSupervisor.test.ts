@@ -6,6 +6,7 @@ import test from 'ava';
 import sinon from 'sinon';
 import nact from 'nact';
 import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
+import { EngineError, errorCode } from '../../../src/errors.ts';
 import { loadSettings } from '../../../src/config/settings.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
 import { NO_FAULTS, type Faults } from '../../../src/app/faults.ts';
@@ -14,17 +15,23 @@ import { NactPersistenceEngine } from '../../../src/persistence/NactPersistenceE
 import { backoffDelay, DEPENDENCY_BACKOFF, USER_ACTOR_POLICY } from '../../../src/supervision/policy.ts';
 import type { SupervisionDeps } from '../../../src/supervision/onCrash.ts';
 import { Metrics } from '../../../src/telemetry/metrics.ts';
-import type { InputBatch, InputRecord, OutputRecord } from '../../../src/transport/ports.ts';
+import type { ConsumedOffset, InputBatch, InputRecord, OutputRecord } from '../../../src/transport/ports.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
 
 const RANDOM = 0.5;
 
-function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number } = {}) {
+function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number; history?: number } = {}) {
   const store = new MemoryJournal();
   const system = nact.start(new NactPersistenceEngine(store).plugin());
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
   settings.actors.eventTimeoutMs = opts.eventTimeoutMs ?? 5000;
+  if (opts.history) settings.domain.history.decisions = opts.history;
   const commits: { records: OutputRecord[]; offsets: unknown[] }[] = [];
+  // The sink: records what it commits; tests make it fail with sinon's onCall().
+  const commit = sinon.stub<[readonly OutputRecord[], readonly ConsumedOffset[]], Promise<void>>().callsFake(async (records, offsets) => {
+    commits.push({ records: [...records], offsets: [...offsets] });
+  });
+  const metrics = new Metrics({ liveActors: () => 0, ownedShards: () => 1, dependencies: () => ({}), alertsBuffered: () => 0, fencedWrites: () => 0 });
   const sleeps: number[] = [];
   const verdicts: string[] = [];
   const supervision: SupervisionDeps = {
@@ -42,17 +49,12 @@ function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; commit
     shard: 0,
     epoch: 1,
     settings,
-    sink: {
-      commit: async (records, offsets) => {
-        commits.push({ records: [...records], offsets: [...offsets] });
-      },
-      close: async () => {},
-    },
+    sink: { commit, close: async () => {} },
     alerts: { publish: sinon.stub().resolves(), close: async () => {}, isConnected: () => true },
     store,
     rules: RulesHolder.fromFile(settings.rulesFile).current,
     supervision,
-    metrics: new Metrics({ liveActors: () => 0, ownedShards: () => 1, dependencies: () => ({}), alertsBuffered: () => 0, fencedWrites: () => 0 }),
+    metrics,
     log: silentLogger,
     actorBudget: () => opts.actorBudget ?? 1000,
     onFatal,
@@ -63,20 +65,25 @@ function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; commit
     await sup.stop().catch(() => undefined);
     nact.stop(system);
   };
-  return { sup, store, commits, sleeps, verdicts, onFatal, stop, settings };
+  /** A counter's value for the given labels. */
+  const counted = async (counter: { get(): Promise<{ values: { labels: object; value: number }[] }> }, labels: object = {}) =>
+    (await counter.get()).values.find((v) => JSON.stringify(v.labels) === JSON.stringify(labels))?.value ?? 0;
+  return { sup, store, commits, commit, metrics, counted, sleeps, verdicts, onFatal, stop, settings };
 }
 
-function batch(events: { eventId: string; userId: string; amount?: string }[], from = 0): InputBatch {
-  const records: InputRecord[] = events.map((e, i) => ({
-    topic: 'payment-events',
+/** A batch of partition 0 of `<type>-events`; `at` is the event's time (record timestamp and payload). */
+function batch(events: { eventId: string; userId: string; amount?: string; at?: number }[], from = 0, eventType = 'payment'): InputBatch {
+  const topic = `${eventType}-events`;
+  const records: InputRecord[] = events.map(({ at, ...e }, i) => ({
+    topic,
     partition: 0,
     offset: String(from + i),
     key: Buffer.from(e.userId),
-    value: Buffer.from(JSON.stringify({ eventType: 'payment', timestamp: 1_700_000_000_000 + i, amount: e.amount ?? '1.00', ...e })),
+    value: Buffer.from(JSON.stringify({ eventType, timestamp: 1_700_000_000_000 + (at ?? i), ...(eventType === 'login' ? {} : { amount: e.amount ?? '1.00' }), ...e })),
     headers: {},
-    timestamp: 1_700_000_000_000,
+    timestamp: 1_700_000_000_000 + (at ?? 0),
   }));
-  return { topic: 'payment-events', partition: 0, records, nextOffset: String(from + events.length) };
+  return { topic, partition: 0, records, nextOffset: String(from + events.length) };
 }
 
 const control = { heartbeat: async () => {} };
@@ -177,4 +184,95 @@ test('passivation: past the actor budget the least recently used actors snapshot
   const view = await sup.view('a');
   t.is(view?.profile.eventCount, 2, 'the user came back with its state');
   t.is(view?.profile.totalPaymentAmount, '3.0000');
+});
+
+test('group commit: batches of the three topics waiting together are judged in timestamp order and committed in one transaction', async (t) => {
+  const judged: string[] = [];
+  const { sup, commits, metrics, counted, stop, settings } = setup({ faults: { beforeDecide: (e) => void judged.push(e.eventId) } });
+  t.teardown(stop);
+  await Promise.all([
+    sup.processBatch(batch([{ eventId: 'l-1', userId: 'u', at: 1 }, { eventId: 'l-4', userId: 'u', at: 4 }], 10, 'login'), control),
+    sup.processBatch(batch([{ eventId: 'p-2', userId: 'u', at: 2 }, { eventId: 'p-5', userId: 'u', at: 5 }], 20, 'payment'), control),
+    sup.processBatch(batch([{ eventId: 't-3', userId: 'u', at: 3 }, { eventId: 'x-1', userId: 'x', at: 1 }], 30, 'transfer'), control),
+  ]);
+
+  t.is(commits.length, 1, 'one transaction for the three batches');
+  t.deepEqual(commits[0]!.offsets, [
+    { topic: 'login-events', partition: 0, offset: '12' },
+    { topic: 'payment-events', partition: 0, offset: '22' },
+    { topic: 'transfer-events', partition: 0, offset: '32' },
+  ]);
+  t.deepEqual(judged.filter((id) => id !== 'x-1'), ['l-1', 'p-2', 't-3', 'l-4', 'p-5'], "a user's events go to its actor in timestamp order");
+  // x-1 is older than t-3 but comes after it in its partition: partition order wins.
+  t.deepEqual(eventIds(commits[0]!.records, settings.kafka.topics.decisions), ['l-1', 'p-2', 't-3', 'x-1', 'l-4', 'p-5']);
+  t.is(await counted(metrics.transactions, { kind: 'input' }), 1);
+  t.is(await counted(metrics.eventsConsumed, { topic: 'login-events' }), 2);
+  t.is(await counted(metrics.eventsConsumed, { topic: 'transfer-events' }), 2);
+
+  // The committed offset moved for every topic: a re-fetch judges only what is new.
+  await Promise.all([
+    sup.processBatch(batch([{ eventId: 'l-4', userId: 'u', at: 4 }, { eventId: 'l-6', userId: 'u', at: 6 }], 11, 'login'), control),
+    sup.processBatch(batch([{ eventId: 't-3', userId: 'u', at: 3 }], 30, 'transfer'), control),
+  ]);
+  t.is(commits.length, 2);
+  t.deepEqual(eventIds(commits[1]!.records, settings.kafka.topics.decisions), ['l-6']);
+  t.deepEqual(commits[1]!.offsets, [{ topic: 'login-events', partition: 0, offset: '13' }]);
+  t.is(await counted(metrics.transactions, { kind: 'input' }), 2);
+});
+
+test('group commit over the per-user history bound: two transactions, each batch resolved once its last event is committed', async (t) => {
+  const { sup, commits, metrics, counted, stop, settings } = setup({ history: 2 });
+  t.teardown(stop);
+  const resolvedAfter: Record<string, number> = {};
+  const track = (name: string, p: Promise<void>) => p.then(() => void (resolvedAfter[name] = commits.length));
+  await Promise.all([
+    track('login', sup.processBatch(batch([{ eventId: 'l-1', userId: 'u', at: 1 }, { eventId: 'l-3', userId: 'u', at: 3 }], 0, 'login'), control)),
+    track('payment', sup.processBatch(batch([{ eventId: 'p-2', userId: 'u', at: 2 }, { eventId: 'p-4', userId: 'u', at: 4 }, { eventId: 'p-5', userId: 'v', at: 5 }], 0, 'payment'), control)),
+    track('transfer', sup.processBatch(batch([{ eventId: 't-0', userId: 'w', at: 0 }], 0, 'transfer'), control)),
+  ]);
+  t.is(commits.length, 2);
+  t.deepEqual(eventIds(commits[0]!.records, settings.kafka.topics.decisions), ['t-0', 'l-1', 'p-2']);
+  t.deepEqual(commits[0]!.offsets, [
+    { topic: 'login-events', partition: 0, offset: '1' },
+    { topic: 'payment-events', partition: 0, offset: '1' },
+    { topic: 'transfer-events', partition: 0, offset: '1' },
+  ]);
+  t.deepEqual(eventIds(commits[1]!.records, settings.kafka.topics.decisions), ['l-3', 'p-4', 'p-5']);
+  t.deepEqual(commits[1]!.offsets, [
+    { topic: 'login-events', partition: 0, offset: '2' },
+    { topic: 'payment-events', partition: 0, offset: '3' },
+  ]);
+  t.deepEqual(resolvedAfter, { transfer: 1, login: 2, payment: 2 });
+  t.is(await counted(metrics.transactions, { kind: 'input' }), 2);
+});
+
+test('a failed transaction is retried with dependency backoff and commits once', async (t) => {
+  const { sup, commits, commit, metrics, counted, sleeps, stop, settings } = setup();
+  t.teardown(stop);
+  commit.onFirstCall().rejects(new EngineError('UNAVAILABLE', 'transaction failed: broker gone'));
+  await Promise.all([
+    sup.processBatch(batch([{ eventId: 'l-1', userId: 'u', at: 1 }], 0, 'login'), control),
+    sup.processBatch(batch([{ eventId: 'p-2', userId: 'u', at: 2 }], 0, 'payment'), control),
+  ]);
+  t.is(commit.callCount, 2);
+  t.is(commits.length, 1);
+  t.deepEqual(eventIds(commits[0]!.records, settings.kafka.topics.decisions), ['l-1', 'p-2'], 'the retry re-emits the stored decisions, once each');
+  t.is(commits[0]!.offsets.length, 2);
+  t.deepEqual(sleeps, [backoffDelay(DEPENDENCY_BACKOFF, 1, RANDOM)]);
+  t.is(await counted(metrics.batchRetries, { code: 'UNAVAILABLE' }), 1);
+  t.is(await counted(metrics.transactions, { kind: 'input' }), 1);
+});
+
+test('a fenced transaction rejects every waiting batch at once, without retrying', async (t) => {
+  const { sup, commit, sleeps, stop } = setup();
+  t.teardown(stop);
+  commit.rejects(new EngineError('FENCED', 'producer fenced by a newer owner'));
+  const results = await Promise.allSettled([
+    sup.processBatch(batch([{ eventId: 'l-1', userId: 'u' }], 0, 'login'), control),
+    sup.processBatch(batch([{ eventId: 'p-1', userId: 'v' }], 0, 'payment'), control),
+    sup.processBatch(batch([{ eventId: 't-1', userId: 'w' }], 0, 'transfer'), control),
+  ]);
+  t.deepEqual(results.map((r) => (r.status === 'rejected' ? errorCode(r.reason) : 'fulfilled')), ['FENCED', 'FENCED', 'FENCED']);
+  t.is(commit.callCount, 1, 'one transaction, not retried');
+  t.deepEqual(sleeps, []);
 });

@@ -1,6 +1,5 @@
 import test from 'ava';
 import { alertFor, deadLetterRecord, traceIdOf } from '../../../src/actors/outputRecords.ts';
-import { chunksWithinHistory } from '../../../src/actors/judged.ts';
 import type { InputRecord } from '../../../src/transport/ports.ts';
 
 const topics = { decisions: 'd', aggregates: 'a', dlq: 'q' };
@@ -51,25 +50,4 @@ test('trace ids come from valid traceparent headers only', (t) => {
   t.is(traceIdOf('00-00000000000000000000000000000000-00f067aa0ba902b7-01'), null);
   t.is(traceIdOf('garbage'), null);
   t.is(traceIdOf(undefined), null);
-});
-
-test('a batch is split so no user exceeds the history bound in one transaction', (t) => {
-  const records = ['a', 'a', 'b', 'a', 'b', 'b', 'b'].map((k, i) => rec(10 + i, k, Buffer.from('{}')));
-  const chunks = chunksWithinHistory({ topic: 'x', partition: 3, records, nextOffset: '17' }, 2);
-  t.deepEqual(chunks.map((c) => c.records.map((r) => r.offset)), [['10', '11', '12'], ['13', '14', '15'], ['16']]);
-  t.deepEqual(chunks.map((c) => c.nextOffset), ['13', '16', '17']);
-});
-
-test('a batch within the bound stays whole', (t) => {
-  const records = ['a', 'b'].map((k, i) => rec(i, k, Buffer.from('{}')));
-  const chunks = chunksWithinHistory({ topic: 'x', partition: 0, records, nextOffset: '5' }, 50);
-  t.is(chunks.length, 1);
-  t.is(chunks[0]!.nextOffset, '5');
-});
-
-test('a batch is split so that no transaction holds more than the record limit', (t) => {
-  const records = ['a', 'b', 'c', 'd', 'e'].map((k, i) => rec(i, k, Buffer.from('{}')));
-  const chunks = chunksWithinHistory({ topic: 'x', partition: 0, records, nextOffset: '5' }, 50, 2);
-  t.deepEqual(chunks.map((c) => c.records.length), [2, 2, 1]);
-  t.deepEqual(chunks.map((c) => c.nextOffset), ['2', '4', '5']);
 });

@@ -1,0 +1,15 @@
+import test from 'ava';
+import { isExpectedKafkaLog } from '../../../src/transport/kafka/kafkaClient.ts';
+
+const CONCURRENT = 'The producer attempted to update a transaction while another concurrent operation on the same transaction was ongoing';
+
+test("the broker's CONCURRENT_TRANSACTIONS answer after a commit is expected, however kafkajs logs it", (t) => {
+  t.true(isExpectedKafkaLog({ message: 'Response AddPartitionsToTxn(key: 24, version: 1)', error: CONCURRENT }));
+  t.true(isExpectedKafkaLog({ message: `Failed to send messages: ${CONCURRENT}` }));
+  t.true(isExpectedKafkaLog({ message: 'The group coordinator is not available' }));
+});
+
+test('other kafkajs errors are not', (t) => {
+  t.false(isExpectedKafkaLog({ message: 'Response Produce(key: 0, version: 7)', error: 'The producer has been fenced by a newer producer' }));
+  t.false(isExpectedKafkaLog({ message: 'Failed to send messages: This server is not the leader for that topic-partition' }));
+});
