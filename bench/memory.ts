@@ -73,6 +73,7 @@ interface Args {
   fraudRatio: number;
   seed: number;
   idPrefix?: string;
+  batch: number;
 }
 
 const countList = (value: string): number[] => {
@@ -92,6 +93,7 @@ const args = new Command('bench:memory')
   .option('--fraud-ratio <r>', 'share of fraud users', numberArg(0, 1), 0.02)
   .option('--seed <n>', 'generator seed', integerArg(0, 0xffffffff), 1)
   .option('--id-prefix <p>', "prefix of user ids (the generator's default: s<seed>-)")
+  .option('--batch <n>', 'users brought up before awaiting their views (--feed snapshot)', integerArg(1, 10_000), 100)
   .parse(process.argv)
   .opts<Args>();
 
@@ -450,7 +452,7 @@ const points: Record<string, number | null>[] = [];
 let previous = { live: 0, mem: mem0 };
 let lastSay = performance.now();
 const runStarted = performance.now();
-const BATCH = args.feed === 'snapshot' ? 100 : 1;
+const BATCH = args.feed === 'snapshot' ? args.batch : 1;
 let fullHistory = 0;
 for (let i = 0; i < N; ) {
   const end = Math.min(N, i + BATCH, checkpoints.find((c) => c > i)!);
