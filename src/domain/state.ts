@@ -83,31 +83,46 @@ export interface OpenWindow {
   lastEventTime: number;
 }
 
+/**
+ * Every user starts from the same empty parts: evolve never changes a state in place, so they can
+ * be shared (and are frozen, so that a change would fail loudly). nact keeps an initial state per
+ * actor (for restarts), so this saves each live actor a copy.
+ */
+const EMPTY: Omit<UserState, 'userId'> = deepFreeze({
+  schemaVersion: STATE_SCHEMA_VERSION,
+  sequenceNumber: 0,
+  profile: {
+    eventCount: 0,
+    loginCount: 0,
+    paymentCount: 0,
+    transferCount: 0,
+    otherCount: 0,
+    totalPaymentAmount: ZERO_AMOUNT,
+    totalTransferAmount: ZERO_AMOUNT,
+    devices: [],
+    countries: [],
+    firstEventTime: null,
+    lastEventTime: null,
+    amounts: { n: 0, mean: 0, m2: 0 },
+    hours: new Array<number>(24).fill(0),
+    failedLoginStreak: 0,
+  },
+  history: emptyHistory(),
+  seen: { eventIds: [], offsets: {} },
+  windows: { open: [], maxEventTime: null, closedThrough: null, lateEvents: 0, lastSeenAt: null },
+});
+
 export function initialState(userId: string): UserState {
-  return {
-    schemaVersion: STATE_SCHEMA_VERSION,
-    userId,
-    sequenceNumber: 0,
-    profile: {
-      eventCount: 0,
-      loginCount: 0,
-      paymentCount: 0,
-      transferCount: 0,
-      otherCount: 0,
-      totalPaymentAmount: ZERO_AMOUNT,
-      totalTransferAmount: ZERO_AMOUNT,
-      devices: [],
-      countries: [],
-      firstEventTime: null,
-      lastEventTime: null,
-      amounts: { n: 0, mean: 0, m2: 0 },
-      hours: new Array<number>(24).fill(0),
-      failedLoginStreak: 0,
-    },
-    history: emptyHistory(),
-    seen: { eventIds: [], offsets: {} },
-    windows: { open: [], maxEventTime: null, closedThrough: null, lateEvents: 0, lastSeenAt: null },
-  };
+  const { schemaVersion, sequenceNumber, profile, history, seen, windows } = EMPTY;
+  return { schemaVersion, userId, sequenceNumber, profile, history, seen, windows };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
 }
 
 export const sourceKey = (topic: string, partition: number): string => `${topic}:${partition}`;
