@@ -108,10 +108,10 @@ const history = z
   .object({ nums: z.array(z.number()), eventIds: z.array(z.string()), strings: z.array(z.string()).min(1).max(MAX_STRINGS), extras: z.array(extras) })
   .refine((h) => h.nums.length === h.eventIds.length * STRIDE && h.extras.length === h.eventIds.length, { message: 'columns of different lengths' });
 
-const stateV2 = stateV1.omit({ schemaVersion: true, recentEvents: true, decisions: true }).extend({
-  schemaVersion: z.literal(2),
-  history,
-}) satisfies z.ZodType<UserState>;
+const stateV2 = stateV1
+  .omit({ schemaVersion: true, recentEvents: true, decisions: true })
+  .extend({ schemaVersion: z.literal(2), history })
+  .strict() satisfies z.ZodType<UserState>;
 
 const journalV1 = z.discriminatedUnion('type', [
   z.object({
@@ -133,18 +133,35 @@ const journalV1 = z.discriminatedUnion('type', [
   z.object({ v: z.literal(1), type: z.literal('idleClosed'), at: z.number(), closed: z.array(aggregate) }),
 ]) satisfies z.ZodType<JournalEvent>;
 
-function check<T>(what: string, schema: z.ZodType<T>, raw: unknown): T {
+/**
+ * `inPlace`: the validated input itself rather than zod's copy. A state lives as long as its
+ * actor, and zod builds its arrays by pushing, with up to half again of spare capacity.
+ */
+function check<T>(what: string, schema: z.ZodType<T>, raw: unknown, inPlace = false): T {
   const result = schema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) return inPlace ? (raw as T) : result.data;
   const issue = result.error.issues[0]!;
   throw new Error(`${what}: ${fieldName(issue.path) || '(root)'}: ${issue.message}`);
 }
 
 export function upcastState(raw: unknown): UserState {
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
-  if (version === STATE_SCHEMA_VERSION) return check('stored user state', stateV2, raw);
+  if (version === STATE_SCHEMA_VERSION) return unboxed(check('stored user state', stateV2, raw, true));
   if (version === 1) return fromV1(check('stored user state', stateV1, raw));
   throw new Error(`stored user state: unknown schemaVersion ${JSON.stringify(version)}`);
+}
+
+/**
+ * JSON.parse gives arrays of numbers beyond 2^31 as pointers to boxed numbers (16 bytes each);
+ * `map` rebuilds them as arrays of unboxed doubles (8), as evolve's arrays are.
+ */
+function unboxed(state: UserState): UserState {
+  const toDouble = (x: number): number => x;
+  return {
+    ...state,
+    history: { ...state.history, nums: state.history.nums.map(toDouble) },
+    seen: { ...state.seen, eventIds: state.seen.eventIds.map(toDouble) },
+  };
 }
 
 /** Entries are the decisions, each with what the recent events kept of its event (when still there). */
