@@ -65,8 +65,9 @@ export class EngineChild {
     writeFileSync(configFile, JSON.stringify({ kafka: { ...base.kafka, ...o.kafkaConfig, topics: { ...o.topics, other: null } } }));
     const port = await freePort();
     const hook = pathToFileURL(resolve('bench/lib/childHook.ts')).href;
-    // tsx only for the hook (TypeScript); the engine itself is the compiled JavaScript.
-    const args = ['--expose-gc', '--import', 'tsx', '--import', hook, 'dist/cli/main.js', 'start'];
+    // tsx only for the hook (TypeScript); the engine itself is the compiled JavaScript, with the
+    // V8 flag bin/risk-engine.js gives it.
+    const args = ['--expose-gc', '--max-semi-space-size=64', '--import', 'tsx', '--import', hook, 'dist/cli/main.js', 'start'];
     const proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
