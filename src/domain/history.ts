@@ -17,8 +17,14 @@ import { formatMinor, toMinor } from './money.ts';
 import { toAggregate, type WindowAggregate } from './windows.ts';
 
 export interface History {
-  /** STRIDE numbers per entry; the column offsets are below. */
-  nums: number[];
+  /**
+   * STRIDE numbers per entry (the column offsets are below), in chunks of CHUNK entries, oldest
+   * first. A chunk is never changed once a later one exists, so a new history shares all but its
+   * last chunk with the one it came from: an event copies at most one chunk, not the history.
+   */
+  nums: number[][];
+  /** Entries at the start of the first chunk that have left the history. */
+  skip: number;
   eventIds: string[];
   /** Index 0 stands for "none"; entries refer to the others. At most MAX_STRINGS; INLINE means "in the entry's extras". */
   strings: string[];
@@ -56,6 +62,9 @@ export interface Extras {
 type InlineKey = 'd' | 'k' | 'p' | 'y' | 'm' | 'v';
 
 export const STRIDE = 6;
+/** Entries per chunk of `nums`: a power of two, so that finding an entry is a shift and a mask. */
+export const CHUNK = 8;
+const CHUNK_BITS = 3;
 const T = 0;
 const DECIDED_AT = 1;
 /** Minor units (1e-4); NONE when the event had no amount, EXTRA when it is in extras. */
@@ -87,13 +96,19 @@ export const MAX_SHARDS = 2 ** SHARD[1];
 const KINDS: readonly EventKind[] = ['login', 'payment', 'transfer', 'other'];
 const VERDICTS: readonly Verdict[] = ['ALLOW', 'CHALLENGE', 'BLOCK'];
 
-export const emptyHistory = (): History => ({ nums: [], eventIds: [], strings: [''], extras: [] });
+export const emptyHistory = (): History => ({ nums: [], skip: 0, eventIds: [], strings: [''], extras: [] });
+
+/** Column `col` of entry i. */
+function num(h: History, i: number, col: number): number {
+  const g = h.skip + i;
+  return h.nums[g >>> CHUNK_BITS]![(g & (CHUNK - 1)) * STRIDE + col]!;
+}
 
 export const historyLength = (h: History): number => h.eventIds.length;
 
 // The readers the features use on every event: no allocation, no unpacking beyond a mask.
-export const timeAt = (h: History, i: number): number => h.nums[i * STRIDE + T]!;
-const hot = (h: History, i: number): number => h.nums[i * STRIDE + HOT]!;
+export const timeAt = (h: History, i: number): number => num(h, i, T);
+const hot = (h: History, i: number): number => num(h, i, HOT);
 export const kindAt = (h: History, i: number): EventKind => KINDS[hot(h, i) & 3]!;
 export const isKindAt = (h: History, i: number, kind: EventKind): boolean => KINDS[hot(h, i) & 3] === kind;
 export const failedLoginAt = (h: History, i: number): boolean => (hot(h, i) & 4) !== 0;
@@ -112,14 +127,14 @@ const indexIn = (strings: readonly string[], s: string): number => strings.index
 
 /** The amount as a number (features only); null when the event had none. */
 export function amountValueAt(h: History, i: number): number | null {
-  const v = h.nums[i * STRIDE + AMOUNT]!;
+  const v = num(h, i, AMOUNT);
   if (v === NONE) return null;
   return v === EXTRA ? Number(extrasAt(h, i).a) : v / 10_000;
 }
 
 /** The exact amount, as the event gave it ("12.3400"). */
 export function amountAt(h: History, i: number): string | null {
-  const v = h.nums[i * STRIDE + AMOUNT]!;
+  const v = num(h, i, AMOUNT);
   if (v === NONE) return null;
   return v === EXTRA ? extrasAt(h, i).a! : formatMinor(BigInt(v));
 }
@@ -127,7 +142,7 @@ export function amountAt(h: History, i: number): string | null {
 /** "topic:partition:offset" of the record decided, null for events without a Kafka source. */
 export function sourceAt(h: History, i: number): string | null {
   const source = stringAt(h, i, sourceIndexAt(h, i), 'p');
-  const v = h.nums[i * STRIDE + OFFSET]!;
+  const v = num(h, i, OFFSET);
   if (source === null || v === NONE) return null;
   return `${source}:${v === EXTRA ? extrasAt(h, i).o! : String(v)}`;
 }
@@ -140,7 +155,7 @@ export function indexOfSource(h: History, source: string, offset: string): numbe
   for (let i = historyLength(h) - 1; i >= 0; i--) {
     const at = sourceIndexAt(h, i);
     if (at !== s && !(at === INLINE && extrasAt(h, i).p === source)) continue;
-    const v = h.nums[i * STRIDE + OFFSET]!;
+    const v = num(h, i, OFFSET);
     if (exact ? v === n : v === EXTRA && extrasAt(h, i).o === offset) return i;
   }
   return -1;
@@ -148,7 +163,7 @@ export function indexOfSource(h: History, source: string, offset: string): numbe
 
 /** The decision of entry i, as it was emitted. */
 export function decisionAt(h: History, i: number, userId: string): Decision {
-  const c = h.nums[i * STRIDE + COLD]!;
+  const c = num(h, i, COLD);
   const extras = extrasAt(h, i);
   const typeIndex = cold(c, EVENT_TYPE);
   return {
@@ -161,7 +176,7 @@ export function decisionAt(h: History, i: number, userId: string): Decision {
     modelVersion: stringAt(h, i, cold(c, MODEL), 'm')!,
     rulesVersion: Number(stringAt(h, i, cold(c, RULES), 'v')),
     eventTimestamp: timeAt(h, i),
-    decidedAt: h.nums[i * STRIDE + DECIDED_AT]!,
+    decidedAt: num(h, i, DECIDED_AT),
     shard: cold(c, SHARD),
     traceId: extras.t ?? null,
   };
@@ -206,8 +221,7 @@ export interface EntryInput {
 export function pushEntry(h: History, e: EntryInput, max: number): History {
   const d = e.decision;
   const drop = Math.max(0, historyLength(h) + 1 - max);
-  const kept = drop ? { nums: h.nums.slice(drop * STRIDE), eventIds: h.eventIds.slice(drop), extras: h.extras.slice(drop) } : h;
-  const table = withStrings(h.strings, [e.deviceId, e.country, e.source, d.eventType === e.kind ? null : d.eventType, d.modelVersion, String(d.rulesVersion)], kept.nums);
+  const table = withStrings(h, [e.deviceId, e.country, e.source, d.eventType === e.kind ? null : d.eventType, d.modelVersion, String(d.rulesVersion)]);
   const strings = table.strings;
   const extra: Extras = {};
 
@@ -249,43 +263,60 @@ export function pushEntry(h: History, e: EntryInput, max: number): History {
   for (const [field, value] of [[RISK, riskUnits], [EVENT_TYPE, typeIndex], [MODEL, index(d.modelVersion, 'm')], [RULES, index(String(d.rulesVersion), 'v')], [SHARD, d.shard]] as const) {
     packed = withCold(packed, field, value);
   }
+  const values = [d.eventTimestamp, d.decidedAt, amount, offset, hotCode, packed];
+  const n = historyLength(h);
+  const g = h.skip + n;
   // concat, not push: it allocates exactly what is needed, where push leaves up to half again spare.
-  const nums = kept.nums.concat([d.eventTimestamp, d.decidedAt, amount, offset, hotCode, packed]);
-  table.renumber?.(nums, kept.eventIds.length);
-  return { nums, eventIds: kept.eventIds.concat([d.eventId]), strings, extras: kept.extras.concat([Object.keys(extra).length ? exactCopy(JSON.stringify(extra)) : 0]) };
+  let nums = g & (CHUNK - 1) ? h.nums.slice(0, -1).concat([h.nums.at(-1)!.concat(values)]) : h.nums.concat([values]);
+  if (table.renumber) nums = table.renumber(nums, h.skip, n);
+  let skip = h.skip + drop;
+  if (skip >= CHUNK) {
+    nums = nums.slice(skip >>> CHUNK_BITS);
+    skip &= CHUNK - 1;
+  }
+  return {
+    nums,
+    skip,
+    eventIds: (drop ? h.eventIds.slice(drop) : h.eventIds).concat([d.eventId]),
+    strings,
+    extras: (drop ? h.extras.slice(drop) : h.extras).concat([Object.keys(extra).length ? exactCopy(JSON.stringify(extra)) : 0]),
+  };
 }
 
 /**
  * The string table with `wanted` in it, as far as there is room. When it would outgrow
  * MAX_STRINGS, strings no entry refers to any more are dropped; `renumber` then rewrites the
- * indexes of the first `entries` entries of a (fresh) copy of the columns.
+ * indexes of the `entries` entries after `skip` in a copy of the chunks.
  */
-function withStrings(strings: string[], wanted: readonly (string | null)[], nums: readonly number[]): { strings: string[]; renumber?: (nums: number[], entries: number) => void } {
+function withStrings(h: History, wanted: readonly (string | null)[]): { strings: string[]; renumber?: (nums: number[][], skip: number, entries: number) => number[][] } {
+  const strings = h.strings;
   const missing = wanted.filter((s, i): s is string => s !== null && indexIn(strings, s) < 0 && wanted.indexOf(s) === i);
   if (!missing.length) return { strings };
   if (strings.length + missing.length <= MAX_STRINGS) return { strings: strings.concat(missing) };
   const used = new Set<number>([0]);
-  for (let i = 0; i < nums.length / STRIDE; i++) for (const s of stringIndexes(nums, i)) if (s !== INLINE) used.add(s);
+  for (let i = 0; i < historyLength(h); i++) for (const s of stringIndexes(num(h, i, HOT), num(h, i, COLD))) if (s !== INLINE) used.add(s);
   const kept = [...used].sort((a, b) => a - b);
   const remap = new Map(kept.map((old, i) => [old, i]));
   remap.set(INLINE, INLINE);
   const at = (old: number): number => remap.get(old)!;
-  const renumber = (out: number[], entries: number): void => {
-    for (let i = 0; i < entries; i++) {
-      const h = out[i * STRIDE + HOT]!;
-      out[i * STRIDE + HOT] = (h & 31) | (at((h >>> 5) & 255) << 5) | (at((h >>> 13) & 255) << 13) | (at((h >>> 21) & 255) << 21);
-      let c = out[i * STRIDE + COLD]!;
+  const renumber = (nums: number[][], skip: number, entries: number): number[][] => {
+    const out = nums.map((chunk) => chunk.slice());
+    for (let g = skip; g < skip + entries; g++) {
+      const chunk = out[g >>> CHUNK_BITS]!;
+      const base = (g & (CHUNK - 1)) * STRIDE;
+      const h = chunk[base + HOT]!;
+      chunk[base + HOT] = (h & 31) | (at((h >>> 5) & 255) << 5) | (at((h >>> 13) & 255) << 13) | (at((h >>> 21) & 255) << 21);
+      let c = chunk[base + COLD]!;
       for (const field of [EVENT_TYPE, MODEL, RULES]) c = withCold(c, field, at(cold(c, field)));
-      out[i * STRIDE + COLD] = c;
+      chunk[base + COLD] = c;
     }
+    return out;
   };
   return { strings: kept.map((old) => strings[old]!).concat(missing.slice(0, MAX_STRINGS - kept.length)), renumber };
 }
 
-/** The string indexes entry i refers to: device, country, source, event type, model and rules versions. */
-function stringIndexes(nums: readonly number[], i: number): number[] {
-  const hotCode = nums[i * STRIDE + HOT]!;
-  const c = nums[i * STRIDE + COLD]!;
+/** The string indexes an entry refers to: device, country, source, event type, model and rules versions. */
+function stringIndexes(hotCode: number, c: number): number[] {
   return [(hotCode >>> 5) & 255, (hotCode >>> 13) & 255, (hotCode >>> 21) & 255, cold(c, EVENT_TYPE), cold(c, MODEL), cold(c, RULES)];
 }
 

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { kindOf } from './event.ts';
-import { emptyHistory, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
+import { CHUNK, emptyHistory, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
 import type { JournalEvent } from './journal.ts';
 import { fieldName } from './rules.ts';
 import { STATE_SCHEMA_VERSION, type UserState } from './state.ts';
@@ -105,8 +105,25 @@ const extras = z.union([
   }, 'not the JSON of history extras'),
 ]);
 const history = z
-  .object({ nums: z.array(z.number()), eventIds: z.array(z.string()), strings: z.array(z.string()).min(1).max(MAX_STRINGS), extras: z.array(extras) })
-  .refine((h) => h.nums.length === h.eventIds.length * STRIDE && h.extras.length === h.eventIds.length, { message: 'columns of different lengths' });
+  .object({
+    nums: z.array(z.array(z.number())),
+    skip: nonNeg.max(CHUNK - 1),
+    eventIds: z.array(z.string()),
+    strings: z.array(z.string()).min(1).max(MAX_STRINGS),
+    extras: z.array(extras),
+  })
+  .refine(
+    (h) => {
+      // Every chunk full but the last, which is not empty, and exactly `skip` + entries in all.
+      const n = h.skip + h.eventIds.length;
+      const full = CHUNK * STRIDE;
+      const sizes = h.nums.map((c) => c.length);
+      const lastSize = (n - (h.nums.length - 1) * CHUNK) * STRIDE;
+      const shaped = h.nums.length === 0 ? n === 0 : sizes.slice(0, -1).every((x) => x === full) && sizes.at(-1) === lastSize && lastSize > 0;
+      return shaped && h.extras.length === h.eventIds.length;
+    },
+    { message: 'columns of different lengths' },
+  )
 
 const stateV2 = stateV1
   .omit({ schemaVersion: true, recentEvents: true, decisions: true })
@@ -159,7 +176,7 @@ function unboxed(state: UserState): UserState {
   const toDouble = (x: number): number => x;
   return {
     ...state,
-    history: { ...state.history, nums: state.history.nums.map(toDouble) },
+    history: { ...state.history, nums: state.history.nums.map((chunk) => chunk.map(toDouble)) },
     seen: { ...state.seen, eventIds: state.seen.eventIds.map(toDouble) },
   };
 }

@@ -8,6 +8,7 @@ import {
   emptyHistory,
   historyLength,
   indexOfSource,
+  CHUNK,
   MAX_SHARDS,
   MAX_STRINGS,
   pushEntry,
@@ -145,4 +146,17 @@ test('when every entry brings six new strings, those the table has no room for l
     t.like(decisionAt(h, k, 'u-1'), { eventType: `type-${i}`, modelVersion: `m-${i}`, rulesVersion: i });
     t.is(indexOfSource(h, `topic-${i}:7`, String(100 + i)), k);
   }
+});
+
+test('a new history shares every chunk of numbers but the last with the one it came from', (t) => {
+  let h: History = emptyHistory();
+  for (let i = 0; i < 40; i++) h = pushEntry(h, entry(i), 50);
+  const next = pushEntry(h, entry(40), 50);
+  t.true(h.nums.length > 2);
+  t.true(next.nums.slice(0, h.nums.length - 1).every((chunk, k) => chunk === h.nums[k]));
+  // Past `max`, whole chunks of entries that left are dropped, and what is left reads the same.
+  let full = next;
+  for (let i = 41; i < 97; i++) full = pushEntry(full, entry(i), 50);
+  t.true(full.nums.length <= Math.ceil(50 / CHUNK) + 1);
+  t.deepEqual(Array.from({ length: 50 }, (_, k) => decisionAt(full, k, 'u-1').eventTimestamp), Array.from({ length: 50 }, (_, k) => T0 + 47 + k));
 });
