@@ -3,8 +3,8 @@
  *
  * An actor holds one per live user, up to 100,000 per instance, so entries are columns rather
  * than objects: the numbers of an entry (times, amount, offset and small codes packed into two
- * integers) sit in one packed array of doubles, strings the entries share (devices, countries,
- * sources, event types, model versions) are kept once in a small per-user table and referred to
+ * integers) sit in arrays of unboxed doubles, strings the entries share (devices, countries,
+ * sources, event types, model and rules versions) are kept once in a small per-user table and referred to
  * by index, and what only some entries carry (reasons, closed windows, a trace id), read only to
  * show or re-emit a decision, is one JSON string per entry: a string costs a third of the
  * objects it stands for. It is plain JSON all the same, so snapshots round-trip losslessly.
