@@ -13,6 +13,7 @@
  */
 import type { Decision, Reason, Verdict } from './decision.ts';
 import type { EventKind } from './event.ts';
+import type { EventAccepted } from './journal.ts';
 import { formatMinor, toMinor } from './money.ts';
 import { toAggregate, type WindowAggregate } from './windows.ts';
 
@@ -204,18 +205,8 @@ function toClosed(a: WindowAggregate): ClosedWindow {
   return same ? compact : [s, a.windowEnd, a.eventCount, a.totalRiskScore, a.avgRiskScore, a.maxRiskScore, a.firstEventTime, a.lastEventTime];
 }
 
-export interface EntryInput {
-  kind: EventKind;
-  amount: string | null;
-  deviceId: string | null;
-  country: string | null;
-  failedLogin: boolean;
-  /** "topic:partition", null for events without a Kafka source. */
-  source: string | null;
-  offset: string | null;
-  decision: Decision;
-  closed: readonly WindowAggregate[];
-}
+/** What the journal says of the event, with the decision made for it and the windows it closed. */
+export type EntryInput = EventAccepted['event'] & { decision: Decision; closed: readonly WindowAggregate[] };
 
 /** Appends an entry, dropping the oldest beyond `max`. */
 export function pushEntry(h: History, e: EntryInput, max: number): History {
