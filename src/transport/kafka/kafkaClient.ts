@@ -35,6 +35,20 @@ export function isExpectedKafkaLog(entry: { message: string; error?: unknown }):
 }
 
 /**
+ * A broker's answer that leadership moved (a topic just created, a broker restarting): kafkajs
+ * logs the response as an error, then refreshes its metadata and retries. Only if the retries
+ * run out is there an error, which kafkajs reports apart ("Failed to ...", a crash).
+ */
+const LEADERSHIP = /not the leader|leader not available|no leader for/i;
+
+/** The level a kafkajs entry is logged at here. */
+export function kafkaLogLevel(level: KafkaLogLevel, entry: { message: string; error?: unknown }): 'error' | 'warn' | 'debug' {
+  if (isExpectedKafkaLog(entry)) return 'debug';
+  if (level <= KafkaLogLevel.ERROR) return entry.message.startsWith('Response ') && typeof entry.error === 'string' && LEADERSHIP.test(entry.error) ? 'warn' : 'error';
+  return level === KafkaLogLevel.WARN ? 'warn' : 'debug';
+}
+
+/**
  * zstd for reading only: the maintained native zstd codec for kafkajs does not build on Node 20,
  * and the engine never writes zstd, so a pure-JS decompressor is enough.
  */
@@ -70,9 +84,7 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
-        const expected = isExpectedKafkaLog(entry);
-        const fn = expected ? 'debug' : level <= KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : 'debug';
-        kafkaLog[fn](rest, message);
+        kafkaLog[kafkaLogLevel(level, entry)](rest, message);
       },
   });
 }
