@@ -75,7 +75,7 @@ function welford(s: Profile['amounts'], x: number): Profile['amounts'] {
 /** Most recently seen last; the least recently seen falls out beyond `max`. */
 function touchLru(items: readonly Known[], id: string, t: number, max: number): Known[] {
   const known = items.find((x) => x.id === id);
-  if (known === items.at(-1) && known !== undefined && known.firstSeen <= t) return items as Known[];
+  if (known !== undefined && known === items.at(-1) && known.firstSeen <= t && items.length <= max) return items as Known[];
   // concat, not push: exactly sized, which a state held by every live actor is worth.
   const next = items.filter((x) => x !== known).concat([{ id, firstSeen: known === undefined ? t : Math.min(known.firstSeen, t) }]);
   return next.length > max ? next.slice(next.length - max) : next;
