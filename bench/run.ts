@@ -49,6 +49,7 @@ interface Args {
   compression: Compression;
   maxBytesPerPartition: number;
   profile: boolean;
+  profileTracing: boolean;
   keep: boolean;
 }
 
@@ -73,6 +74,7 @@ const args = new Command('bench')
     defaultsFile().kafka.maxBytesPerPartition,
   )
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames', false)
+  .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
   .option('--keep', 'keep the topics and Redis keys of the run', false)
   .parse(process.argv)
   .opts<Args>();
@@ -258,6 +260,12 @@ try {
     const exported = otlp.stats();
     c = { ...result, tracing: { env: { ...tracingEnv, OTEL_EXPORTER_OTLP_ENDPOINT: '<local receiver>' }, exportRequests: exported.requests, exportedBytes: exported.bytes, note: 'SDK defaults otherwise (http/protobuf, batch span processor: queue 2048, batches of 512 every 5 s); spans that do not fit the queue are dropped by the SDK' } };
     say(`(c) tracing: ${result.eventsPerSecond} events/s (${result.seconds} s), ${exported.requests} OTLP exports, ${Math.round(exported.bytes / 1024)} KiB`);
+    if (args.profileTracing) {
+      const kept = join(RESULTS, `${id}-tracing.cpuprofile`);
+      const { result: pc } = await catchUp('(profile c)', `${id}-pc`, A, ends, kept, tracingEnv);
+      report.profileTracing = { ...summarizeProfile(kept), eventsPerSecond: pc.eventsPerSecond };
+      say(`profile (c): ${pc.eventsPerSecond} events/s under the profiler; written to ${kept}`);
+    }
   } finally {
     await otlp.close();
   }
