@@ -24,8 +24,8 @@ function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig)
   const deviceId = e.deviceId === null ? null : (p.devices.find((x) => x.id === e.deviceId)?.id ?? e.deviceId);
   const country = e.country === null ? null : (p.countries.find((x) => x.id === e.country)?.id ?? e.country);
   const max = Math.max(config.history.events, config.history.decisions);
-  // The eventId leaving the history is remembered by its hash, within config.dedupe.eventIds in all.
-  const leaving = state.history.eventIds.slice(0, Math.max(0, historyLength(state.history) + 1 - max));
+  // EventIds leaving the history are remembered by their hashes, within config.dedupe.eventIds in all.
+  const leaving = Math.max(0, historyLength(state.history) + 1 - max);
   return {
     schemaVersion: state.schemaVersion,
     userId: state.userId,
@@ -33,7 +33,7 @@ function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig)
     profile: nextProfile(p, j, deviceId, country, config),
     history: pushEntry(state.history, { ...e, deviceId, country, decision: d, closed: j.closed }, max),
     seen: {
-      eventIds: leaving.length ? pushBounded(state.seen.eventIds, leaving.map(hashEventId), Math.max(0, config.dedupe.eventIds - max)) : state.seen.eventIds,
+      eventIds: leaving ? pushBounded(state.seen.eventIds, state.history.eventIds.slice(0, leaving).map(hashEventId), Math.max(0, config.dedupe.eventIds - max)) : state.seen.eventIds,
       offsets: nextOffsets(state.seen.offsets, e.source, e.offset),
     },
     windows: applyEvent(state.windows, d.eventTimestamp, d.riskScore, j.window, j.closed, d.decidedAt),

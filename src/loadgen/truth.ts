@@ -40,13 +40,17 @@ export interface GroundTruth {
   fraudEvents: Record<string, FraudPattern>;
 }
 
-interface UserAcc {
+/** What a user's events add up to, exactly (money in minor units): what a user's state must show. */
+export interface TruthCounts {
   eventCount: number;
   loginCount: number;
   paymentCount: number;
   transferCount: number;
   paymentMinor: bigint;
   transferMinor: bigint;
+}
+
+interface UserAcc extends TruthCounts {
   fraudPattern: FraudPattern | null;
 }
 

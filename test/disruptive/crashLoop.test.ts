@@ -13,7 +13,7 @@
 import test from 'ava';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { groupCaughtUp, kafkaClient, parseValues, readToEnd, uniqueId } from '../integration/helpers/harness.ts';
+import { groupCaughtUp, kafkaClient, parseValues, readToEnd, topicMessages, uniqueId } from '../integration/helpers/harness.ts';
 import { childConfig, spawnEngine, type ChildEngine } from '../integration/helpers/child.ts';
 import { orphanGuard } from '../integration/helpers/services.ts';
 import { generate, rng, type GenEvent } from '../integration/helpers/workload.ts';
@@ -127,12 +127,7 @@ test('SIGKILLed at random moments while 20,000 events arrive: exactly once and s
     for (let i = 0; i < events.length; i += CHUNK) {
       await counter.atLeast(i - AHEAD);
       const chunk = events.slice(i, i + CHUNK);
-      const byTopic = new Map<string, GenEvent[]>();
-      for (const e of chunk) byTopic.set(topicOf(e), [...(byTopic.get(topicOf(e)) ?? []), e]);
-      await producer.sendBatch({
-        acks: -1,
-        topicMessages: [...byTopic].map(([topic, es]) => ({ topic, messages: es.map((e) => ({ key: e.userId, value: JSON.stringify(e) })) })),
-      });
+      await producer.sendBatch({ acks: -1, topicMessages: topicMessages(chunk, topicOf) });
     }
   })();
   producing.catch(() => undefined);

@@ -83,27 +83,7 @@ export async function readiness(adminUrl: string): Promise<Readiness> {
   return { status: res.status, reasons: body.reasons ?? [] };
 }
 
-/**
- * Polls `probe` every `everyMs` until `ok` holds; rejects at the deadline with the last value.
- * For states that have no event to await (readiness, metrics, a server-side count).
- */
-export async function pollUntil<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      last = await probe();
-      if (ok(last)) return last;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}${lastErr ? ` (error: ${String(lastErr)})` : ''}`);
-    }
-    await new Promise<void>((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+export { pollUntil } from '../integration/helpers/harness.ts';
 
 /** Sum of a Prometheus counter/gauge over all label sets (or those matching `labels`). */
 export function metricSum(text: string, name: string, labels?: RegExp): number {

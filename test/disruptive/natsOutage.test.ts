@@ -13,6 +13,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { groupCaughtUp, kafkaClient, parseValues, produceEvents, readToEnd, readUntil, startEngine, testSettings, uniqueId } from '../integration/helpers/harness.ts';
 import { privateNats } from '../integration/helpers/services.ts';
 import { generate, type GenEvent } from '../integration/helpers/workload.ts';
+import { topicForType } from '../../src/loadgen/sinks.ts';
 import { bursts, describeDuplicates, explainMismatches, metricSum, metricsText, missingDecisions, pollUntil, readiness, repeated, stateMismatches, truthOf } from './helpers.ts';
 
 interface Decision {
@@ -43,7 +44,7 @@ test('NATS stopped and restarted mid-stream: every BLOCK/CHALLENGE has exactly o
   const id = uniqueId('natsout');
   const settings = testSettings(id, { NATS_URL: nats.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error' });
   const { decisions: decisionsTopic, inputs } = settings.kafka.topics;
-  const topicOf = (e: GenEvent) => inputs[['login', 'payment', 'transfer'].indexOf(e.eventType)]!;
+  const topicOf = (e: GenEvent) => topicForType(inputs, null, e.eventType)!;
   const events = withBigTransfers(generate(id, 200, 4000, 6006).events);
   const truth = truthOf(events);
   const [b1, b2, b3] = bursts(events, [0.45, 0.75]) as [GenEvent[], GenEvent[], GenEvent[]];

@@ -11,6 +11,7 @@ import test from 'ava';
 import { groupCaughtUp, kafkaClient, parseValues, produceEvents, readToEnd, readUntil, startEngine, testSettings, uniqueId, type RunningEngine } from '../integration/helpers/harness.ts';
 import { privateRedis } from '../integration/helpers/services.ts';
 import { generate, type GenEvent } from '../integration/helpers/workload.ts';
+import { topicForType } from '../../src/loadgen/sinks.ts';
 import { bursts, describeDuplicates, explainMismatches, missingDecisions, metricSum, metricsText, pollUntil, readiness, repeated, stateMismatches } from './helpers.ts';
 
 test('Redis stopped and restarted mid-stream: 503 while down, then exactly once and state equal to truth', async (t) => {
@@ -19,7 +20,7 @@ test('Redis stopped and restarted mid-stream: 503 while down, then exactly once 
   const id = uniqueId('redisout');
   const settings = testSettings(id, { REDIS_URL: redis.url, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error' });
   const { decisions: decisionsTopic, inputs } = settings.kafka.topics;
-  const topicOf = (e: GenEvent) => settings.kafka.topics.inputs[['login', 'payment', 'transfer'].indexOf(e.eventType)]!;
+  const topicOf = (e: GenEvent) => topicForType(inputs, null, e.eventType)!;
   const { events, truth } = generate(id, 200, 5000, 5005);
   const [b1, b2, b3] = bursts(events, [0.4, 0.7]) as [GenEvent[], GenEvent[], GenEvent[]];
   const kafka = kafkaClient();

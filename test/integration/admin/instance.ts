@@ -1,49 +1,12 @@
-/**
- * An engine instance wired as run.ts wires it, keeping hold of its rules holder and channel:
- * rules holder -> parts (rules channel started, caught up) -> engine -> admin with the channel.
- */
+/** Engines wired as run.ts wires them (the harness's), and what the admin tests wait on. */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Settings } from '../../../src/config/settings.ts';
 import type { Rules } from '../../../src/domain/index.ts';
-import { createLogger } from '../../../src/log.ts';
-import { Engine } from '../../../src/app/Engine.ts';
-import { RulesHolder } from '../../../src/app/rules.ts';
-import type { RulesChannel } from '../../../src/app/rules/channel.ts';
-import { buildParts } from '../../../src/app/wiring.ts';
-import { buildAdmin } from '../../../src/admin/server.ts';
-import { systemSupervisionDeps } from '../../../src/app/supervisionDeps.ts';
+import type { RulesHolder } from '../../../src/app/rules.ts';
 
-export interface Instance {
-  engine: Engine;
-  settings: Settings;
-  holder: RulesHolder;
-  channel: RulesChannel;
-  adminUrl: string;
-  stop(): Promise<void>;
-}
+import { pollUntil } from '../helpers/harness.ts';
 
-export async function startInstance(settings: Settings, rules?: Rules): Promise<Instance> {
-  const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
-  const holder = rules ? new RulesHolder(rules) : RulesHolder.fromFile(settings.rulesFile);
-  const parts = await buildParts(settings, log, holder);
-  const channel = parts.rules;
-  const engine = new Engine(settings, parts, holder.current, (metrics) => systemSupervisionDeps(log, metrics), log);
-  const admin = buildAdmin(engine, settings, log, { rules: channel });
-  const adminUrl = await admin.listen({ host: '127.0.0.1', port: 0 });
-  await engine.start();
-  return {
-    engine,
-    settings,
-    holder,
-    channel,
-    adminUrl,
-    stop: async () => {
-      await engine.stop();
-      await admin.close();
-    },
-  };
-}
+export { startEngine as startInstance, type RunningEngine as Instance } from '../helpers/harness.ts';
 
 /** Resolves with the first rules that satisfy `wanted` (now or at a later change); rejects after `timeoutMs`. */
 export function rulesWhere(holder: RulesHolder, wanted: (r: Rules) => boolean, timeoutMs: number): Promise<Rules> {
@@ -62,16 +25,9 @@ export function rulesWhere(holder: RulesHolder, wanted: (r: Rules) => boolean, t
   });
 }
 
-/**
- * For conditions that no event announces (e.g. a consumer group's assignment settling): checks
- * every `everyMs` until true, failing after `timeoutMs`.
- */
+/** For conditions that no event announces (e.g. a consumer group's assignment settling). */
 export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000, everyMs = 50): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  await pollUntil(what, async () => cond(), (ok) => ok, timeoutMs, everyMs);
 }
 
 /** The environment of a CLI child: ours with `env` over it; an undefined value removes the variable. */

@@ -8,17 +8,13 @@
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
-import { groupCaughtUp, kafkaClient, parseValues, readToEnd, uniqueId } from '../helpers/harness.ts';
+import { groupCaughtUp, kafkaClient, parseValues, pollUntil, readToEnd, topicMessages, uniqueId } from '../helpers/harness.ts';
 import { childConfig, spawnEngine, type ChildEngine } from '../helpers/child.ts';
 import { generate, money, type GenEvent } from '../helpers/workload.ts';
 
 /** Bounded wait for a process state we cannot be told about (a stopped process sends no event). */
 async function untilStopped(pid: number, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] !== 'T') {
-    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop`);
-    await new Promise<void>((resolve) => setTimeout(resolve, 50));
-  }
+  await pollUntil(`process ${pid} to stop`, async () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0], (state) => state === 'T', timeoutMs, 50);
 }
 
 async function metric(engine: ChildEngine, name: string): Promise<number> {
@@ -48,13 +44,7 @@ test('kill, zombie and join: exactly one decision per event, state equals truth,
   const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   await producer.connect();
   const send = async (chunk: GenEvent[]) => {
-    const byTopic = new Map<string, GenEvent[]>();
-    for (const e of chunk) byTopic.set(`${id}.${e.eventType}-events`, [...(byTopic.get(`${id}.${e.eventType}-events`) ?? []), e]);
-    await producer.sendBatch({
-      acks: -1,
-      compression: kafkajs.CompressionTypes.GZIP,
-      topicMessages: [...byTopic].map(([topic, es]) => ({ topic, messages: es.map((e) => ({ key: e.userId, value: JSON.stringify(e) })) })),
-    });
+    await producer.sendBatch({ acks: -1, compression: kafkajs.CompressionTypes.GZIP, topicMessages: topicMessages(chunk, (e) => `${id}.${e.eventType}-events`) });
   };
   const chunks = Array.from({ length: 30 }, (_, i) => events.slice(i * 1000, (i + 1) * 1000));
   let d: ChildEngine | undefined;

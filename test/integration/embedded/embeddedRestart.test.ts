@@ -7,6 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnEngine } from '../helpers/child.ts';
+import { pollUntil } from '../helpers/harness.ts';
 
 test('embedded engine: events posted over HTTP are decided and the state survives a restart', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'risk-embedded-'));
@@ -31,16 +32,17 @@ test('embedded engine: events posted over HTTP are decided and the state survive
   t.like(await post.json(), { accepted: 4, rejected: 0 });
 
   // Decided once the user's state shows all four events (the engine reports no other event).
-  const deadline = Date.now() + 30_000;
-  let user: { source: string; sequenceNumber: number; profile: Record<string, unknown>; decisions: { eventId: string; decision: string }[] } | undefined;
-  while (Date.now() < deadline) {
-    const res = await fetch(`${first.adminUrl}/users/u-1`);
-    if (res.status === 200) {
-      user = (await res.json()) as typeof user;
-      if (user!.profile.eventCount === 4) break;
-    }
-    await new Promise<void>((resolve) => setTimeout(resolve, 50));
-  }
+  type User = { source: string; sequenceNumber: number; profile: Record<string, unknown>; decisions: { eventId: string; decision: string }[] };
+  const user = await pollUntil(
+    'u-1 to show four events',
+    async () => {
+      const res = await fetch(`${first.adminUrl}/users/u-1`);
+      return res.status === 200 ? ((await res.json()) as User) : undefined;
+    },
+    (u) => u?.profile.eventCount === 4,
+    30_000,
+    50,
+  );
   t.like(user?.profile, { eventCount: 4, loginCount: 1, paymentCount: 2, transferCount: 1, totalPaymentAmount: '0.3000', totalTransferAmount: '25000.0000' });
   t.is(user?.decisions.find((d) => d.eventId === 'e-4')?.decision, 'BLOCK');
 

@@ -9,6 +9,8 @@ import { loadSettings, type Settings } from '../../../src/config/settings.ts';
 import { createLogger } from '../../../src/log.ts';
 import { Engine } from '../../../src/app/Engine.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
+import type { RulesChannel } from '../../../src/app/rules/channel.ts';
+import type { Rules } from '../../../src/domain/index.ts';
 import { buildParts } from '../../../src/app/wiring.ts';
 import { buildAdmin } from '../../../src/admin/server.ts';
 import { systemSupervisionDeps } from '../../../src/app/supervisionDeps.ts';
@@ -45,21 +47,31 @@ export function testSettings(id: string, env: Record<string, string> = {}): Sett
 export interface RunningEngine {
   engine: Engine;
   settings: Settings;
+  /** The rules the engine decides with, and the channel that spreads their changes. */
+  holder: RulesHolder;
+  channel: RulesChannel;
   adminUrl: string;
   stop(): Promise<void>;
 }
 
-export async function startEngine(settings: Settings): Promise<RunningEngine> {
+/**
+ * An engine wired as run.ts wires it: rules holder -> parts (rules channel started, caught up)
+ * -> engine -> admin API. `rules` replaces the settings' rules file.
+ */
+export async function startEngine(settings: Settings, rules?: Rules): Promise<RunningEngine> {
   const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
-  const rules = RulesHolder.fromFile(settings.rulesFile);
-  const parts = await buildParts(settings, log, rules);
-  const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
-  const admin = buildAdmin(engine, settings, log, { rules: parts.rules });
+  const holder = rules ? new RulesHolder(rules) : RulesHolder.fromFile(settings.rulesFile);
+  const parts = await buildParts(settings, log, holder);
+  const channel = parts.rules;
+  const engine = new Engine(settings, parts, holder.current, (metrics) => systemSupervisionDeps(log, metrics), log);
+  const admin = buildAdmin(engine, settings, log, { rules: channel });
   const adminUrl = await admin.listen({ host: '127.0.0.1', port: 0 });
   await engine.start();
   return {
     engine,
     settings,
+    holder,
+    channel,
     adminUrl,
     stop: async () => {
       await engine.stop();
@@ -81,16 +93,24 @@ export interface TestEvent {
   [k: string]: unknown;
 }
 
+/** Events as kafkajs `topicMessages`: each on its topic, keyed by userId, in their order. */
+export function topicMessages<E extends { userId: string }>(events: readonly E[], topicOf: (e: E) => string): { topic: string; messages: { key: string; value: string }[] }[] {
+  const byTopic = new Map<string, { key: string; value: string }[]>();
+  for (const e of events) {
+    const topic = topicOf(e);
+    const message = { key: e.userId, value: JSON.stringify(e) };
+    const group = byTopic.get(topic);
+    if (group) group.push(message);
+    else byTopic.set(topic, [message]);
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+}
+
 export async function produceEvents(kafka: Kafka, topicOf: (e: TestEvent) => string, events: TestEvent[]): Promise<void> {
   const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
   await producer.connect();
   try {
-    const byTopic = new Map<string, TestEvent[]>();
-    for (const e of events) byTopic.set(topicOf(e), [...(byTopic.get(topicOf(e)) ?? []), e]);
-    await producer.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, es]) => ({ topic, messages: es.map((e) => ({ key: e.userId, value: JSON.stringify(e) })) })),
-    });
+    await producer.sendBatch({ acks: -1, topicMessages: topicMessages(events, topicOf) });
   } finally {
     await producer.disconnect();
   }
@@ -172,6 +192,28 @@ export async function readToEnd(kafka: Kafka, topic: string, timeoutMs = 60_000)
 }
 
 /**
+ * Polls `probe` every `everyMs` until `ok` holds; rejects at the deadline with the last value.
+ * For states that have no event to await (readiness, metrics, a server-side count).
+ */
+export async function pollUntil<T>(what: string, probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      last = await probe();
+      if (ok(last)) return last;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}${lastErr ? ` (error: ${String(lastErr)})` : ''}`);
+    }
+    await new Promise<void>((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
  * Resolves once the group's committed offsets reach the end of every partition of `topics`
  * (everything consumed and committed). Polls the broker: there is no event for "caught up".
  */
@@ -179,22 +221,20 @@ export async function groupCaughtUp(kafka: Kafka, groupId: string, topics: strin
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+    const behind = async (): Promise<number> => {
       const committed = await admin.fetchOffsets({ groupId, topics });
-      let behind = 0;
+      let n = 0;
       for (const t of committed) {
         const ends = await admin.fetchTopicOffsets(t.topic);
         for (const e of ends) {
           const c = t.partitions.find((p) => p.partition === e.partition)?.offset ?? '-1';
           const at = c === '-1' ? BigInt(e.low) : BigInt(c);
-          if (at < BigInt(e.high)) behind += Number(BigInt(e.high) - at);
+          if (at < BigInt(e.high)) n += Number(BigInt(e.high) - at);
         }
       }
-      if (behind === 0) return;
-      if (Date.now() > deadline) throw new Error(`group ${groupId} still ${behind} records behind`);
-      await new Promise<void>((resolve) => setTimeout(resolve, 100));
-    }
+      return n;
+    };
+    await pollUntil(`group ${groupId} to catch up (records behind)`, behind, (n) => n === 0, timeoutMs);
   } finally {
     await admin.disconnect();
   }

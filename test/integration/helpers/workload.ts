@@ -5,6 +5,7 @@
  */
 import { formatMinor } from '../../../src/domain/index.ts';
 import { mulberry32 } from '../../../src/loadgen/random.ts';
+import type { TruthCounts } from '../../../src/loadgen/truth.ts';
 
 export interface GenEvent {
   eventId: string;
@@ -16,14 +17,7 @@ export interface GenEvent {
   country: string;
 }
 
-export interface Truth {
-  eventCount: number;
-  loginCount: number;
-  paymentCount: number;
-  transferCount: number;
-  paymentMinor: bigint;
-  transferMinor: bigint;
-}
+export type Truth = TruthCounts;
 
 /** The load generator's seeded PRNG, so a failing run can be replayed exactly. */
 export const rng = mulberry32;

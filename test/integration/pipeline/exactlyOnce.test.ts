@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import kafkajs from 'kafkajs';
-import { groupCaughtUp, kafkaClient, parseValues, readToEnd, readUntil, startEngine, testSettings, uniqueId } from '../helpers/harness.ts';
+import { groupCaughtUp, kafkaClient, parseValues, readToEnd, readUntil, startEngine, testSettings, topicMessages, uniqueId } from '../helpers/harness.ts';
 import { generate, money, type GenEvent } from '../helpers/workload.ts';
 
 const { CompressionTypes } = kafkajs;
@@ -27,13 +27,7 @@ test('10,000 events with duplicates and bad records: exactly one decision each, 
   await producer.connect();
   try {
     const send = async (batch: GenEvent[], compression: number) => {
-      const byTopic = new Map<string, GenEvent[]>();
-      for (const e of batch) byTopic.set(topicOf(e), [...(byTopic.get(topicOf(e)) ?? []), e]);
-      await producer.sendBatch({
-        acks: -1,
-        compression,
-        topicMessages: [...byTopic].map(([topic, es]) => ({ topic, messages: es.map((e) => ({ key: e.userId, value: JSON.stringify(e) })) })),
-      });
+      await producer.sendBatch({ acks: -1, compression, topicMessages: topicMessages(batch, topicOf) });
     };
     for (let i = 0; i < events.length; i += 500) await send(events.slice(i, i + 500), CODECS[(i / 500) % CODECS.length]!);
     const bad = [
