@@ -64,7 +64,13 @@ const settingsSchema = z
       escalation: z.object({ challenges: positiveInt, withinMs: positiveInt }),
       defaultCurrency: z.string().regex(/^[A-Z]{3}$/, 'three capital letters'),
       maxRecordBytes: positiveInt,
+      /** An event time further ahead of the engine's clock than this is refused (SCHEMA). */
+      maxClockSkewMs: positiveInt,
+      /** Units of the default currency per unit of each accepted currency; a currency not listed is refused. */
+      fxRates: z.record(z.string().regex(/^[A-Z]{3}$/, 'three capital letters'), z.number().positive().max(1e9)),
     }),
+    readiness: z.object({ stuckAfterMs: positiveInt }),
+    embedded: z.object({ retention: z.object({ maxAgeMs: positiveInt, maxBytes: positiveInt }) }),
     shutdownTimeoutMs: positiveInt,
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   })
@@ -126,6 +132,9 @@ export function loadSettings(env: Env = process.env): Settings {
     throw new ConfigError(path || '(root)', `expects ${issue.message}`);
   }
   const settings = parsed.data;
+  if (!Object.hasOwn(settings.domain.fxRates, settings.domain.defaultCurrency)) {
+    throw new ConfigError('domain.fxRates', `expects a rate for the default currency ${settings.domain.defaultCurrency}`);
+  }
   if (!isLoopback(settings.admin.host) && !settings.admin.token) {
     throw new ConfigError('ADMIN_HOST', 'expects a loopback address (127.0.0.1, ::1, localhost) unless ADMIN_TOKEN is set');
   }

@@ -13,6 +13,10 @@ export interface DomainConfig {
   escalation: { challenges: number; withinMs: number };
   defaultCurrency: string;
   maxRecordBytes: number;
+  /** Event times more than this ahead of the engine's clock are refused (SCHEMA). */
+  maxClockSkewMs: number;
+  /** Units of `defaultCurrency` per unit of each accepted currency: the only currencies accepted. */
+  fxRates: Record<string, number>;
   /** An eventType other than login/payment/transfer is accepted and counted as `other`. */
   unknownTypes: 'other';
 }
@@ -25,5 +29,7 @@ export const DEFAULT_DOMAIN_CONFIG: DomainConfig = {
   escalation: { challenges: 3, withinMs: 600_000 },
   defaultCurrency: 'USD',
   maxRecordBytes: 65_536,
+  maxClockSkewMs: 86_400_000,
+  fxRates: { USD: 1, EUR: 1.08, GBP: 1.27, JPY: 0.0067, CNY: 0.138, CHF: 1.13, CAD: 0.73, AUD: 0.66, HKD: 0.128, SGD: 0.75, INR: 0.012 },
   unknownTypes: 'other',
 };
