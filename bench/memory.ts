@@ -36,7 +36,7 @@ import v8 from 'node:v8';
 import { Command, InvalidArgumentError } from 'commander';
 import nact from 'nact';
 import { ask } from '../src/actors/reply.ts';
-import { actorName, persistenceKey, spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from '../src/actors/UserActor.ts';
+import { actorName, persistenceKey, spawnUserActor, type UserActorDeps, type UserRound, type UserMsg } from '../src/actors/UserActor.ts';
 import { loadSettings } from '../src/config/settings.ts';
 import {
   closeIdleWindows,
@@ -218,9 +218,7 @@ class System {
         rules: () => rules,
         domain,
         store: this.store,
-        snapshotEvery: settings.persistence.snapshotEvery,
         clock: () => this.now,
-        log,
       };
       this.shards.push({ ref, users: new Map(), deps });
     }
@@ -329,13 +327,16 @@ async function feedEvents(system: System, ref: nact.Ref<UserMsg>, user: UserPlan
   for (const event of riskEvents(user, plan)) {
     if (timerAt !== null && timerAt <= event.timestamp) {
       system.now = timerAt;
-      const closed: { timerAt: number | null; aggregates: unknown[] } = await askActor(ref, (reply) => ({ type: 'closeIdle', now: system.now, reply }));
+      const closed: { timerAt: number | null; aggregates: unknown[]; entries: JournalEntry[] } = await askActor(ref, (reply) => ({ type: 'closeIdle', now: system.now, reply }));
+      await system.store.append(closed.entries, { shard: 0, epoch: EPOCH });
       if (closed.aggregates.length) idleCloses++;
       timerAt = closed.timerAt;
     }
     system.now = event.timestamp;
-    const result: EventResult = await askActor(ref, (reply) => ({ type: 'event', event, traceId: null, trace: null, reply }));
-    count(result.outcome);
+    const result: UserRound = await askActor(ref, (reply) => ({ type: 'judge', items: [{ event, traceId: null }], now: system.now, reply }));
+    // The shard's part: the round's journal entries go to the store.
+    await system.store.append(result.entries, { shard: 0, epoch: EPOCH });
+    count(result.outcomes[0]!);
     eventsFed++;
     timerAt = result.timerAt;
   }

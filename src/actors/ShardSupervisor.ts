@@ -9,22 +9,21 @@
  * safe: journaled events come back as `redelivered` with the decision stored the first time.
  */
 import nact from 'nact';
-import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserView, type WindowAggregate } from '../domain/index.ts';
+import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserState, type UserView } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { JournalStore } from '../persistence/JournalStore.ts';
+import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import type { Faults } from '../app/faults.ts';
-import { endSpan, startConsume } from '../telemetry/tracing.ts';
+import { endSpan, startConsume, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
 import { ShardBatchQueue, type Chunk } from './ShardBatchQueue.ts';
 import { ask, type Reply } from './reply.ts';
-import { spawnUserActor, type EventResult, type UserActorDeps, type UserMsg } from './UserActor.ts';
+import { persistenceKey, PoisonError, spawnUserActor, type IdleClose, type RoundItem, type UserActorDeps, type UserMsg, type UserRound } from './UserActor.ts';
 
 export interface ShardDeps {
   shard: number;
@@ -41,10 +40,29 @@ export interface ShardDeps {
   actorBudget(): number;
   /** The shard's own restart limit was exceeded: the root must drain and exit non-zero. */
   onFatal(err: unknown): void;
-  faults: Faults;
+  faults: ShardFaults;
   /** The group's committed offset per input topic when the shard was opened. */
   committed: Record<string, string>;
 }
+
+/** Fault injection for crash and supervision tests (RISK_FAULT); no-ops in production. */
+export interface ShardFaults {
+  /** Called before each `decide`; throws to simulate a poison event. */
+  beforeDecide(event: RiskEvent): void;
+  /** Called before each journal write with the number of entries it holds. */
+  beforePersist(entries: number): void;
+}
+
+/** A user's records of one round, their events, and the consume span of each (null without tracing). */
+interface UserBatch {
+  /** Where each record sits in the transaction: outputs keep the records' order. */
+  at: number[];
+  records: InputRecord[];
+  items: RoundItem[];
+  consumes: (Traced | null)[];
+}
+
+const without = <T>(items: readonly T[], at: number): T[] => items.filter((_, i) => i !== at);
 
 interface LiveUser {
   ref: nact.Ref<UserMsg>;
@@ -63,6 +81,9 @@ const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
 export class ShardSupervisor {
   readonly shard: number;
   readonly epoch: number;
+  private readonly fence: Fence;
+  /** States of this round to snapshot once it is committed. */
+  private snapshotsDue: UserState[] = [];
   private readonly ref: nact.Ref<unknown>;
   private readonly users = new Map<string, LiveUser>();
   private readonly topics: OutputTopics;
@@ -87,6 +108,7 @@ export class ShardSupervisor {
   constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
     this.shard = deps.shard;
     this.epoch = deps.epoch;
+    this.fence = { shard: deps.shard, epoch: deps.epoch };
     this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
     const { settings } = deps;
     this.topics = settings.kafka.topics;
@@ -95,15 +117,13 @@ export class ShardSupervisor {
     });
     this.userDeps = {
       shard: deps.shard,
-      fence: () => ({ shard: deps.shard, epoch: deps.epoch }),
+      fence: () => this.fence,
       rules: deps.rules,
       domain: { ...settings.domain, unknownTypes: 'other' },
       store: deps.store,
-      snapshotEvery: settings.persistence.snapshotEvery,
       clock: deps.supervision.clock,
-      log: deps.log,
       onRecovered: (ms) => deps.metrics.recovery.observe(ms / 1000),
-      faults: deps.faults,
+      beforeDecide: (event) => deps.faults.beforeDecide(event),
     };
     this.userOnCrash = onCrashWithPolicy(USER_ACTOR_POLICY, deps.supervision);
     const { passivateAfterMs } = settings.actors;
@@ -159,18 +179,29 @@ export class ShardSupervisor {
     const due = [...this.users].filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
     if (!due.length) return;
     const closed = await Promise.all(
-      due.map(async ([, u]) => {
-        const r = await this.ask<{ aggregates: WindowAggregate[]; timerAt: number | null }>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
+      due.map(async ([userId, u]) => {
+        const r = await this.ask<IdleClose>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
         u.timerAt = r.timerAt;
-        return r.aggregates;
+        return { userId, ...r };
       }),
     );
-    const records = closed.flat().map((a) => aggregateRecord(this.topics, a));
+    const written = closed.filter((c) => c.entries.length > 0);
+    await this.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
+    const records = closed.flatMap((c) => c.aggregates.map((a) => aggregateRecord(this.topics, a)));
     // Not tied to an input offset: journaled first, then committed on their own (at least once
     // across a crash in between; consumers key them by userId + windowStart).
     if (!records.length) return;
     await this.deps.sink.commit(records, []);
     this.deps.metrics.transactions.inc({ kind: 'windows' });
+  }
+
+  /** Stops a user's actor whose state may be ahead of the store; its next message respawns it from the store. */
+  private restartUser(userId: string, code: string): void {
+    const live = this.users.get(userId);
+    if (!live) return;
+    this.users.delete(userId);
+    nact.stop(live.ref);
+    this.deps.supervision.onVerdict?.(USER_ACTOR_POLICY, { action: 'restart', delayMs: 0, attempt: 1 }, code);
   }
 
   private dropUser(userId: string, cause: unknown): void {
@@ -275,6 +306,7 @@ export class ShardSupervisor {
         await this.deps.sink.commit(records, chunk.offsets);
         // One partition per topic on a shard: the topic names it.
         for (const o of chunk.offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
+        this.writeDueSnapshots();
         timer();
         endJudged(judged);
         this.countCommitted(chunk.records, judged);
@@ -282,6 +314,8 @@ export class ShardSupervisor {
       } catch (err) {
         if (judged) endJudged(judged, err);
         judged = undefined;
+        // What was journaled stays journaled: its snapshots are good whether or not the commit was.
+        this.writeDueSnapshots();
         const code = errorCode(err);
         metrics.batchRetries.inc({ code });
         if (code === 'FENCED' || this.draining) throw err;
@@ -307,46 +341,132 @@ export class ShardSupervisor {
     for (const a of judged.alerts) metrics.alertsPublished.inc({ decision: a.alert.decision });
   }
 
+  /**
+   * Judges a transaction's records in one pass: each user's events go to its actor in one message
+   * (in judging order), every actor answers once, and the journal entries of all of them are
+   * written in one fenced store call before anything is committed.
+   */
   private async judge(records: readonly InputRecord[]): Promise<Judged> {
     const now = this.deps.supervision.clock();
-    const perUser = new Map<string, Promise<unknown>>();
-    const parts = records.map((rec) => {
+    const parts = new Array<Judged | undefined>(records.length);
+    const byUser = new Map<string, UserBatch>();
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
       const parsed = parseRecord(rec, this.userDeps.domain);
-      if (!parsed.ok) return Promise.resolve(deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code));
-      const { event } = parsed;
-      // Chained per user: the next event of a user starts after the previous one is journaled.
-      const run = (perUser.get(event.userId) ?? Promise.resolve()).then(() => this.judgeEvent(rec, event));
-      perUser.set(event.userId, run);
-      return run;
-    });
-    const settled = await Promise.allSettled(parts);
-    const failure = settled.find((s) => s.status === 'rejected');
-    if (failure) throw (failure as PromiseRejectedResult).reason;
-    return mergeJudged((settled as PromiseFulfilledResult<Judged>[]).map((r) => r.value));
+      if (!parsed.ok) {
+        parts[i] = deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code);
+        continue;
+      }
+      const consume = startConsume(rec, this.shard);
+      // Without tracing, an incoming trace id is still passed on to the decision.
+      const traceId = consume?.span.spanContext().traceId ?? traceIdOf(rec.headers.traceparent);
+      let batch = byUser.get(parsed.event.userId);
+      if (!batch) byUser.set(parsed.event.userId, (batch = { at: [], records: [], items: [], consumes: [] }));
+      batch.at.push(i);
+      batch.records.push(rec);
+      batch.items.push({ event: parsed.event, traceId });
+      batch.consumes.push(consume);
+    }
+    const rounds = await Promise.all([...byUser].map(([userId, batch]) => this.judgeUser(userId, batch, now)));
+    const entries: JournalEntry[] = [];
+    for (const r of rounds) if (r.round) for (const e of r.round.entries) entries.push(e);
+    await this.journal(entries, rounds.filter((r) => r.round !== null && r.round.entries.length > 0).map((r) => r.userId));
+    for (const { userId, batch, round, poisoned } of rounds) {
+      for (const p of poisoned) parts[p.at] = p.judged;
+      if (!round) continue;
+      const live = this.users.get(userId);
+      if (live) live.timerAt = round.timerAt;
+      this.dueSnapshot(round.entries, round.state);
+      for (let i = 0; i < round.outcomes.length; i++) {
+        const outcome = round.outcomes[i]!;
+        const rec = batch.records[i]!;
+        this.observe(outcome, rec);
+        parts[batch.at[i]!] = judgedOutcome(outcome, { topics: this.topics, shard: this.shard, incoming: rec.headers.traceparent ?? null, consume: batch.consumes[i]!, log: this.deps.log });
+      }
+    }
+    return mergeJudged(parts.filter((p) => p !== undefined));
   }
 
-  private async judgeEvent(rec: InputRecord, event: RiskEvent): Promise<Judged> {
-    const consume = startConsume(rec, this.shard);
-    // Without tracing, an incoming trace id is still passed on to the decision.
-    const traceId = consume?.span.spanContext().traceId ?? traceIdOf(rec.headers.traceparent);
-    for (let attempt = 1; ; attempt++) {
+  /**
+   * One user's events of a round: one message to its actor. A poison event (deciding it throws;
+   * the actor restarts under its policy) is retried with the rest of the user's events and, past
+   * the poison policy's attempts, quarantined to the DLQ while the others go on.
+   */
+  private async judgeUser(userId: string, batch: UserBatch, now: number): Promise<{ userId: string; batch: UserBatch; round: UserRound | null; poisoned: { at: number; judged: Judged }[] }> {
+    const poisoned: { at: number; judged: Judged }[] = [];
+    const attempts = new Map<string, number>();
+    for (;;) {
+      if (batch.items.length === 0) return { userId, batch, round: null, poisoned };
       try {
-        const live = this.user(event.userId);
-        const { outcome, timerAt } = await this.ask<EventResult>(live.ref, (reply) => ({ type: 'event', event, traceId, trace: consume?.ctx ?? null, reply }));
-        live.timerAt = timerAt;
-        this.observe(outcome, rec);
-        return judgedOutcome(outcome, { topics: this.topics, shard: this.shard, incoming: rec.headers.traceparent ?? null, consume, log: this.deps.log });
+        const live = this.user(userId);
+        const round = await this.ask<UserRound>(live.ref, (reply) => ({ type: 'judge', items: batch.items, now, reply }));
+        return { userId, batch, round, poisoned };
       } catch (err) {
-        // An actor that does not answer is stuck (a hung journal write holds its mailbox): it is
-        // stopped, and the retried batch meets a fresh incarnation recovered from the store.
-        if (errorCode(err) === 'TIMEOUT') this.dropUser(event.userId, err);
-        if (errorCode(err) !== 'POISON' || attempt >= POISON_POLICY.maxAttempts) endSpan(consume, err);
-        if (errorCode(err) !== 'POISON') throw err;
-        if (attempt >= POISON_POLICY.maxAttempts) {
-          this.deps.log.error({ shard: this.shard, eventId: event.eventId, userId: event.userId, err: errorMessage(err) }, 'poison event quarantined');
-          return deadLetter(deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock()), 'POISON');
+        // An actor that does not answer is stuck: it is stopped, and the retried transaction
+        // meets a fresh incarnation recovered from the store.
+        if (errorCode(err) === 'TIMEOUT') this.dropUser(userId, err);
+        if (!(err instanceof PoisonError)) {
+          batch.consumes.forEach((c) => endSpan(c, err));
+          throw err;
         }
+        const at = batch.items.findIndex((item) => item.event.eventId === err.eventId);
+        const n = (attempts.get(err.eventId) ?? 0) + 1;
+        attempts.set(err.eventId, n);
+        if (at < 0 || n < POISON_POLICY.maxAttempts) continue;
+        const rec = batch.records[at]!;
+        this.deps.log.error({ shard: this.shard, eventId: err.eventId, userId, err: errorMessage(err) }, 'poison event quarantined');
+        endSpan(batch.consumes[at], err);
+        poisoned.push({ at: batch.at[at]!, judged: deadLetter(deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock()), 'POISON') });
+        batch = { at: without(batch.at, at), records: without(batch.records, at), items: without(batch.items, at), consumes: without(batch.consumes, at) };
       }
+    }
+  }
+
+  /**
+   * Writes a round's journal entries, all users in one fenced store call. When it fails, the
+   * round's actors are ahead of the store: they are stopped, and the retried round meets fresh
+   * incarnations recovered from the store (entries that were written come back as redelivered).
+   */
+  private async journal(entries: readonly JournalEntry[], users: readonly string[]): Promise<void> {
+    if (entries.length === 0) return;
+    try {
+      this.deps.faults.beforePersist(entries.length);
+      await this.withDeadline(this.deps.store.append(entries, this.fence), 'the journal write');
+    } catch (err) {
+      if (errorCode(err) === 'FENCED') {
+        for (const userId of users) this.restartUser(userId, 'FENCED');
+        throw err;
+      }
+      const failure = new EngineError(errorCode(err) === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE', `journal write of ${entries.length} entries failed: ${errorMessage(err)}`, { cause: err });
+      for (const userId of users) {
+        if (failure.code === 'TIMEOUT') this.dropUser(userId, failure);
+        else this.restartUser(userId, failure.code);
+      }
+      throw failure;
+    }
+  }
+
+  /** Remembers a state to snapshot once its round is committed, when the round crossed a multiple of snapshotEvery. */
+  private dueSnapshot(entries: readonly JournalEntry[], state: UserState): void {
+    if (entries.length === 0) return;
+    const every = this.deps.settings.persistence.snapshotEvery;
+    const before = entries[0]!.sequenceNumber - 1;
+    if (Math.floor(state.sequenceNumber / every) > Math.floor(before / every)) this.snapshotsDue.push(state);
+  }
+
+  /**
+   * Snapshots of committed rounds, off the hot path: written after the commit, all at once, not
+   * awaited by the round. A missed periodic snapshot only makes the next recovery longer.
+   */
+  private writeDueSnapshots(): void {
+    const due = this.snapshotsDue;
+    if (due.length === 0) return;
+    this.snapshotsDue = [];
+    const createdAt = this.deps.supervision.clock();
+    for (const state of due) {
+      this.deps.store
+        .saveSnapshot({ key: persistenceKey(state.userId), sequenceNumber: state.sequenceNumber, data: state, createdAt }, this.fence)
+        .catch((err: unknown) => this.deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'snapshot failed'));
     }
   }
 
@@ -379,11 +499,16 @@ export class ShardSupervisor {
   }
 
   private ask<T>(ref: nact.Ref<UserMsg>, make: (reply: Reply<T>) => UserMsg): Promise<T> {
+    return this.withDeadline(ask<UserMsg, T>((m) => nact.dispatch(ref, m), make), 'user actor');
+  }
+
+  /** Fails with TIMEOUT after `actors.eventTimeoutMs`: a stuck actor or store must not hold the shard. */
+  private withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
     const timeoutMs = this.deps.settings.actors.eventTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new EngineError('TIMEOUT', `user actor did not answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(new EngineError('TIMEOUT', `${what} did not answer within ${timeoutMs} ms`)), timeoutMs);
     });
-    return Promise.race([ask<UserMsg, T>((m) => nact.dispatch(ref, m), make), timeout]).finally(() => clearTimeout(timer));
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 }

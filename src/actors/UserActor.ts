@@ -1,8 +1,9 @@
 /**
- * One nact persistent actor per user: the thin shell around the pure domain. It wires messages to
- * `decide`, journals the outcome through nact's persistence (fenced by the shard's epoch) before
- * replying, folds it in with `evolve`, and snapshots every `snapshotEvery` journal events.
- * Recovery (nact replays snapshot + journal with `ctx.recovering`) uses the same `evolve`.
+ * One nact persistent actor per user: the thin shell around the pure domain. A round's message
+ * carries all of the user's events of the round; the actor decides and folds them in one
+ * synchronous pass and answers once with the outcomes and the journal entries, which the shard
+ * writes for all of its users in one fenced store call before the Kafka transaction. Recovery
+ * (nact replays snapshot + journal with `ctx.recovering`) uses the same `evolve`.
  */
 import nact from 'nact';
 import {
@@ -14,6 +15,7 @@ import {
   toUserView,
   upcastJournal,
   upcastState,
+  type DecideContext,
   type DomainConfig,
   type Outcome,
   type RiskEvent,
@@ -22,24 +24,53 @@ import {
   type UserView,
   type WindowAggregate,
 } from '../domain/index.ts';
-import { EngineError, errorCode } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
+import { EngineError, errorCode, errorMessage } from '../errors.ts';
+import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
 import type { Reply } from './reply.ts';
-import type { Faults } from '../app/faults.ts';
-import type { Context } from '@opentelemetry/api';
-import { endSpan, SpanKind, startChild, userAttributes } from '../telemetry/tracing.ts';
 
-/** `timerAt`: when the actor wants `closeIdle` (processing time), so that quiet users' windows close. */
-export interface EventResult {
-  outcome: Outcome;
+/** One event of a round, with the trace id its decision carries. */
+export interface RoundItem {
+  event: RiskEvent;
+  traceId: string | null;
+}
+
+/**
+ * What a user's events of one round did: an outcome per event (in order), the journal entries of
+ * the accepted ones (the shard writes every user's entries of the round in one store call), the
+ * state after them (immutable: the shard snapshots it once the round is committed) and when the
+ * actor wants `closeIdle` (processing time).
+ */
+export interface UserRound {
+  outcomes: Outcome[];
+  entries: JournalEntry[];
+  state: UserState;
   timerAt: number | null;
 }
 
+export interface IdleClose {
+  aggregates: WindowAggregate[];
+  entries: JournalEntry[];
+  state: UserState;
+  timerAt: number | null;
+}
+
+/** Deciding one event threw: the shard counts attempts per event and quarantines it past the poison policy. */
+export class PoisonError extends EngineError {
+  constructor(readonly eventId: string, cause: unknown) {
+    super('POISON', `deciding event ${eventId} failed: ${errorMessage(cause)}`, { cause });
+    this.name = 'PoisonError';
+  }
+}
+
 export type UserMsg =
-  /** `trace`: the consume span's context, carried explicitly (actors run outside its async scope). */
-  | { type: 'event'; event: RiskEvent; traceId: string | null; trace: Context | null; reply: Reply<EventResult> }
-  | { type: 'closeIdle'; now: number; reply: Reply<{ aggregates: WindowAggregate[]; timerAt: number | null }> }
+  /**
+   * A round: the user's events of it, decided and folded in one go, without awaiting anything.
+   * The state moves ahead of the store until the shard has journaled the entries; when that
+   * fails the shard stops the actor, and its next incarnation recovers from the store.
+   */
+  | { type: 'judge'; items: readonly RoundItem[]; now: number; reply: Reply<UserRound> }
+  /** Closes the windows due by `now`; journaled by the shard like a round's entries. */
+  | { type: 'closeIdle'; now: number; reply: Reply<IdleClose> }
   /** Snapshot now; with `ifChanged`, only when events came since the last snapshot (passivation). */
   | { type: 'snapshot'; ifChanged?: boolean; reply: Reply<void> }
   | { type: 'view'; reply: Reply<UserView> };
@@ -50,27 +81,18 @@ export interface UserActorDeps {
   rules(): Rules;
   domain: DomainConfig;
   store: JournalStore;
-  snapshotEvery: number;
   clock(): number;
-  log: Logger;
   /** Called once, when the actor has recovered from the store and handles its first message. */
   onRecovered?(ms: number): void;
-  faults?: Faults;
-}
-
-function outcomeAttributes(outcome: Outcome): Record<string, string | number> {
-  const d = outcome.kind === 'duplicate' ? null : outcome.decision;
-  return {
-    'risk.outcome': outcome.kind,
-    ...(d ? { 'risk.decision': d.decision, 'risk.score': d.riskScore, 'risk.rules_version': d.rulesVersion } : {}),
-  };
+  /** Fault injection (tests): called before each `decide`, throws to simulate a poison event. */
+  beforeDecide?(event: RiskEvent): void;
 }
 
 /** nact actor names allow only a few characters; base64url keeps any userId reversible. */
 export const actorName = (userId: string): string => `u.${Buffer.from(userId, 'utf8').toString('base64url')}`;
 export const persistenceKey = (userId: string): string => `user:${userId}`;
 
-type Ctx = { recovering?: boolean; persist(msg: unknown, tags?: string[], ...props: unknown[]): Promise<void> };
+type Ctx = { recovering?: boolean };
 
 export interface UserActorHooks {
   onCrash(msg: unknown, err: unknown, ctx: never): Promise<symbol> | symbol;
@@ -84,31 +106,9 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
   // Sequence number of the last snapshot this incarnation took (-1: unknown, take the next one).
   let snapshotSeq = -1;
 
-  async function persistAndFold(state: UserState, journal: unknown, ctx: Ctx, trace?: Context | null): Promise<UserState> {
-    const span = startChild(trace, 'risk.journal', SpanKind.INTERNAL, { 'risk.shard': deps.shard, 'risk.sequence_number': state.sequenceNumber + 1 });
-    try {
-      deps.faults?.beforePersist();
-      await ctx.persist(journal, [], deps.fence());
-      endSpan(span);
-    } catch (err) {
-      endSpan(span, err);
-      if (errorCode(err) === 'FENCED') throw err;
-      throw new EngineError('UNAVAILABLE', `journal write for user ${userId} failed: ${(err as Error).message}`, { cause: err });
-    }
-    const next = evolve(state, journal as never, deps.domain);
-    if (next.sequenceNumber % deps.snapshotEvery === 0) await snapshot(next, false);
-    return next;
-  }
-
-  async function snapshot(state: UserState, strict: boolean): Promise<void> {
-    try {
-      await deps.store.saveSnapshot({ key, sequenceNumber: state.sequenceNumber, data: state, createdAt: deps.clock() }, deps.fence());
-      snapshotSeq = state.sequenceNumber;
-    } catch (err) {
-      // A missed periodic snapshot only makes the next recovery longer; the journal has it all.
-      if (strict) throw err;
-      deps.log.warn({ err, userId }, 'snapshot failed');
-    }
+  async function snapshot(state: UserState): Promise<void> {
+    await deps.store.saveSnapshot({ key, sequenceNumber: state.sequenceNumber, data: state, createdAt: deps.clock() }, deps.fence());
+    snapshotSeq = state.sequenceNumber;
   }
 
   async function behaviour(state: UserState, msg: UserMsg, ctx: Ctx): Promise<UserState> {
@@ -119,41 +119,42 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
     }
     try {
       switch (msg.type) {
-        case 'event': {
-          const span = startChild(msg.trace, 'risk.decide', SpanKind.INTERNAL, { 'risk.shard': deps.shard, ...userAttributes(userId) });
-          let outcome: Outcome;
-          try {
-            deps.faults?.beforeDecide(msg.event);
-            outcome = decide(state, msg.event, {
-              rules: deps.rules(),
-              config: deps.domain,
-              now: deps.clock(),
-              shard: deps.shard,
-              traceId: msg.traceId,
-            });
-          } catch (err) {
-            endSpan(span, err);
-            throw new EngineError('POISON', `deciding event ${msg.event.eventId} failed: ${(err as Error).message}`, { cause: err });
+        case 'judge': {
+          const judging: DecideContext = { rules: deps.rules(), config: deps.domain, now: msg.now, shard: deps.shard, traceId: null };
+          const outcomes: Outcome[] = [];
+          const entries: JournalEntry[] = [];
+          let next = state;
+          for (const item of msg.items) {
+            judging.traceId = item.traceId;
+            let outcome: Outcome;
+            try {
+              deps.beforeDecide?.(item.event);
+              outcome = decide(next, item.event, judging);
+            } catch (err) {
+              throw new PoisonError(item.event.eventId, err);
+            }
+            if (outcome.kind === 'accepted') {
+              next = evolve(next, outcome.journal, deps.domain);
+              entries.push({ key, sequenceNumber: next.sequenceNumber, data: outcome.journal, createdAt: msg.now });
+            }
+            outcomes.push(outcome);
           }
-          span?.span.setAttributes(outcomeAttributes(outcome));
-          try {
-            const next = outcome.kind === 'accepted' ? await persistAndFold(state, outcome.journal, ctx, span?.ctx) : state;
-            endSpan(span);
-            msg.reply.resolve({ outcome, timerAt: nextTimerAt(next, deps.domain) });
-            return next;
-          } catch (err) {
-            endSpan(span, err);
-            throw err;
-          }
+          msg.reply.resolve({ outcomes, entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
+          return next;
         }
         case 'closeIdle': {
           const closed = closeIdleWindows(state, msg.now, deps.domain);
-          const next = closed ? await persistAndFold(state, closed.journal, ctx) : state;
-          msg.reply.resolve({ aggregates: closed?.aggregates ?? [], timerAt: nextTimerAt(next, deps.domain) });
+          if (!closed) {
+            msg.reply.resolve({ aggregates: [], entries: [], state, timerAt: nextTimerAt(state, deps.domain) });
+            return state;
+          }
+          const next = evolve(state, closed.journal, deps.domain);
+          const entries = [{ key, sequenceNumber: next.sequenceNumber, data: closed.journal, createdAt: msg.now }];
+          msg.reply.resolve({ aggregates: closed.aggregates, entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
           return next;
         }
         case 'snapshot':
-          if (state.sequenceNumber > 0 && !(msg.ifChanged && snapshotSeq === state.sequenceNumber)) await snapshot(state, true);
+          if (state.sequenceNumber > 0 && !(msg.ifChanged && snapshotSeq === state.sequenceNumber)) await snapshot(state);
           msg.reply.resolve();
           return state;
         case 'view':
@@ -162,8 +163,8 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
       }
     } catch (err) {
       msg.reply.reject(err);
-      // Rethrown so that the supervision policy decides (reset replays the journal: a failed
-      // persist leaves nact's sequence number ahead of the store).
+      // Rethrown so that the supervision policy decides: a reset recovers from the store, which
+      // also drops the part of a round that was folded in before the failing event.
       throw err;
     }
   }

@@ -5,18 +5,14 @@
  *   after the batch's events are journaled and before their decisions and offsets are committed;
  * - `poison-event:PREFIX` makes the user actor throw while deciding any event whose eventId starts
  *   with PREFIX, as a bug in the risk logic would;
- * - `stop-before-persist:N` SIGSTOPs the process right before the Nth journal write, making it a
- *   zombie at a known point: once continued, that write carries a stale epoch.
+ * - `stop-before-persist:N` SIGSTOPs the process right before the journal write that holds the
+ *   Nth journal entry, making it a zombie at a known point: once continued, that write carries a
+ *   stale epoch.
  */
-import type { RiskEvent } from '../domain/index.ts';
+import type { ShardFaults } from '../actors/ShardSupervisor.ts';
 import type { EventSource, ShardSink } from '../transport/ports.ts';
 
-export interface Faults {
-  /** Called by the user actor before `decide`; throws to simulate a poison event. */
-  beforeDecide(event: RiskEvent): void;
-  /** Called by the user actor before each journal write. */
-  beforePersist(): void;
-}
+export type Faults = ShardFaults;
 
 export const NO_FAULTS: Faults = { beforeDecide: () => undefined, beforePersist: () => undefined };
 
@@ -38,8 +34,10 @@ export function faultsFrom(spec: string | undefined): Faults {
     beforeDecide: (event) => {
       if (prefix && event.eventId.startsWith(prefix)) throw new Error(`injected poison: event ${event.eventId}`);
     },
-    beforePersist: () => {
-      if (++persists === stopAt) process.kill(process.pid, 'SIGSTOP');
+    beforePersist: (entries) => {
+      const before = persists;
+      persists += entries;
+      if (before < stopAt && persists >= stopAt) process.kill(process.pid, 'SIGSTOP');
     },
   };
 }
