@@ -18,7 +18,7 @@ import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.
 import type { AlertBus, BatchControl, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, startConsume, type Traced } from '../telemetry/tracing.ts';
+import { endSpan, SpanKind, startConsume, startRound, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
 import { ShardBatchQueue, type Chunk } from './ShardBatchQueue.ts';
@@ -297,13 +297,15 @@ export class ShardSupervisor {
         const { records, alerts } = judged;
         // Alerts go out before the commit: a crash in between redelivers the events, and the
         // alert's Nats-Msg-Id makes JetStream drop the second copy.
-        await Promise.all(
-          alerts.map(async (a) => {
-            await this.deps.alerts.publish(a.alert, a.traceparent);
-            endSpan(a.span);
-          }),
-        );
-        await this.deps.sink.commit(records, chunk.offsets);
+        await Promise.all(alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
+        const span = startRound('risk.transaction', SpanKind.PRODUCER, judged.spans, { 'risk.shard': this.shard, 'risk.records': records.length });
+        try {
+          await this.deps.sink.commit(records, chunk.offsets);
+        } catch (err) {
+          endSpan(span, err);
+          throw err;
+        }
+        endSpan(span);
         // One partition per topic on a shard: the topic names it.
         for (const o of chunk.offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
         this.writeDueSnapshots();
@@ -370,7 +372,8 @@ export class ShardSupervisor {
     const rounds = await Promise.all([...byUser].map(([userId, batch]) => this.judgeUser(userId, batch, now)));
     const entries: JournalEntry[] = [];
     for (const r of rounds) if (r.round) for (const e of r.round.entries) entries.push(e);
-    await this.journal(entries, rounds.filter((r) => r.round !== null && r.round.entries.length > 0).map((r) => r.userId));
+    const journaled = rounds.filter((r) => r.round !== null && r.round.entries.length > 0);
+    await this.journal(entries, journaled.map((r) => r.userId), journaled.flatMap((r) => r.batch.consumes));
     for (const { userId, batch, round, poisoned } of rounds) {
       for (const p of poisoned) parts[p.at] = p.judged;
       if (!round) continue;
@@ -427,12 +430,15 @@ export class ShardSupervisor {
    * round's actors are ahead of the store: they are stopped, and the retried round meets fresh
    * incarnations recovered from the store (entries that were written come back as redelivered).
    */
-  private async journal(entries: readonly JournalEntry[], users: readonly string[]): Promise<void> {
+  private async journal(entries: readonly JournalEntry[], users: readonly string[], events: readonly (Traced | null)[] = []): Promise<void> {
     if (entries.length === 0) return;
+    const span = startRound('risk.journal', SpanKind.CLIENT, events, { 'risk.shard': this.shard, 'risk.entries': entries.length });
     try {
       this.deps.faults.beforePersist(entries.length);
       await this.withDeadline(this.deps.store.append(entries, this.fence), 'the journal write');
+      endSpan(span);
     } catch (err) {
+      endSpan(span, err);
       if (errorCode(err) === 'FENCED') {
         for (const userId of users) this.restartUser(userId, 'FENCED');
         throw err;

@@ -4,17 +4,17 @@
  */
 import type { Outcome } from '../domain/index.ts';
 import type { Logger } from '../log.ts';
-import { endSpan, SpanKind, startChild, traceparentOf, type Traced } from '../telemetry/tracing.ts';
-import { alertSubject, type Alert, type OutputRecord } from '../transport/ports.ts';
+import { endSpan, traceparentOf, type Traced } from '../telemetry/tracing.ts';
+import type { Alert, OutputRecord } from '../transport/ports.ts';
 import { aggregateRecord, alertFor, decisionRecord, type OutputTopics } from './outputRecords.ts';
 
 /** What a group of records produced: output records, alerts, and what to count once committed. */
 export interface Judged {
   records: OutputRecord[];
-  alerts: { alert: Alert; traceparent: string | null; span: Traced | null }[];
+  alerts: { alert: Alert; traceparent: string | null }[];
   verdicts: string[];
   dlqCodes: string[];
-  /** Consume and produce spans, ended when the batch commits (or fails). */
+  /** The events' spans, ended when the batch commits (or fails). */
   spans: Traced[];
 }
 
@@ -35,7 +35,6 @@ export function mergeJudged(parts: readonly Judged[]): Judged {
 /** Ends every span of a batch attempt, with the error when it failed. */
 export function endJudged(j: Judged, err?: unknown): void {
   j.spans.forEach((span) => endSpan(span, err));
-  if (err !== undefined) j.alerts.forEach((a) => endSpan(a.span, err));
 }
 
 export interface JudgeContext {
@@ -47,7 +46,10 @@ consume: Traced | null;
 log: Logger;
 }
 
-/** The output records, alert and spans of one event's outcome. */
+/**
+ * The output records and alert of one event's outcome. The event's one span (`process <topic>`)
+ * gets the decision's attributes and is what the decision record and the alert point to.
+ */
 export function judgedOutcome(outcome: Outcome, { topics, shard, incoming, consume, log }: JudgeContext): Judged {
   const spans = consume ? [consume] : [];
   if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [], spans };
@@ -57,26 +59,15 @@ export function judgedOutcome(outcome: Outcome, { topics, shard, incoming, consu
     log.warn({ shard: shard }, 'redelivered event whose decision is no longer retained');
     return { records, alerts: [], verdicts: [], dlqCodes: [], spans };
   }
-  const send = startChild(consume?.ctx, `send ${topics.decisions}`, SpanKind.PRODUCER, {
-    'messaging.system': 'kafka',
-    'messaging.operation.type': 'send',
-    'messaging.destination.name': topics.decisions,
+  consume?.span.setAttributes({
+    'risk.outcome': outcome.kind,
     'risk.decision': decision.decision,
     'risk.score': decision.riskScore,
     'risk.rules_version': decision.rulesVersion,
-    'risk.shard': shard,
   });
-  if (send) spans.push(send);
-  records.unshift(decisionRecord(topics, decision, traceparentOf(send?.ctx) ?? incoming));
+  const traceparent = traceparentOf(consume?.ctx) ?? incoming;
+  records.unshift(decisionRecord(topics, decision, traceparent));
   const alert = alertFor(decision);
   if (!alert) return { records, alerts: [], verdicts: [decision.decision], dlqCodes: [], spans };
-  const subject = alertSubject(alert.decision, alert.eventType);
-  const publish = startChild(consume?.ctx, `publish ${subject}`, SpanKind.PRODUCER, {
-    'messaging.system': 'nats',
-    'messaging.operation.type': 'publish',
-    'messaging.destination.name': subject,
-    'messaging.message.id': alert.alertId,
-    'risk.decision': alert.decision,
-  });
-  return { records, alerts: [{ alert, traceparent: traceparentOf(publish?.ctx) ?? incoming, span: publish }], verdicts: [decision.decision], dlqCodes: [], spans };
+  return { records, alerts: [{ alert, traceparent }], verdicts: [decision.decision], dlqCodes: [], spans };
 }

@@ -74,6 +74,18 @@ export function startChild(parent: Context | null | undefined, name: string, kin
   return { span, ctx: trace.setSpan(parent, span) };
 }
 
+/**
+ * A span of a round (its journal write, its transaction): a root of its own, linked to the spans
+ * of the events it carries, since one operation serves many traces. Null when tracing is off.
+ */
+export function startRound(name: string, kind: SpanKind, events: readonly (Traced | null)[], attributes: Attributes = {}): Traced | null {
+  if (!enabled) return null;
+  const links = [];
+  for (const e of events) if (e) links.push({ context: e.span.spanContext() });
+  const span = tracer().startSpan(name, { kind, attributes, links, root: true }, ROOT_CONTEXT);
+  return { span, ctx: trace.setSpan(ROOT_CONTEXT, span) };
+}
+
 /** Attributes naming a user, only when operators allowed personal data in traces. */
 export function userAttributes(userId: string): Attributes {
   return includeUserIds ? { 'risk.user_id': userId } : {};
