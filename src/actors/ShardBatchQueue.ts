@@ -1,13 +1,24 @@
 /**
- * Group commit for one shard. The input batches of a shard (one per partition of its topics)
- * that arrive while it is busy wait here, and the next round takes them all: their records are
- * merged (per-partition order kept, across partitions by record timestamp), cut into
- * transactions, and each batch's promise settles when the transaction holding its last record
- * commits, or rejects when one of its records fails for good.
+ * The pipeline of one shard: group commit, with judging and committing overlapped.
+ *
+ * The input batches of a shard (one per partition of its topics) that arrive while it is busy
+ * wait here, and the next round takes them all: their records are merged (per-partition order
+ * kept, across partitions by record timestamp) and cut into chunks; each chunk is judged and
+ * journaled in the shard's serial lane and then handed to the commit lane. The commit lane runs
+ * at most one Kafka transaction at a time and puts every chunk judged meanwhile into it (at most
+ * `maxRecords` records, at most one transaction per `commitIntervalMs`), so round N+1 is judged
+ * while round N commits. A batch's promise settles when the transaction holding its last record
+ * commits, or rejects when one of its records fails for good; after such a failure everything
+ * judged but not committed is dropped too (the source delivers it again).
+ *
+ * Why the per-user bound spans the chunks in flight: after a crash, every redelivered event must
+ * find the decision it was given among its user's last `perUserLimit` decisions; so a user never
+ * has more than that many events judged and not yet committed. A chunk that would exceed it waits
+ * for the transaction in flight.
  */
 import type { BatchControl, ConsumedOffset, InputBatch, InputRecord } from '../transport/ports.ts';
 
-/** The records and consumed offsets of one transaction. */
+/** The records and consumed offsets of one chunk. */
 export interface Chunk {
   /** In judging order. */
   records: InputRecord[];
@@ -17,17 +28,29 @@ export interface Chunk {
   completes: number[];
 }
 
-export interface BatchQueueDeps {
+/** A judged chunk waiting for its transaction. */
+export interface Judged<J> {
+  chunk: Chunk;
+  judged: J;
+}
+
+export interface BatchQueueDeps<J> {
   /** Runs work in the shard's serial order; rejects without running it once the shard is stopped. */
   serial(work: () => Promise<void>): Promise<void>;
   /** The records of a batch that are not committed yet. */
   uncommitted(batch: InputBatch): InputBatch;
-  /** Judges and commits one transaction (retrying as it sees fit); throws when it failed for good. */
-  commit(chunk: Chunk, control: BatchControl): Promise<void>;
-  /** Events of one user per transaction (its decision history). */
+  /** Judges and journals one chunk (retrying as it sees fit); throws when it failed for good. */
+  judge(chunk: Chunk, control: BatchControl): Promise<J>;
+  /** Commits judged chunks, in order, in one transaction (retrying as it sees fit); throws when it failed for good. */
+  commit(chunks: readonly Judged<J>[], control: BatchControl): Promise<void>;
+  /** Events of one user judged and not yet committed (its decision history). */
   perUserLimit: number;
   /** Input records per transaction. */
   maxRecords: number;
+  /** Least time between the starts of two transactions; chunks judged meanwhile share the next. */
+  commitIntervalMs: number;
+  clock(): number;
+  sleep(ms: number): Promise<void>;
 }
 
 interface Waiting {
@@ -37,14 +60,30 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
-const partitionKey = (b: { topic: string; partition: number }) => `${b.topic}\u0000${b.partition}`;
+interface InFlight<J> extends Judged<J> {
+  done: Waiting[];
+  users: Map<string, number>;
+  control: BatchControl;
+}
 
-export class ShardBatchQueue {
+const partitionKey = (b: { topic: string; partition: number }) => `${b.topic}\u0000${b.partition}`;
+const userOf = (rec: InputRecord): string => rec.key?.toString('utf8') ?? '';
+
+export class ShardBatchQueue<J> {
   private waiting: Waiting[] = [];
   /** A round is queued behind the shard's current work and has not taken its batches yet. */
   private roundQueued = false;
+  /** Judged chunks whose transaction has not committed, oldest first. */
+  private inFlight: InFlight<J>[] = [];
+  /** Per user, events judged and not committed. */
+  private readonly uncommittedPerUser = new Map<string, number>();
+  /** The commit lane while it runs. */
+  private committing: Promise<void> | null = null;
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  /** Bumped by every failure for good: chunks judged before it are not committed. */
+  private failures = 0;
 
-  constructor(private readonly deps: BatchQueueDeps) {}
+  constructor(private readonly deps: BatchQueueDeps<J>) {}
 
   /** Resolves once the batch's records are committed; rejects when they fail for good. */
   push(batch: InputBatch, control: BatchControl): Promise<void> {
@@ -52,6 +91,19 @@ export class ShardBatchQueue {
       this.waiting.push({ batch, control, resolve, reject });
       this.scheduleRound();
     });
+  }
+
+  /** Records taken and not committed yet (waiting, being judged or committing). */
+  get backlog(): number {
+    let n = 0;
+    for (const w of this.waiting) n += w.batch.records.length;
+    for (const f of this.inFlight) n += f.chunk.records.length;
+    return n;
+  }
+
+  /** Resolves once nothing is committing any more (the current transactions settled). */
+  async idle(): Promise<void> {
+    while (this.committing) await this.committing;
   }
 
   private scheduleRound(): void {
@@ -90,6 +142,7 @@ export class ShardBatchQueue {
   private async round(taken: readonly Waiting[]): Promise<void> {
     const live: Waiting[] = [];
     const batches: InputBatch[] = [];
+    const failuresBefore = this.failures;
     try {
       for (const w of taken) {
         const batch = this.deps.uncommitted(w.batch);
@@ -102,16 +155,99 @@ export class ShardBatchQueue {
       }
       const at = new Map(batches.map((b, i) => [partitionKey(b), i]));
       for (const chunk of chunksWithinHistory(batches, this.deps.perUserLimit, this.deps.maxRecords)) {
+        const users = countUsers(chunk.records);
+        if (this.wouldExceed(users)) await this.idle();
+        // A failure for good while this round waited: what it holds comes again from the source.
+        if (this.failures !== failuresBefore) throw this.lastFailure;
         // The control of a batch in the chunk (all of them keep the same member alive).
         const control = live[at.get(partitionKey(chunk.offsets[0]!))!]!.control;
-        await this.deps.commit(chunk, control);
-        for (const i of chunk.completes) live[i]!.resolve();
+        const judged = await this.deps.judge(chunk, control);
+        if (this.failures !== failuresBefore) throw this.lastFailure;
+        for (const [user, n] of users) this.uncommittedPerUser.set(user, (this.uncommittedPerUser.get(user) ?? 0) + n);
+        this.inFlight.push({ chunk, judged, done: chunk.completes.map((i) => live[i]!), users, control });
+        this.startCommitting();
       }
     } catch (err) {
       // Settled promises ignore this: only the batches with records not committed yet fail.
       for (const w of taken) w.reject(err);
+      if (this.failures === failuresBefore) this.fail(err);
     }
   }
+
+  private wouldExceed(users: ReadonlyMap<string, number>): boolean {
+    for (const [user, n] of users) if ((this.uncommittedPerUser.get(user) ?? 0) + n > this.deps.perUserLimit) return true;
+    return false;
+  }
+
+  private startCommitting(): void {
+    if (this.committing) return;
+    this.committing = this.commitLoop().finally(() => {
+      this.committing = null;
+    });
+  }
+
+  private async commitLoop(): Promise<void> {
+    while (this.inFlight.length) {
+      const failuresBefore = this.failures;
+      const wait = this.lastCommitAt + this.deps.commitIntervalMs - this.deps.clock();
+      if (wait > 0 && this.pendingRecords() < this.deps.maxRecords) await this.deps.sleep(wait);
+      if (this.failures !== failuresBefore) continue;
+      const take = this.nextTransaction();
+      this.lastCommitAt = this.deps.clock();
+      try {
+        await this.deps.commit(take, take[0]!.control);
+      } catch (err) {
+        if (this.failures === failuresBefore) this.fail(err);
+        return;
+      }
+      this.inFlight.splice(0, take.length);
+      for (const f of take) {
+        for (const [user, n] of f.users) {
+          const left = (this.uncommittedPerUser.get(user) ?? 0) - n;
+          if (left > 0) this.uncommittedPerUser.set(user, left);
+          else this.uncommittedPerUser.delete(user);
+        }
+        for (const w of f.done) w.resolve();
+      }
+    }
+  }
+
+  private pendingRecords(): number {
+    let n = 0;
+    for (const f of this.inFlight) n += f.chunk.records.length;
+    return n;
+  }
+
+  /** The oldest judged chunks that fit one transaction (at least one). */
+  private nextTransaction(): InFlight<J>[] {
+    let records = 0;
+    let n = 0;
+    for (const f of this.inFlight) {
+      if (n > 0 && records + f.chunk.records.length > this.deps.maxRecords) break;
+      records += f.chunk.records.length;
+      n++;
+    }
+    return this.inFlight.slice(0, n);
+  }
+
+  private lastFailure: unknown;
+
+  /** A failure for good: everything judged and not committed is given up, with the batches it completes. */
+  private fail(err: unknown): void {
+    this.failures++;
+    this.lastFailure = err;
+    for (const f of this.inFlight.splice(0)) for (const w of f.done) w.reject(err);
+    this.uncommittedPerUser.clear();
+  }
+}
+
+function countUsers(records: readonly InputRecord[]): Map<string, number> {
+  const users = new Map<string, number>();
+  for (const rec of records) {
+    const user = userOf(rec);
+    users.set(user, (users.get(user) ?? 0) + 1);
+  }
+  return users;
 }
 
 /**
@@ -136,12 +272,11 @@ export function mergeByTimestamp(batches: readonly InputBatch[]): InputRecord[] 
 }
 
 /**
- * Cuts the merged records of a shard's batches (at most one per partition) into transactions: no
- * user has more events in one than its decision history keeps (after a crash every redelivered
- * event still finds the decision it was given), and none holds more than `maxRecords` events (its
- * output must fit the broker's maximum request size). A chunk commits, per partition it touches,
- * the offset after its last record there, or the batch's `nextOffset` when that is the batch's
- * last record.
+ * Cuts the merged records of a shard's batches (at most one per partition) into chunks: no user
+ * has more events in one than its decision history keeps, and none holds more than `maxRecords`
+ * events (a transaction's output must fit the broker's maximum request size). A chunk commits,
+ * per partition it touches, the offset after its last record there, or the batch's `nextOffset`
+ * when that is the batch's last record.
  */
 export function chunksWithinHistory(batches: readonly InputBatch[], perUserLimit: number, maxRecords = Number.POSITIVE_INFINITY): Chunk[] {
   const index = new Map(batches.map((b, i) => [partitionKey(b), i]));
@@ -162,7 +297,7 @@ export function chunksWithinHistory(batches: readonly InputBatch[], perUserLimit
     chunks.push({ records: current, offsets, completes });
   };
   for (const rec of mergeByTimestamp(batches)) {
-    const user = rec.key?.toString('utf8') ?? '';
+    const user = userOf(rec);
     const n = (counts.get(user) ?? 0) + 1;
     if ((n > perUserLimit || current.length >= maxRecords) && current.length) {
       close();

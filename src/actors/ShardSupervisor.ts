@@ -15,13 +15,13 @@ import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
-import type { AlertBus, BatchControl, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
+import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startConsume, startRound, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
-import { ShardBatchQueue, type Chunk } from './ShardBatchQueue.ts';
+import { ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
 import { ask, type Reply } from './reply.ts';
 import { persistenceKey, PoisonError, spawnUserActor, type IdleClose, type RoundItem, type UserActorDeps, type UserMsg, type UserRound } from './UserActor.ts';
 
@@ -62,6 +62,14 @@ interface UserBatch {
   consumes: (Traced | null)[];
 }
 
+/** Per partition, the offset of the last chunk that touches it. */
+function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
+  if (chunks.length === 1) return chunks[0]!.offsets;
+  const last = new Map<string, ConsumedOffset>();
+  for (const c of chunks) for (const o of c.offsets) last.set(`${o.topic}\u0000${o.partition}`, o);
+  return [...last.values()];
+}
+
 const without = <T>(items: readonly T[], at: number): T[] => items.filter((_, i) => i !== at);
 
 interface LiveUser {
@@ -73,8 +81,6 @@ interface LiveUser {
 
 /** Attempts of one transaction that fails for an unexpected reason, before its batches fail for good. */
 const MAX_BATCH_ATTEMPTS = 8;
-/** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
-const MAX_RECORDS_PER_TRANSACTION = 1000;
 /** Dependency outages: the transaction waits (no commit) and retries for as long as the group keeps us. */
 const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
 
@@ -90,7 +96,7 @@ export class ShardSupervisor {
   private readonly userDeps: UserActorDeps;
   private readonly userOnCrash: ReturnType<typeof onCrashWithPolicy>;
   private serial: Promise<unknown> = Promise.resolve();
-  private readonly queue: ShardBatchQueue;
+  private readonly queue: ShardBatchQueue<Judged>;
   private stopped = false;
   /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
   private draining = false;
@@ -104,11 +110,22 @@ export class ShardSupervisor {
    * re-fetches a whole batch when a later chunk of that batch fails.
    */
   private readonly committedUpTo: Map<string, bigint>;
+  /** Per input topic, the offset after the last record taken into the pipeline. */
+  private readonly acceptedUpTo = new Map<string, bigint>();
+  /** Per input topic, the first offset taken (where to fetch again when nothing was committed yet). */
+  private readonly fetchedFrom = new Map<string, bigint>();
+  /** Per input topic, the source's fetch control (pipelined sources). */
+  private readonly fetchControls = new Map<string, NonNullable<BatchControl['pipelined']>>();
+  /** Resumes of partitions paused for back-pressure. */
+  private readonly resumes: (() => void)[] = [];
+  /** Records taken and not committed past which the shard's partitions pause. */
+  private readonly maxBacklog: number;
 
   constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
     this.shard = deps.shard;
     this.epoch = deps.epoch;
     this.fence = { shard: deps.shard, epoch: deps.epoch };
+    this.maxBacklog = 4 * deps.settings.kafka.maxRecordsPerTransaction;
     this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
     const { settings } = deps;
     this.topics = settings.kafka.topics;
@@ -132,12 +149,16 @@ export class ShardSupervisor {
       this.tick().catch((err) => deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed'));
     }, period);
     this.ticker.unref();
-    this.queue = new ShardBatchQueue({
+    this.queue = new ShardBatchQueue<Judged>({
       serial: (work) => this.inOrder(work),
       uncommitted: (batch) => this.uncommitted(batch),
-      commit: (chunk, control) => this.commitWithRetry(chunk, control),
+      judge: (chunk, control) => this.judgeWithRetry(chunk, control),
+      commit: (chunks, control) => this.commitWithRetry(chunks, control),
       perUserLimit: settings.domain.history.decisions,
-      maxRecords: MAX_RECORDS_PER_TRANSACTION,
+      maxRecords: settings.kafka.maxRecordsPerTransaction,
+      commitIntervalMs: settings.kafka.commitIntervalMs,
+      clock: deps.supervision.clock,
+      sleep: deps.supervision.sleep,
     });
   }
 
@@ -191,6 +212,8 @@ export class ShardSupervisor {
     // Not tied to an input offset: journaled first, then committed on their own (at least once
     // across a crash in between; consumers key them by userId + windowStart).
     if (!records.length) return;
+    // One transaction at a time per producer: after the one in flight.
+    await this.queue.idle();
     await this.deps.sink.commit(records, []);
     this.deps.metrics.transactions.inc({ kind: 'windows' });
   }
@@ -232,7 +255,49 @@ export class ShardSupervisor {
    * same time; resolves once its records are committed.
    */
   processBatch(input: InputBatch, control: BatchControl): Promise<void> {
-    return this.queue.push(input, control);
+    const batch = this.unaccepted(input);
+    const first = batch.records[0];
+    if (!first) return Promise.resolve();
+    if (!this.fetchedFrom.has(batch.topic)) this.fetchedFrom.set(batch.topic, BigInt(first.offset));
+    this.acceptedUpTo.set(batch.topic, BigInt(batch.nextOffset));
+    const pipelined = control.pipelined;
+    if (pipelined) this.fetchControls.set(batch.topic, pipelined);
+    const committed = this.queue.push(batch, control);
+    // Given up: the source delivers these records again, and they must be taken then.
+    committed.catch(() => this.acceptedUpTo.clear());
+    if (pipelined && this.queue.backlog > this.maxBacklog) this.resumes.push(pipelined.pause());
+    return committed;
+  }
+
+  /**
+   * Fetching ahead means a source may deliver records again that the shard has taken but not
+   * committed yet (kafkajs goes back to the committed offsets when its group rebalances and the
+   * member keeps the shard): they are in the pipeline already and must not be judged twice.
+   */
+  private unaccepted(batch: InputBatch): InputBatch {
+    const upTo = this.acceptedUpTo.get(batch.topic);
+    const first = batch.records[0];
+    if (upTo === undefined || !first || BigInt(first.offset) >= upTo) return batch;
+    return { ...batch, records: batch.records.filter((r) => BigInt(r.offset) >= upTo) };
+  }
+
+  /** Records the shard has taken but not committed (waiting, judged, committing). */
+  get backlog(): number {
+    return this.queue.backlog;
+  }
+
+  /** Fetches every partition of the shard again from its committed offset (after a failure for good). */
+  seekToCommitted(): void {
+    for (const [topic, control] of this.fetchControls) {
+      const at = this.committedUpTo.get(topic) ?? this.fetchedFrom.get(topic);
+      if (at !== undefined) control.seek(at.toString());
+    }
+  }
+
+  /** Resumes the partitions paused for back-pressure once the backlog is down to half. */
+  private resumeWhenCaughtUp(): void {
+    if (this.resumes.length === 0 || this.queue.backlog > this.maxBacklog / 2) return;
+    for (const resume of this.resumes.splice(0)) resume();
   }
 
   private uncommitted(batch: InputBatch): InputBatch {
@@ -267,6 +332,8 @@ export class ShardSupervisor {
     clearInterval(this.ticker);
     await this.inOrder(async () => {
       this.stopped = true;
+      // What is judged commits first (or fails at once, draining): the sink closes after it.
+      await this.queue.idle();
       const results = await Promise.allSettled(
         [...this.users.values()].map((u) => this.ask(u.ref, (reply) => ({ type: 'snapshot', reply }))),
       );
@@ -287,54 +354,78 @@ export class ShardSupervisor {
     return run;
   }
 
-  private async commitWithRetry(chunk: Chunk, control: BatchControl): Promise<void> {
-    const { metrics } = this.deps;
-    const timer = metrics.batchSeconds.startTimer();
-    let judged: Judged | undefined;
+  /** Judges and journals a chunk; a dependency outage is waited out while the group keeps us. */
+  private async judgeWithRetry(chunk: Chunk, control: BatchControl): Promise<Judged> {
     for (let attempt = 1; ; attempt++) {
       try {
-        judged = await this.judge(chunk.records);
-        const { records, alerts } = judged;
+        return await this.judge(chunk.records);
+      } catch (err) {
+        await this.beforeRetry(err, attempt, chunk.records.length, control, 'judging failed');
+      }
+    }
+  }
+
+  /**
+   * Commits judged chunks in one transaction: their alerts, then decisions, aggregates, dead
+   * letters and the consumed offsets together. A retry sends the same records: the sink makes a
+   * transaction of unknown outcome final before it tries again.
+   */
+  private async commitWithRetry(chunks: readonly JudgedChunk<Judged>[], control: BatchControl): Promise<void> {
+    const { metrics } = this.deps;
+    const timer = metrics.batchSeconds.startTimer();
+    const judged = chunks.length === 1 ? chunks[0]!.judged : mergeJudged(chunks.map((c) => c.judged));
+    const offsets = lastOffsets(chunks.map((c) => c.chunk));
+    for (let attempt = 1; ; attempt++) {
+      try {
         // Alerts go out before the commit: a crash in between redelivers the events, and the
         // alert's Nats-Msg-Id makes JetStream drop the second copy.
-        await Promise.all(alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
-        const span = startRound('risk.transaction', SpanKind.PRODUCER, judged.spans, { 'risk.shard': this.shard, 'risk.records': records.length });
+        await Promise.all(judged.alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
+        const span = startRound('risk.transaction', SpanKind.PRODUCER, judged.spans, { 'risk.shard': this.shard, 'risk.records': judged.records.length });
         try {
-          await this.deps.sink.commit(records, chunk.offsets);
+          await this.deps.sink.commit(judged.records, offsets);
         } catch (err) {
           endSpan(span, err);
           throw err;
         }
         endSpan(span);
         // One partition per topic on a shard: the topic names it.
-        for (const o of chunk.offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
+        for (const o of offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
         this.writeDueSnapshots();
+        this.resumeWhenCaughtUp();
         timer();
         endJudged(judged);
-        this.countCommitted(chunk.records, judged);
+        metrics.transactions.inc({ kind: 'input' });
+        for (const c of chunks) this.countCommitted(c.chunk.records, c.judged);
         return;
       } catch (err) {
-        if (judged) endJudged(judged, err);
-        judged = undefined;
         // What was journaled stays journaled: its snapshots are good whether or not the commit was.
         this.writeDueSnapshots();
-        const code = errorCode(err);
-        metrics.batchRetries.inc({ code });
-        if (code === 'FENCED' || this.draining) throw err;
-        if (!RETRY_WHILE_MEMBER.has(code) && attempt >= MAX_BATCH_ATTEMPTS) throw err;
-        const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
-        this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs, records: chunk.records.length }, 'transaction failed; retrying');
-        await this.deps.supervision.sleep(delayMs);
-        // A heartbeat that fails means the group is rebalancing: give the batches up so that the
-        // consumer can rejoin (nothing was committed; the records come again to their owner).
-        await control.heartbeat();
+        try {
+          await this.beforeRetry(err, attempt, judged.records.length, control, 'transaction failed');
+        } catch (final) {
+          endJudged(judged, final);
+          throw final;
+        }
       }
     }
   }
 
+  /** Throws when a failure is final; else waits the backoff before the next attempt. */
+  private async beforeRetry(err: unknown, attempt: number, records: number, control: BatchControl, what: string): Promise<void> {
+    const code = errorCode(err);
+    this.deps.metrics.batchRetries.inc({ code });
+    if (code === 'FENCED' || this.draining) throw err;
+    if (!RETRY_WHILE_MEMBER.has(code) && attempt >= MAX_BATCH_ATTEMPTS) throw err;
+    const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
+    this.deps.log.warn({ shard: this.shard, code, err: errorMessage(err), attempt, delayMs, records }, `${what}; retrying`);
+    await this.deps.supervision.sleep(delayMs);
+    // A heartbeat that fails means the group is rebalancing: give the batches up so that the
+    // consumer can rejoin (nothing was committed; the records come again to their owner).
+    await control.heartbeat();
+  }
+
   private countCommitted(consumed: readonly InputRecord[], judged: Judged): void {
     const { metrics } = this.deps;
-    metrics.transactions.inc({ kind: 'input' });
     const perTopic = new Map<string, number>();
     for (const rec of consumed) perTopic.set(rec.topic, (perTopic.get(rec.topic) ?? 0) + 1);
     for (const [topic, n] of perTopic) metrics.eventsConsumed.inc({ topic }, n);

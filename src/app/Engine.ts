@@ -120,20 +120,44 @@ export class Engine implements ShardListener {
       this.shards.set(shard, retry);
       sup = await retry;
     }
+    const current = this.shards.get(shard)!;
     try {
-      await sup.processBatch(batch, control);
+      const committed = sup.processBatch(batch, control);
+      if (control.pipelined) {
+        committed.then(
+          () => this.observeHandOff(sup),
+          (err: unknown) => this.onShardFailed(shard, current, sup, err),
+        );
+        return;
+      }
+      await committed;
       this.observeHandOff(sup);
     } catch (err) {
-      if (errorCode(err) === 'FENCED' && this.shards.get(shard) === opening) {
-        // A newer owner holds the shard (we were a zombie): drop it here at once; the consumer
-        // rejoins when the failed batch reaches kafkajs.
-        this.log.warn({ shard, epoch: sup.epoch }, 'fenced by a newer owner: dropping the shard');
-        this.shards.delete(shard);
-        this.open.delete(shard);
-        await sup.stop().catch(() => undefined);
-      }
+      if (errorCode(err) === 'FENCED') await this.dropShard(shard, current, sup, err);
       throw err;
     }
+  }
+
+  /**
+   * A pipelined shard whose work failed for good (fenced by a newer owner, or a failure past its
+   * retries): it is dropped here, and its partitions are fetched again from the committed
+   * offsets, so that their next batch reaches kafkajs as a failure and the consumer rejoins its
+   * group; the shard is opened afresh if the group gives it to us again.
+   */
+  private onShardFailed(shard: number, opening: Promise<ShardSupervisor>, sup: ShardSupervisor, err: unknown): void {
+    if (this.shards.get(shard) !== opening) return;
+    sup.seekToCommitted();
+    void this.dropShard(shard, opening, sup, err);
+  }
+
+  private async dropShard(shard: number, opening: Promise<ShardSupervisor>, sup: ShardSupervisor, err: unknown): Promise<void> {
+    if (this.shards.get(shard) !== opening) return;
+    // A newer owner holds the shard (we were a zombie), or its work failed for good: drop it at
+    // once; the consumer rejoins when a failed batch reaches kafkajs.
+    this.log.warn({ shard, epoch: sup.epoch, code: errorCode(err) }, errorCode(err) === 'FENCED' ? 'fenced by a newer owner: dropping the shard' : 'shard failed: dropping it');
+    this.shards.delete(shard);
+    this.open.delete(shard);
+    await sup.stop().catch(() => undefined);
   }
 
   /** Rebalance cost: from the group starting to rebalance to a newly gained shard's first commit. */

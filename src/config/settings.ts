@@ -35,6 +35,10 @@ const settingsSchema = z
       heartbeatIntervalMs: positiveInt,
       maxBytesPerPartition: positiveInt,
       transactionTimeoutMs: positiveInt,
+      /** Least time between two transactions of a shard: what is judged meanwhile shares the next (Kafka Streams' commit.interval.ms). */
+      commitIntervalMs: z.number().int().min(0).max(60_000),
+      /** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
+      maxRecordsPerTransaction: positiveInt.max(10_000),
     }),
     redis: z.object({
       url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),

@@ -48,6 +48,16 @@ export interface ShardSink {
 export interface BatchControl {
   /** Keeps the group membership alive during long work. */
   heartbeat(): Promise<void>;
+  /**
+   * Present when the source fetches ahead (Kafka): `onBatch` resolves once the shard has taken
+   * the batch, not once it is committed, and the source keeps fetching meanwhile.
+   */
+  pipelined?: {
+    /** Stops fetching the batch's partition; the function returned resumes it (back-pressure). */
+    pause(): () => void;
+    /** Fetches the batch's partition again from `offset` (what was fetched after it is dropped). */
+    seek(offset: string): void;
+  };
 }
 
 export interface ShardListener {
@@ -55,7 +65,10 @@ export interface ShardListener {
   onAssigned(shards: readonly number[], generation: number): Promise<void>;
   /** Shards this member lost; it must stop working on them before this resolves. */
   onRevoked(shards: readonly number[]): Promise<void>;
-  /** Records of one input partition (= one shard); resolves once they are committed. */
+  /**
+   * Records of one input partition (= one shard); resolves once they are committed, or with
+   * `control.pipelined` once the shard has taken them.
+   */
   onBatch(shard: number, batch: InputBatch, control: BatchControl): Promise<void>;
 }
 

@@ -99,10 +99,11 @@ export class KafkaEventSource implements EventSource {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.max(1, k.partitions * k.topics.inputs.length),
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale, pause }) => {
         if (!isRunning() || isStale() || batch.isEmpty()) return;
         // A shard's batches wait until its assignment has been applied (actors and sink ready).
         await this.ownership;
+        if (isStale()) return;
         const records: InputRecord[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -113,10 +114,14 @@ export class KafkaEventSource implements EventSource {
           timestamp: Number(m.timestamp),
         }));
         const last = batch.lastOffset();
+        const { topic, partition } = batch;
+        // Pipelined: handed over, not awaited until committed, so that the next fetch overlaps
+        // the shard's work; the shard pauses the partition when it falls behind, and seeks it
+        // back to its committed offset when what it took fails for good.
         await listener.onBatch(
-          batch.partition,
-          { topic: batch.topic, partition: batch.partition, records, nextOffset: (BigInt(last) + 1n).toString() },
-          { heartbeat },
+          partition,
+          { topic, partition, records, nextOffset: (BigInt(last) + 1n).toString() },
+          { heartbeat, pipelined: { pause, seek: (offset) => consumer.seek({ topic, partition, offset }) } },
         );
         resolveOffset(last);
         await heartbeat();

@@ -4,7 +4,7 @@
  */
 import test from 'ava';
 import sinon from 'sinon';
-import { chunksWithinHistory, mergeByTimestamp, ShardBatchQueue, type Chunk } from '../../../src/actors/ShardBatchQueue.ts';
+import { chunksWithinHistory, mergeByTimestamp, ShardBatchQueue, type Chunk, type Judged } from '../../../src/actors/ShardBatchQueue.ts';
 import { EngineError } from '../../../src/errors.ts';
 import type { BatchControl, InputBatch, InputRecord } from '../../../src/transport/ports.ts';
 
@@ -34,12 +34,16 @@ function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: R
   const commits: Chunk[] = [];
   const events: string[] = [];
   let gate: Promise<void> | null = null;
-  const commit = sinon.stub<[Chunk, BatchControl], Promise<void>>().callsFake(async (chunk) => {
+  // One transaction of the judged chunks it is given, recorded as one merged chunk.
+  const commit = sinon.stub<[readonly Judged<Chunk>[], BatchControl], Promise<void>>().callsFake(async (judged) => {
     await (gate ?? new Promise((r) => setImmediate(r))); // a commit takes a round trip
+    const offsets = new Map<string, Chunk['offsets'][number]>();
+    for (const j of judged) for (const o of j.chunk.offsets) offsets.set(o.topic, o);
+    const chunk: Chunk = { records: judged.flatMap((j) => j.chunk.records), offsets: [...offsets.values()], completes: judged.flatMap((j) => j.chunk.completes) };
     commits.push(chunk);
     events.push(`commit ${chunk.offsets.map((o) => `${o.topic}:${o.offset}`).join(',')}`);
   });
-  const queue = new ShardBatchQueue({
+  const queue = new ShardBatchQueue<Chunk>({
     serial: (work) => {
       const run = chain.then(() => {
         if (stopped) throw new EngineError('UNAVAILABLE', 'stopped');
@@ -52,7 +56,11 @@ function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: R
       const upTo = opts.committed?.[b.topic];
       return upTo === undefined ? b : { ...b, records: b.records.filter((r) => Number(r.offset) >= upTo) };
     },
+    judge: async (chunk) => chunk,
     commit,
+    clock: () => 0,
+    sleep: async () => {},
+    commitIntervalMs: 0,
     perUserLimit: opts.perUserLimit ?? 50,
     maxRecords: opts.maxRecords ?? 1000,
   });
