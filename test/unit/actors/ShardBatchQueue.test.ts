@@ -28,7 +28,7 @@ const ids = (records: readonly InputRecord[]) => records.map((r) => `${r.topic}@
 const control: BatchControl = { heartbeat: async () => {} };
 
 /** A queue over a plain serial chain and a recording commit; `gate` holds commits while set. */
-function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: Record<string, number> } = {}) {
+function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: Record<string, number>; commitIntervalMs?: number; clock?: () => number } = {}) {
   let chain: Promise<unknown> = Promise.resolve();
   let stopped = false;
   const commits: Chunk[] = [];
@@ -56,16 +56,19 @@ function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: R
       const upTo = opts.committed?.[b.topic];
       return upTo === undefined ? b : { ...b, records: b.records.filter((r) => Number(r.offset) >= upTo) };
     },
-    judge: async (chunk) => chunk,
+    judge: async (chunk) => {
+      events.push(`judge ${ids(chunk.records).join(',')}`);
+      return chunk;
+    },
     commit,
-    clock: () => 0,
-    sleep: async () => {},
-    commitIntervalMs: 0,
+    clock: opts.clock ?? (() => 0),
+    sleep: async (ms) => void events.push(`sleep ${ms}`),
+    commitIntervalMs: opts.commitIntervalMs ?? 0,
     perUserLimit: opts.perUserLimit ?? 50,
     maxRecords: opts.maxRecords ?? 1000,
   });
   /** Pushes a batch; its settlement is recorded in `events` in the order it happens. */
-  const push = (b: InputBatch) =>
+  const push = (b: InputBatch): Promise<void> =>
     queue.push(b, control).then(
       () => void events.push(`resolved ${b.topic}`),
       (err: Error) => {
@@ -138,7 +141,7 @@ test('batches waiting together are committed in one transaction with the offsets
   t.is(commits.length, 1);
   t.deepEqual(commits[0]!.offsets.map((o) => `${o.topic}:${o.offset}`), ['login:2', 'payment:6', 'transfer:10']);
   t.is(commits[0]!.records.length, 4);
-  t.deepEqual(events, ['commit login:2,payment:6,transfer:10', 'resolved login', 'resolved payment', 'resolved transfer']);
+  t.deepEqual(events.filter((e) => !e.startsWith('judge')), ['commit login:2,payment:6,transfer:10', 'resolved login', 'resolved payment', 'resolved transfer']);
 });
 
 test('batches of one fetch that reach the shard a few promise hops apart share the round', async (t) => {
@@ -172,7 +175,7 @@ test('over the per-user bound: two transactions, each batch resolved once its la
   const transfer = push(batch('transfer', 0, ['w'], [0]));
   await Promise.all([login, payment, transfer]);
   t.deepEqual(commits.map((c) => ids(c.records)), [['transfer@0', 'login@0', 'payment@0'], ['login@1', 'payment@1', 'payment@2']]);
-  t.deepEqual(events, [
+  t.deepEqual(events.filter((e) => !e.startsWith('judge')), [
     'commit login:1,payment:1,transfer:1',
     'resolved transfer',
     'commit login:2,payment:3',
@@ -186,7 +189,7 @@ test('a transaction that fails for good rejects every batch of the round not com
   commit.onSecondCall().rejects(new EngineError('FENCED', 'fenced'));
   const results = await Promise.allSettled([push(batch('login', 0, ['u'], [1])), push(batch('payment', 0, ['u', 'v'], [2, 3])), push(batch('transfer', 0, ['w'], [4]))]);
   t.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'rejected']);
-  t.deepEqual(events, ['commit login:1', 'resolved login', 'rejected payment: fenced', 'rejected transfer: fenced']);
+  t.deepEqual(events.filter((e) => !e.startsWith('judge')), ['commit login:1', 'resolved login', 'rejected payment: fenced', 'rejected transfer: fenced']);
   // The queue goes on: the source redelivers.
   await push(batch('payment', 0, ['u', 'v'], [2, 3]));
   t.is(events.at(-1), 'resolved payment');
@@ -212,4 +215,77 @@ test('a stopped shard rejects what waits', async (t) => {
   const results = await Promise.allSettled([push(batch('login', 0, ['a'])), push(batch('payment', 0, ['a']))]);
   t.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
   t.is(commits.length, 0);
+});
+
+/** Resolves once `events` holds an entry starting with `prefix` (the queue's work announces itself there). */
+async function seen(events: string[], prefix: string): Promise<void> {
+  while (!events.some((e) => e.startsWith(prefix))) await new Promise((r) => setImmediate(r));
+}
+
+test('pipelined: the next round is judged while the previous one commits', async (t) => {
+  const { push, hold, events, commits } = setup();
+  const release = hold();
+  const first = push(batch('login', 0, ['a']));
+  await seen(events, 'judge login@0');
+  const second = push(batch('login', 1, ['b']));
+  await seen(events, 'judge login@1');
+  t.is(commits.length, 0, 'judged while the first transaction is still open');
+  release();
+  await Promise.all([first, second]);
+  t.deepEqual(commits.map((c) => ids(c.records)), [['login@0'], ['login@1']]);
+});
+
+test('pipelined: chunks judged during a transaction share the next one', async (t) => {
+  const { push, hold, events, commits } = setup();
+  const release = hold();
+  const first = push(batch('login', 0, ['a']));
+  await seen(events, 'judge login@0');
+  const later = [push(batch('payment', 0, ['b']))];
+  await seen(events, 'judge payment@0');
+  later.push(push(batch('payment', 1, ['c'])));
+  await seen(events, 'judge payment@1');
+  release();
+  await Promise.all([first, ...later]);
+  t.deepEqual(commits.map((c) => ids(c.records)), [['login@0'], ['payment@0', 'payment@1']]);
+  t.deepEqual(commits[1]!.offsets, [{ topic: 'payment', partition: 3, offset: '2' }]);
+});
+
+test('pipelined: a user never has more events judged and uncommitted than the bound; the next chunk waits for the commit', async (t) => {
+  const { push, hold, events, commits } = setup({ perUserLimit: 2 });
+  const release = hold();
+  const first = push(batch('login', 0, ['u', 'u']));
+  await seen(events, 'judge login@0');
+  const second = push(batch('login', 2, ['u', 'v']));
+  // Give the second round every chance to start judging: it must not, u has 2 uncommitted.
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  t.false(events.some((e) => e.startsWith('judge login@2')));
+  release();
+  await Promise.all([first, second]);
+  t.deepEqual(events.filter((e) => e.startsWith('judge') || e.startsWith('commit')), ['judge login@0,login@1', 'commit login:2', 'judge login@2,login@3', 'commit login:4']);
+  t.is(commits.length, 2);
+});
+
+test('pipelined: transactions start at most every commitIntervalMs', async (t) => {
+  let now = 1000;
+  const { push, events } = setup({ commitIntervalMs: 50, clock: () => now });
+  await push(batch('login', 0, ['a']));
+  now += 20;
+  await push(batch('login', 1, ['a']));
+  t.deepEqual(events.filter((e) => e.startsWith('sleep') || e.startsWith('commit')), ['commit login:1', 'sleep 30', 'commit login:2']);
+});
+
+test('pipelined: a transaction that fails for good also gives up what was judged meanwhile; later batches go on', async (t) => {
+  const { push, events, commit, commits } = setup();
+  commit.onFirstCall().callsFake(async () => {
+    await seen(events, 'judge payment@0');
+    throw new EngineError('FENCED', 'fenced');
+  });
+  const results = await Promise.allSettled([
+    push(batch('login', 0, ['a'])),
+    seen(events, 'judge login@0').then(() => push(batch('payment', 0, ['b']))),
+  ]);
+  t.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+  t.is(commits.length, 0);
+  await push(batch('login', 0, ['a']));
+  t.deepEqual(commits.map((c) => ids(c.records)), [['login@0']], 'the source delivers them again, and they commit');
 });

@@ -276,3 +276,50 @@ test('a fenced transaction rejects every waiting batch at once, without retrying
   t.is(commit.callCount, 1, 'one transaction, not retried');
   t.deepEqual(sleeps, []);
 });
+
+/** A pipelined source's control that records pauses, resumes and seeks. */
+function pipelinedControl(log: string[]) {
+  return {
+    heartbeat: async () => {},
+    pipelined: {
+      pause: () => {
+        log.push('pause');
+        return () => void log.push('resume');
+      },
+      seek: (offset: string) => void log.push(`seek ${offset}`),
+    },
+  };
+}
+
+test('pipelined: records taken and delivered again (kafkajs back at the committed offset after a rebalance) are not judged twice', async (t) => {
+  const { sup, commits, stop, settings } = setup();
+  t.teardown(stop);
+  const log: string[] = [];
+  const first = sup.processBatch(batch([{ eventId: 'e-1', userId: 'u' }, { eventId: 'e-2', userId: 'v' }]), pipelinedControl(log));
+  // Delivered again from offset 0 before the first commit, with one more record.
+  const again = sup.processBatch(batch([{ eventId: 'e-1', userId: 'u' }, { eventId: 'e-2', userId: 'v' }, { eventId: 'e-3', userId: 'w' }]), pipelinedControl(log));
+  await Promise.all([first, again]);
+  const decided = commits.flatMap((c) => eventIds(c.records, settings.kafka.topics.decisions));
+  t.deepEqual(decided, ['e-1', 'e-2', 'e-3'], 'one decision each');
+  t.deepEqual(commits.at(-1)!.offsets, [{ topic: 'payment-events', partition: 0, offset: '3' }]);
+});
+
+test('pipelined: past its backlog bound a shard pauses the partition, and resumes it once the commits caught up', async (t) => {
+  const { sup, stop, settings } = setup();
+  t.teardown(stop);
+  const log: string[] = [];
+  const users = Array.from({ length: 4001 }, (_, i) => ({ eventId: `e-${i}`, userId: `u-${i % 500}` }));
+  const done = sup.processBatch(batch(users), pipelinedControl(log));
+  t.deepEqual(log, ['pause'], 'paused as soon as it took more than it may hold');
+  await done;
+  t.deepEqual(log, ['pause', 'resume']);
+});
+
+test('pipelined: a shard fetches its partitions again from the committed offsets when asked (after a failure for good)', async (t) => {
+  const { sup, stop } = setup({ committed: { 'payment-events': '5' } });
+  t.teardown(stop);
+  const log: string[] = [];
+  await sup.processBatch(batch([{ eventId: 'e-5', userId: 'u' }, { eventId: 'e-6', userId: 'u' }], 5), pipelinedControl(log));
+  sup.seekToCommitted();
+  t.deepEqual(log, ['seek 7']);
+});
