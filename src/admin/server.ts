@@ -7,6 +7,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Settings } from '../config/settings.ts';
+import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { bearerAuth } from './auth.ts';
 import { errorHandler, schemaErrorFormatter, sendError } from './errors.ts';
@@ -47,4 +48,35 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   registerRules(app, options.rules ?? null);
   registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' });
   return app;
+}
+
+/**
+ * Binds the API. A bind that fails for a reason of the settings (port taken, no such address) is
+ * a ConfigError naming ADMIN_PORT / ADMIN_HOST, so that start-up stops with one line like any other
+ * bad setting; anything else is thrown as it is.
+ */
+export async function listenAdmin(app: FastifyInstance, admin: Pick<Settings['admin'], 'host' | 'port'>): Promise<string> {
+  try {
+    return await app.listen({ host: admin.host, port: admin.port });
+  } catch (err) {
+    const refusal = bindRefusal((err as { code?: unknown }).code, admin.host, admin.port);
+    if (refusal) throw refusal;
+    throw err;
+  }
+}
+
+function bindRefusal(code: unknown, host: string, port: number): ConfigError | null {
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError('ADMIN_PORT', `expects a port that is free on ADMIN_HOST ${host} (${port} is in use)`);
+    case 'EACCES':
+      return new ConfigError('ADMIN_PORT', `expects a port this user may bind on ADMIN_HOST ${host} (${port} is not allowed)`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError('ADMIN_HOST', `expects an address of this machine (${host} is not)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError('ADMIN_HOST', `expects a host name that resolves (${host} does not)`);
+    default:
+      return null;
+  }
 }
