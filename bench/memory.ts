@@ -275,7 +275,7 @@ const offsets = new Map<string, number>();
 function* riskEvents(user: UserPlan, plan: LoadPlan): Generator<RiskEvent> {
   const partition = shardOf(user.userId, PARTITIONS);
   for (const { event } of userTimeline(user, plan.options)) {
-    const parsed = parseEventJson(event, domain);
+    const parsed = parseEventJson(event, domain, { now: Date.now() });
     if (!parsed.ok) throw new Error(`generated event ${event.eventId} is invalid: ${parsed.message}`);
     const topic = topicForType(INPUTS, settings.kafka.topics.other, event.eventType);
     if (!topic) throw new Error(`no input topic for ${event.eventType}`);

@@ -311,7 +311,7 @@ export class ShardSupervisor {
     const now = this.deps.supervision.clock();
     const perUser = new Map<string, Promise<unknown>>();
     const parts = records.map((rec) => {
-      const parsed = parseRecord(rec, this.userDeps.domain);
+      const parsed = parseRecord(rec, this.userDeps.domain, { now, partitions: this.deps.settings.kafka.partitions });
       if (!parsed.ok) return Promise.resolve(deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code));
       const { event } = parsed;
       // Chained per user: the next event of a user starts after the previous one is journaled.

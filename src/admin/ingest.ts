@@ -48,7 +48,7 @@ export function parseLines(body: string, routes: IngestRoutes, domain: DomainCon
       results.push({ line, status: 'rejected', error: { code: 'INVALID_JSON', message: (err as Error).message } });
       return;
     }
-    const parsed = parseEventJson(json, domain);
+    const parsed = parseEventJson(json, domain, { now: Date.now() });
     if (!parsed.ok) {
       results.push({ line, status: 'rejected', error: { code: parsed.code, message: parsed.message } });
       return;

@@ -45,7 +45,7 @@ test('GET /shards: the owned shards with actors, committed offsets and lag', asy
 
 test('POST /events keeps parsing NDJSON line by line (its own body parser)', async (t) => {
   const { app, engine } = build();
-  const good = { eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: 1, amount: '1.50' };
+  const good = { eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '1.50' };
   const res = await app.inject({
     method: 'POST',
     url: '/events',

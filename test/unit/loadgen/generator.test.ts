@@ -30,7 +30,7 @@ test('exactly the requested number of events, unique ids, every one valid by the
   t.is(load.events.length, base.events);
   t.is(new Set(load.events.map((g) => g.event.eventId)).size, base.events);
   for (const { event } of load.events) {
-    const parsed = parseEventJson(JSON.parse(JSON.stringify(event)), { ...DEFAULT_DOMAIN_CONFIG, unknownTypes: 'other' } as never);
+    const parsed = parseEventJson(JSON.parse(JSON.stringify(event)), { ...DEFAULT_DOMAIN_CONFIG, unknownTypes: 'other' } as never, { now: Date.now() });
     if (!parsed.ok) return t.fail(`${event.eventId}: ${parsed.message}`);
   }
   t.pass();
@@ -205,6 +205,9 @@ test('options are validated', (t) => {
   t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: Number.NaN, seed: 1 }), { instanceOf: RangeError });
   t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 2 ** 32 }), { instanceOf: RangeError });
   t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 1, spread: -1 }), { instanceOf: RangeError });
+  // The engine refuses event times before 2000-01-01.
+  t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 1, startTime: Date.UTC(1999, 11, 31, 23, 59, 59, 999) }), { instanceOf: RangeError });
+  t.is(resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 1, startTime: Date.UTC(2000, 0, 1) }).startTime, Date.UTC(2000, 0, 1));
   t.is(resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 5 }).idPrefix, 's5-');
 });
 
