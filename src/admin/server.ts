@@ -46,7 +46,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   registerUsers(app, engine);
   registerShards(app, engine, settings.instanceId);
   registerRules(app, options.rules ?? null);
-  registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' });
+  registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' }, log);
   return app;
 }
 
