@@ -129,7 +129,11 @@ export function validateRules(input: unknown): RulesValidation {
   if (result.success) return { ok: true, rules: result.data as Rules };
   const issue = result.error.issues[0]!;
   const path = [...issue.path];
-  if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) path.push(issue.keys[0]);
+  // zod's own message repeats the key, which the field name already shows (cut short).
+  if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
+    path.push(issue.keys[0]);
+    return { ok: false, field: fieldName(path), message: 'unknown field' };
+  }
   return { ok: false, field: fieldName(path) || 'rules', message: issue.message };
 }
 

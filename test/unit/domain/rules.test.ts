@@ -32,8 +32,7 @@ test('unknown fields are refused at every level, naming the field', (t) => {
   t.is(fieldOf({ ...base(), thresholds: { block: 0.9, challenge: 0.7, review: 0.5 } }), 'thresholds.review');
   t.is(fieldOf(withRule({ id: 'z', when: { newDevice: true }, decision: 'BLOCK', priority: 1 })), `hardRules[${n}].priority`);
   t.is(fieldOf(withRule({ id: 'z', when: { newDevice: true, amountOver: 5 }, decision: 'BLOCK' })), `hardRules[${n}].when.amountOver`);
-  const r = validateRules({ ...base(), note: 1 });
-  if (!r.ok) t.regex(r.message, /Unrecognized key/);
+  t.deepEqual(validateRules({ ...base(), note: 1 }), { ok: false, field: 'note', message: 'unknown field' });
   // A long unknown key is named, cut short.
   t.is(fieldOf({ ...base(), ['k'.repeat(5000)]: 1 }), `${'k'.repeat(64)}...`);
 });
