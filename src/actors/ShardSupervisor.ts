@@ -60,6 +60,16 @@ const MAX_RECORDS_PER_TRANSACTION = 1000;
 /** Dependency outages: the transaction waits (no commit) and retries for as long as the group keeps us. */
 const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
 
+/** What readiness reads of a shard (times on the supervision clock). */
+export interface ShardHealth {
+  /** When the shard last committed input; when it was opened, before its first commit. */
+  lastCommitAt: number;
+  /** When a write of the shard was first refused because a newer owner holds it, or null. */
+  fencedAt: number | null;
+  /** Stopped, or given up past its restart limit: it takes no more work. */
+  closed: boolean;
+}
+
 export class ShardSupervisor {
   readonly shard: number;
   readonly epoch: number;
@@ -75,6 +85,9 @@ export class ShardSupervisor {
   private draining = false;
   private readonly ticker: NodeJS.Timeout;
   private readonly shardWindow = new RestartWindow(SHARD_POLICY);
+  private lastCommitAt: number;
+  private fencedAt: number | null = null;
+  private gaveUp = false;
   /**
    * Per input topic, the offset up to which this shard's records are committed: at open, the
    * group's committed offset (read once the previous owner was fenced), then each commit's. A
@@ -88,6 +101,7 @@ export class ShardSupervisor {
     this.shard = deps.shard;
     this.epoch = deps.epoch;
     this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
+    this.lastCommitAt = deps.supervision.clock();
     const { settings } = deps;
     this.topics = settings.kafka.topics;
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
@@ -109,7 +123,10 @@ export class ShardSupervisor {
     const { passivateAfterMs } = settings.actors;
     const period = Math.min(10_000, Math.max(100, Math.min(passivateAfterMs, settings.domain.windows.idleCloseMs) / 2));
     this.ticker = setInterval(() => {
-      this.tick().catch((err) => deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed'));
+      this.tick().catch((err) => {
+        this.noteFenced(err);
+        deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed');
+      });
     }, period);
     this.ticker.unref();
     this.queue = new ShardBatchQueue({
@@ -134,6 +151,7 @@ export class ShardSupervisor {
     this.deps.log.error({ shard: this.shard, policy: SHARD_POLICY.name, code, err: errorMessage(err), verdict }, `supervision: shard ${verdict.action}`);
     this.users.clear();
     if (verdict.action === 'restart') return ctx.stopAllChildren;
+    this.gaveUp = true;
     this.deps.onFatal(err);
     return ctx.stop;
   }
@@ -196,6 +214,15 @@ export class ShardSupervisor {
     return this.users.size;
   }
 
+  get health(): ShardHealth {
+    return { lastCommitAt: this.lastCommitAt, fencedAt: this.fencedAt, closed: this.stopped || this.gaveUp };
+  }
+
+  /** A newer owner refused a write of ours: the shard is lost, whatever it does next. */
+  private noteFenced(err: unknown): void {
+    if (errorCode(err) === 'FENCED') this.fencedAt ??= this.deps.supervision.clock();
+  }
+
   /**
    * Judges and commits one input batch, together with the shard's other batches that wait at the
    * same time; resolves once its records are committed.
@@ -230,8 +257,9 @@ export class ShardSupervisor {
     this.draining = true;
   }
 
-  /** Snapshots and stops every actor; the shard is then dead. */
+  /** Snapshots and stops every actor; the shard is then dead. Stopping it again does nothing. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.draining = true;
     clearInterval(this.ticker);
     await this.inOrder(async () => {
@@ -275,6 +303,7 @@ export class ShardSupervisor {
         await this.deps.sink.commit(records, chunk.offsets);
         // One partition per topic on a shard: the topic names it.
         for (const o of chunk.offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
+        this.lastCommitAt = this.deps.supervision.clock();
         timer();
         endJudged(judged);
         this.countCommitted(chunk.records, judged);
@@ -284,6 +313,7 @@ export class ShardSupervisor {
         judged = undefined;
         const code = errorCode(err);
         metrics.batchRetries.inc({ code });
+        this.noteFenced(err);
         if (code === 'FENCED' || this.draining) throw err;
         if (!RETRY_WHILE_MEMBER.has(code) && attempt >= MAX_BATCH_ATTEMPTS) throw err;
         const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
