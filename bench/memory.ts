@@ -46,6 +46,7 @@ import {
   nextTimerAt,
   parseEventJson,
   validateRules,
+  windowsEmitted,
   DEFAULT_DOMAIN_CONFIG,
   type Outcome,
   type RiskEvent,
@@ -305,10 +306,16 @@ function buildState(user: UserPlan, plan: LoadPlan): { state: UserState; sequenc
     const due = nextTimerAt(state, domain);
     if (due !== null && due <= event.timestamp) {
       const closed = closeIdleWindows(state, due, domain);
-      if (closed) {
+      if (closed?.journal) {
         state = evolve(state, closed.journal, domain);
         sequenceNumber++;
         idleCloses++;
+      }
+      // As the shard does once the aggregates are committed: they are no longer pending.
+      const emitted = closed && windowsEmitted(state, closed.aggregates.map((a) => a.windowStart), due);
+      if (emitted) {
+        state = evolve(state, emitted, domain);
+        sequenceNumber++;
       }
     }
     const outcome = decide(state, event, { rules, config: domain, now: event.timestamp, shard: event.source!.partition, traceId: null });
@@ -329,9 +336,14 @@ async function feedEvents(system: System, ref: nact.Ref<UserMsg>, user: UserPlan
   for (const event of riskEvents(user, plan)) {
     if (timerAt !== null && timerAt <= event.timestamp) {
       system.now = timerAt;
-      const closed: { timerAt: number | null; aggregates: unknown[] } = await askActor(ref, (reply) => ({ type: 'closeIdle', now: system.now, reply }));
-      if (closed.aggregates.length) idleCloses++;
+      const closed: { timerAt: number | null; aggregates: { windowStart: number }[] } = await askActor(ref, (reply) => ({ type: 'closeIdle', now: system.now, reply }));
       timerAt = closed.timerAt;
+      if (closed.aggregates.length) {
+        idleCloses++;
+        const windowStarts = closed.aggregates.map((a) => a.windowStart);
+        const emitted: { timerAt: number | null } = await askActor(ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now: system.now, reply }));
+        timerAt = emitted.timerAt;
+      }
     }
     system.now = event.timestamp;
     const result: EventResult = await askActor(ref, (reply) => ({ type: 'event', event, traceId: null, trace: null, reply }));

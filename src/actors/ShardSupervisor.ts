@@ -173,22 +173,39 @@ export class ShardSupervisor {
     });
   }
 
+  /**
+   * Runs the due idle timers: the windows they close, and those closed before but not known to
+   * be committed, are committed on their own (no input offset is tied to them), then confirmed to
+   * their actors. At least once: a closed window stays pending in its user's journaled state until
+   * confirmed, and is emitted again on every timer until then, after a failed commit or a restart
+   * too. Consumers of risk-aggregates dedupe by (userId, windowStart); every emission of a window
+   * is the same aggregate.
+   */
   private async closeDueWindows(now: number): Promise<void> {
-    const due = [...this.users].filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
+    const due = [...this.users.values()].filter((u) => u.timerAt !== null && u.timerAt <= now);
     if (!due.length) return;
-    const closed = await Promise.all(
-      due.map(async ([, u]) => {
+    const closed = await Promise.allSettled(
+      due.map(async (u) => {
         const r = await this.ask<{ aggregates: WindowAggregate[]; timerAt: number | null }>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
         u.timerAt = r.timerAt;
-        return r.aggregates;
+        return { u, aggregates: r.aggregates };
       }),
     );
-    const records = closed.flat().map((a) => aggregateRecord(this.topics, a));
-    // Not tied to an input offset: journaled first, then committed on their own (at least once
-    // across a crash in between; consumers key them by userId + windowStart).
-    if (!records.length) return;
-    await this.deps.sink.commit(records, []);
-    this.deps.metrics.transactions.inc({ kind: 'windows' });
+    // The users whose timer failed keep it due: the next tick tries them again.
+    const emitting = closed.flatMap((c) => (c.status === 'fulfilled' && c.value.aggregates.length ? [c.value] : []));
+    if (emitting.length) {
+      await this.deps.sink.commit(emitting.flatMap(({ aggregates }) => aggregates.map((a) => aggregateRecord(this.topics, a))), []);
+      this.deps.metrics.transactions.inc({ kind: 'windows' });
+      await Promise.all(
+        emitting.map(async ({ u, aggregates }) => {
+          const windowStarts = aggregates.map((a) => a.windowStart);
+          const r = await this.ask<{ timerAt: number | null }>(u.ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now, reply }));
+          u.timerAt = r.timerAt;
+        }),
+      );
+    }
+    const failed = closed.find((c) => c.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   private dropUser(userId: string, cause: unknown): void {

@@ -14,6 +14,7 @@ import {
   toUserView,
   upcastJournal,
   upcastState,
+  windowsEmitted,
   type DomainConfig,
   type Outcome,
   type RiskEvent,
@@ -39,7 +40,10 @@ export interface EventResult {
 export type UserMsg =
   /** `trace`: the consume span's context, carried explicitly (actors run outside its async scope). */
   | { type: 'event'; event: RiskEvent; traceId: string | null; trace: Context | null; reply: Reply<EventResult> }
+  /** The idle timer: closes due windows; `aggregates` (closed now or still pending) are to be committed, then confirmed. */
   | { type: 'closeIdle'; now: number; reply: Reply<{ aggregates: WindowAggregate[]; timerAt: number | null }> }
+  /** These aggregates were committed: they are no longer pending. */
+  | { type: 'windowsEmitted'; windowStarts: number[]; now: number; reply: Reply<{ timerAt: number | null }> }
   /** Snapshot now; with `ifChanged`, only when events came since the last snapshot (passivation). */
   | { type: 'snapshot'; ifChanged?: boolean; reply: Reply<void> }
   | { type: 'view'; reply: Reply<UserView> };
@@ -148,8 +152,14 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
         }
         case 'closeIdle': {
           const closed = closeIdleWindows(state, msg.now, deps.domain);
-          const next = closed ? await persistAndFold(state, closed.journal, ctx) : state;
+          const next = closed?.journal ? await persistAndFold(state, closed.journal, ctx) : state;
           msg.reply.resolve({ aggregates: closed?.aggregates ?? [], timerAt: nextTimerAt(next, deps.domain) });
+          return next;
+        }
+        case 'windowsEmitted': {
+          const journal = windowsEmitted(state, msg.windowStarts, msg.now);
+          const next = journal ? await persistAndFold(state, journal, ctx) : state;
+          msg.reply.resolve({ timerAt: nextTimerAt(next, deps.domain) });
           return next;
         }
         case 'snapshot':
@@ -157,7 +167,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
           msg.reply.resolve();
           return state;
         case 'view':
-          msg.reply.resolve(toUserView(state, deps.domain.history));
+          msg.reply.resolve(toUserView(state, deps.domain.history, deps.domain.defaultCurrency));
           return state;
       }
     } catch (err) {

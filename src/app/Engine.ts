@@ -207,7 +207,7 @@ export class Engine implements ShardListener {
       evolve(s, upcastJournal(data), { ...this.settings.domain, unknownTypes: 'other' }),
     );
     if (state.sequenceNumber === 0) return null;
-    return { ...toUserView(state, this.settings.domain.history), shard, source: 'store' };
+    return { ...toUserView(state, this.settings.domain.history, this.settings.domain.defaultCurrency), shard, source: 'store' };
   }
 
   /** Forces a snapshot of a user of an owned shard; a user never seen is NOT_FOUND, and stays unseen. */
