@@ -83,8 +83,11 @@ function clientError(err: FastifyError, req: FastifyRequest): [ErrorCode, string
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return ['TOO_LARGE', `request body is larger than ${req.routeOptions.bodyLimit ?? 'the limit of'} bytes`];
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return ['UNSUPPORTED_MEDIA_TYPE', `content type ${JSON.stringify(echo(req.headers['content-type'] ?? ''))} is not accepted (application/json, or application/x-ndjson for POST /events)`];
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+      const given = req.headers['content-type'];
+      const what = given === undefined ? 'a body without a content type' : `content type ${JSON.stringify(echo(given))}`;
+      return ['UNSUPPORTED_MEDIA_TYPE', `${what} is not accepted (application/json, or application/x-ndjson for POST /events)`];
+    }
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return ['INVALID_JSON', 'the body is empty; a JSON body is expected'];
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

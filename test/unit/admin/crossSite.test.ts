@@ -26,7 +26,7 @@ test('POST /events with a body and no content type: 415', async (t) => {
   const { app, engine } = build();
   const res = await app.inject({ method: 'POST', url: '/events', payload: Buffer.from(line()) });
   t.is(res.statusCode, 415);
-  t.is(res.json<Json>().error.code, 'UNSUPPORTED_MEDIA_TYPE');
+  t.deepEqual(res.json(), { error: { code: 'UNSUPPORTED_MEDIA_TYPE', message: 'a body without a content type is not accepted (application/json, or application/x-ndjson for POST /events)' } });
   t.true(engine.parts.ingest.send.notCalled);
 });
 
