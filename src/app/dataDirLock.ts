@@ -41,7 +41,7 @@ export function lockDataDir(dir: string): DataDirLock {
     if (holder !== 'unreadable' && isAlive(holder)) throw inUse(dir, holder);
     removeIfUnchanged(path, holder);
   }
-  throw new ConfigError('DATA_DIR', `${dir}: could not take the lock ${path}; another engine keeps starting on it`);
+  throw new ConfigError('DATA_DIR', `expects a directory no other engine uses (${dir}: its lock ${path} kept changing hands)`);
 }
 
 function hold(path: string, content: string): DataDirLock {
@@ -121,5 +121,5 @@ function removeIfUnchanged(path: string, seen: Holder | 'unreadable'): void {
 
 function inUse(dir: string, holder: Holder): ConfigError {
   const where = holder.host === hostname() ? '' : ` on host ${holder.host}`;
-  return new ConfigError('DATA_DIR', `${dir} is in use by another risk-engine (pid ${holder.pid}${where}); stop it or choose another DATA_DIR`);
+  return new ConfigError('DATA_DIR', `expects a directory no other engine uses (${dir} is in use by risk-engine pid ${holder.pid}${where})`);
 }

@@ -8,9 +8,9 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../log.ts';
-import { EngineError, errorCode } from '../../errors.ts';
+import { ConfigError, EngineError, errorCode } from '../../errors.ts';
 import type { BatchControl, ConsumedOffset, EventSource, InputBatch, OutputRecord, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
-import type { EmbeddedLog } from './EmbeddedLog.ts';
+import { isLogName, type EmbeddedLog } from './EmbeddedLog.ts';
 
 export interface EmbeddedEventSourceOptions {
   /** Input topics; all get `partitions` partitions (created when missing, checked when present). */
@@ -47,6 +47,7 @@ export class EmbeddedEventSource implements EventSource {
   ) {
     this.maxBatch = options.maxBatch ?? 500;
     if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${this.maxBatch}`);
+    if (!isLogName(options.groupId)) throw new ConfigError('KAFKA_GROUP_ID', 'expects a group id without control characters or lone surrogates in embedded mode');
     for (const topic of options.inputs) log.ensureTopic(topic, options.partitions);
     // Retention then keeps every input record until this group has committed it.
     log.registerConsumer(options.groupId, options.inputs);
