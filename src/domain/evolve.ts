@@ -77,8 +77,9 @@ function nextProfile(p: Profile, history: History, j: EventAccepted, currency: s
     lastEventTime: p.lastEventTime === null ? t : Math.max(p.lastEventTime, t),
     amounts: money ? welford(p.amounts, amountValue(amount, currency === null ? 1 : (rate ?? 1))) : p.amounts,
     hours,
+    // Failures after a new latest success are among those after the previous one.
     failedLoginStreak: newSuccess
-      ? failedLoginsAfter(history, t)
+      ? p.failedLoginStreak && failedLoginsAfter(history, t)
       : p.failedLoginStreak + (failedLogin && (last === null || t > last) ? 1 : 0),
     lastLoginSuccessAt: newSuccess ? t : last,
   };

@@ -55,6 +55,7 @@ function failedLoginsBefore(state: UserState, t: number): number {
   if (last === null || last <= t) {
     // The profile counts every failure since the latest success, also those beyond the history:
     // less the ones later than t (recent, so in the history).
+    if (sinceLast === 0) return 0;
     let later = 0;
     for (let i = 0; i < historyLength(h); i++) if (failedLoginAt(h, i) && timeAt(h, i) > t) later++;
     return Math.max(0, sinceLast - later);
