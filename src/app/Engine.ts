@@ -91,6 +91,7 @@ export class Engine implements ShardListener {
   }
 
   async onAssigned(shards: readonly number[]): Promise<void> {
+    await this.reopenSuperseded(shards.filter((s) => this.open.has(s)));
     for (const shard of shards) {
       if (this.shards.has(shard)) continue;
       const opening = this.openShard(shard);
@@ -99,6 +100,28 @@ export class Engine implements ShardListener {
       opening.catch((err) => this.log.error({ err, shard }, 'opening shard failed'));
     }
     await Promise.allSettled(shards.map((s) => this.shards.get(s)));
+  }
+
+  /**
+   * A shard kept across a rebalance is still ours only if nobody opened it since we did: a member
+   * can miss a generation (its sync failed and it rejoined) in which the shard had another owner,
+   * whose events our live actors never saw. Such a shard is closed here, so that it is reopened
+   * with a new epoch and its actors recover from the store.
+   */
+  private async reopenSuperseded(kept: readonly number[]): Promise<void> {
+    const superseded = await Promise.all(
+      kept.map(async (shard) => {
+        const sup = this.open.get(shard);
+        if (!sup) return null;
+        // Unknown while the store is away: a stale shard is then fenced at its next write.
+        const held = await this.parts.store.claimShard({ shard, epoch: sup.epoch }).catch(() => sup.epoch);
+        return held > sup.epoch ? shard : null;
+      }),
+    );
+    const stale = superseded.filter((s): s is number => s !== null);
+    if (!stale.length) return;
+    this.log.warn({ shards: stale }, 'shards were opened by another owner since we opened them: reopening them');
+    await this.onRevoked(stale);
   }
 
   async onRevoked(shards: readonly number[]): Promise<void> {
