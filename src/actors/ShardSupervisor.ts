@@ -49,7 +49,7 @@ export interface ShardDeps {
 interface LiveUser {
   ref: nact.Ref<UserMsg>;
   lastUsed: number;
-  /** When the actor wants `closeIdle` (its open window's idle deadline), or null. */
+  /** When the actor wants `closeIdle` (a window due to close by the clock, or aggregates still to commit), or null. */
   timerAt: number | null;
 }
 

@@ -184,8 +184,9 @@ export function upcastState(raw: unknown): UserState {
 }
 
 /**
- * JSON.parse gives arrays of numbers beyond 2^31 as pointers to boxed numbers (16 bytes each);
- * `map` rebuilds them as arrays of unboxed doubles (8), as evolve's arrays are.
+ * A stored schema-2 state as evolve keeps it. JSON.parse gives arrays of numbers beyond 2^31 as
+ * pointers to boxed numbers (16 bytes each); `map` rebuilds them as arrays of unboxed doubles (8),
+ * as evolve's arrays are. Fields added since get their neutral values.
  */
 function current(stored: StateV2): UserState {
   const toDouble = (x: number): number => x;
@@ -195,7 +196,7 @@ function current(stored: StateV2): UserState {
     profile: profileOf(stored.profile, history),
     history,
     seen: { ...stored.seen, eventIds: stored.seen.eventIds.map(toDouble) },
-    windows: { ...stored.windows, pending: stored.windows.pending ?? NO_WINDOWS },
+    windows: { ...stored.windows, pending: stored.windows.pending?.length ? stored.windows.pending : NO_WINDOWS },
   };
 }
 
@@ -205,9 +206,11 @@ function profileOf(p: StateV2['profile'], history: History): Profile {
   return { ...p, amounts, lastLoginSuccessAt: p.lastLoginSuccessAt ?? null };
 }
 
-/** The amount statistics rebuilt from the history: all that is left of an overflowed one. */
+/** The amount statistics rebuilt from the history: all that is left of an overflowed one (written before currencies, so in the default currency). */
 function amountsOf(h: History): Profile['amounts'] {
-  let [n, mean, m2] = [0, 0, 0];
+  let n = 0;
+  let mean = 0;
+  let m2 = 0;
   for (let i = 0; i < historyLength(h); i++) {
     const value = amountValueAt(h, i);
     if (value === null || !(isKindAt(h, i, 'payment') || isKindAt(h, i, 'transfer'))) continue;
@@ -254,7 +257,7 @@ function fromV1(v1: StateV1): UserState {
     profile: profileOf(profile, h),
     history: h,
     seen,
-    windows: { ...windows, pending: windows.pending ?? NO_WINDOWS },
+    windows: { ...windows, pending: windows.pending?.length ? windows.pending : NO_WINDOWS },
   };
 }
 
