@@ -2,12 +2,12 @@
  * Issue 7's cluster test: three engine processes share the shards of one consumer group while
  * 30,000 events flow; one is SIGKILLed, one is frozen (SIGSTOP) right before a journal write until
  * the group has moved its shards, then continued (a zombie), and a fourth joins mid-run. Every
- * event ends with exactly one committed decision, every user's state equals the ground truth, and
- * the zombie's stale write was refused by the shard fence.
+ * event ends with exactly one committed decision, every user's state (asked of every live
+ * instance) equals the ground truth, and the zombie's stale write was refused by the shard fence.
  */
 import test from 'ava';
 import kafkajs from 'kafkajs';
-import { groupCaughtUp, kafkaClient, parseValues, readToEnd, topicMessages, uniqueId } from '../helpers/harness.ts';
+import { groupCaughtUp, kafkaClient, parseValues, pollUntil, readToEnd, topicMessages, uniqueId } from '../helpers/harness.ts';
 import { childConfig, dumpEngineLogs, spawnEngine, untilStopped, type ChildEngine } from '../helpers/child.ts';
 import { generate, type GenEvent } from '../helpers/workload.ts';
 import { answerOverHttp, describeDiffs, diffAgainstTruth } from '../helpers/truthDiff.ts';
@@ -72,25 +72,21 @@ test('kill, zombie and join: exactly one decision per event, state equals truth,
   const fenced = await metric(b, 'risk_fenced_writes_total');
   t.true(fenced > 0, `the zombie's stale journal write was refused (fenced writes: ${fenced})`);
 
-  const diffs = await diffAgainstTruth(events, truth, answerOverHttp(c.adminUrl, 'c'));
-  if (diffs.length) {
-    // What every live instance says of the differing users: a stale live actor on one
-    // instance and a wrong stored state look alike from one answer alone.
-    const others = await Promise.all(
-      diffs.slice(0, 5).flatMap((diff) =>
-        (['b', 'd'] as const).map(async (name) => {
-          const e = name === 'b' ? b : d!;
-          const { answer } = await answerOverHttp(e.adminUrl, name)(diff.userId);
-          return `  ${diff.userId} asked ${name}: ${answer ? `${answer.source} shard ${answer.shard} seq ${answer.sequenceNumber} eventCount ${answer.profile?.eventCount}` : '404'}`;
-        }),
-      ),
-    );
-    t.fail(`${describeDiffs(diffs)}\n${others.join('\n')}`);
+  // Every live instance answers every user (from its live actor or from the store): a stale live
+  // actor on one of them (the continued zombie, say) shows only when that one is asked.
+  for (const [name, e] of [['b', b], ['c', c], ['d', d!]] as const) {
+    const diffs = await diffAgainstTruth(events, truth, answerOverHttp(e.adminUrl, name));
+    t.is(diffs.length, 0, diffs.length ? `asked ${name}: ${describeDiffs(diffs)}` : '');
   }
 
-  const shards = await Promise.all([b, c, d!].map(async (e) => (await (await fetch(`${e.adminUrl}/shards`)).json()) as { shards: { shard: number }[] }));
-  const owned = shards.flatMap((s) => s.shards.map((x) => x.shard)).sort((x, y) => x - y);
-  t.deepEqual(owned, Array.from({ length: 12 }, (_, i) => i), 'the live members own every shard exactly once');
+  // Bounded: a rebalance may still be moving a shard (no event says when the group is settled);
+  // a timeout fails the test with the last ownership seen.
+  await pollUntil(
+    'the live members to own every shard exactly once',
+    async () => (await Promise.all([b, c, d!].map(async (e) => ((await (await fetch(`${e.adminUrl}/shards`)).json()) as { shards: { shard: number }[] }).shards.map((x) => x.shard)))).flat().sort((x, y) => x - y),
+    (shards) => JSON.stringify(shards) === JSON.stringify(Array.from({ length: 12 }, (_, i) => i)),
+    30_000,
+  );
 
   for (const e of [b, c, d!]) e.proc.kill('SIGTERM');
   const exits = await Promise.all([b, c, d!].map((e) => e.exited));
