@@ -46,6 +46,7 @@ import {
   nextTimerAt,
   parseEventJson,
   validateRules,
+  windowsEmitted,
   DEFAULT_DOMAIN_CONFIG,
   type Outcome,
   type RiskEvent,
@@ -273,7 +274,7 @@ const offsets = new Map<string, number>();
 function* riskEvents(user: UserPlan, plan: LoadPlan): Generator<RiskEvent> {
   const partition = shardOf(user.userId, PARTITIONS);
   for (const { event } of userTimeline(user, plan.options)) {
-    const parsed = parseEventJson(event, domain);
+    const parsed = parseEventJson(event, domain, { now: Date.now() });
     if (!parsed.ok) throw new Error(`generated event ${event.eventId} is invalid: ${parsed.message}`);
     const topic = topicForType(INPUTS, settings.kafka.topics.other, event.eventType);
     if (!topic) throw new Error(`no input topic for ${event.eventType}`);
@@ -303,10 +304,16 @@ function buildState(user: UserPlan, plan: LoadPlan): { state: UserState; sequenc
     const due = nextTimerAt(state, domain);
     if (due !== null && due <= event.timestamp) {
       const closed = closeIdleWindows(state, due, domain);
-      if (closed) {
+      if (closed?.journal) {
         state = evolve(state, closed.journal, domain);
         sequenceNumber++;
         idleCloses++;
+      }
+      // As the shard does once the aggregates are committed: they are no longer pending.
+      const emitted = closed && windowsEmitted(state, closed.aggregates.map((a) => a.windowStart), due);
+      if (emitted) {
+        state = evolve(state, emitted, domain);
+        sequenceNumber++;
       }
     }
     const outcome = decide(state, event, { rules, config: domain, now: event.timestamp, shard: event.source!.partition, traceId: null });
@@ -327,10 +334,16 @@ async function feedEvents(system: System, ref: nact.Ref<UserMsg>, user: UserPlan
   for (const event of riskEvents(user, plan)) {
     if (timerAt !== null && timerAt <= event.timestamp) {
       system.now = timerAt;
-      const closed: { timerAt: number | null; aggregates: unknown[]; entries: JournalEntry[] } = await askActor(ref, (reply) => ({ type: 'closeIdle', now: system.now, reply }));
+      const closed: { timerAt: number | null; aggregates: { windowStart: number }[]; entries: JournalEntry[] } = await askActor(ref, (reply) => ({ type: 'closeIdle', now: system.now, reply }));
       await system.store.append(closed.entries, { shard: 0, epoch: EPOCH });
-      if (closed.aggregates.length) idleCloses++;
       timerAt = closed.timerAt;
+      if (closed.aggregates.length) {
+        idleCloses++;
+        const windowStarts = closed.aggregates.map((a) => a.windowStart);
+        const emitted: { timerAt: number | null; entries: JournalEntry[] } = await askActor(ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now: system.now, reply }));
+        await system.store.append(emitted.entries, { shard: 0, epoch: EPOCH });
+        timerAt = emitted.timerAt;
+      }
     }
     system.now = event.timestamp;
     const result: UserRound = await askActor(ref, (reply) => ({ type: 'judge', items: [{ event, traceId: null }], now: system.now, reply }));

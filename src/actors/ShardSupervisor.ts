@@ -28,6 +28,8 @@ import { persistenceKey, PoisonError, spawnUserActor, type IdleClose, type Round
 export interface ShardDeps {
   shard: number;
   epoch: number;
+  /** Partitions of the input topics as they are (not as configured): records are checked against murmur2's. */
+  partitions: number;
   settings: Settings;
   sink: ShardSink;
   alerts: AlertBus;
@@ -75,7 +77,7 @@ const without = <T>(items: readonly T[], at: number): T[] => items.filter((_, i)
 interface LiveUser {
   ref: nact.Ref<UserMsg>;
   lastUsed: number;
-  /** When the actor wants `closeIdle` (its open window's idle deadline), or null. */
+  /** When the actor wants `closeIdle` (a window due to close by the clock, or aggregates still to commit), or null. */
   timerAt: number | null;
 }
 
@@ -83,6 +85,16 @@ interface LiveUser {
 const MAX_BATCH_ATTEMPTS = 8;
 /** Dependency outages: the transaction waits (no commit) and retries for as long as the group keeps us. */
 const RETRY_WHILE_MEMBER = new Set(['UNAVAILABLE', 'TIMEOUT']);
+
+/** What readiness reads of a shard (times on the supervision clock). */
+export interface ShardHealth {
+  /** When the shard last committed input; when it was opened, before its first commit. */
+  lastCommitAt: number;
+  /** When a write of the shard was first refused because a newer owner holds it, or null. */
+  fencedAt: number | null;
+  /** Stopped, or given up past its restart limit: it takes no more work. */
+  closed: boolean;
+}
 
 export class ShardSupervisor {
   readonly shard: number;
@@ -102,6 +114,9 @@ export class ShardSupervisor {
   private draining = false;
   private readonly ticker: NodeJS.Timeout;
   private readonly shardWindow = new RestartWindow(SHARD_POLICY);
+  private lastCommitAt: number;
+  private fencedAt: number | null = null;
+  private gaveUp = false;
   /**
    * Per input topic, the offset up to which this shard's records are committed: at open, the
    * group's committed offset (read once the previous owner was fenced), then each commit's. A
@@ -127,6 +142,7 @@ export class ShardSupervisor {
     this.fence = { shard: deps.shard, epoch: deps.epoch };
     this.maxBacklog = 4 * deps.settings.kafka.maxRecordsPerTransaction;
     this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
+    this.lastCommitAt = deps.supervision.clock();
     const { settings } = deps;
     this.topics = settings.kafka.topics;
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
@@ -146,7 +162,10 @@ export class ShardSupervisor {
     const { passivateAfterMs } = settings.actors;
     const period = Math.min(10_000, Math.max(100, Math.min(passivateAfterMs, settings.domain.windows.idleCloseMs) / 2));
     this.ticker = setInterval(() => {
-      this.tick().catch((err) => deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed'));
+      this.tick().catch((err) => {
+        this.noteFenced(err);
+        deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'shard housekeeping failed');
+      });
     }, period);
     this.ticker.unref();
     this.queue = new ShardBatchQueue<Judged>({
@@ -175,6 +194,7 @@ export class ShardSupervisor {
     this.deps.log.error({ shard: this.shard, policy: SHARD_POLICY.name, code, err: errorMessage(err), verdict }, `supervision: shard ${verdict.action}`);
     this.users.clear();
     if (verdict.action === 'restart') return ctx.stopAllChildren;
+    this.gaveUp = true;
     this.deps.onFatal(err);
     return ctx.stop;
   }
@@ -196,35 +216,65 @@ export class ShardSupervisor {
     });
   }
 
+  /**
+   * Runs the due idle timers: the windows they close, and those closed before but not known to
+   * be committed, are committed on their own (no input offset is tied to them), then confirmed to
+   * their actors. At least once: a closed window stays pending in its user's journaled state until
+   * confirmed, and is emitted again on every timer until then, after a failed commit or a restart
+   * too. Consumers of risk-aggregates dedupe by (userId, windowStart); every emission of a window
+   * is the same aggregate.
+   */
   private async closeDueWindows(now: number): Promise<void> {
     const due = [...this.users].filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
     if (!due.length) return;
-    const closed = await Promise.all(
+    const closed = await Promise.allSettled(
       due.map(async ([userId, u]) => {
         const r = await this.ask<IdleClose>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
         u.timerAt = r.timerAt;
-        return { userId, ...r };
+        return { userId, u, ...r };
       }),
     );
-    const written = closed.filter((c) => c.entries.length > 0);
-    await this.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
-    const records = closed.flatMap((c) => c.aggregates.map((a) => aggregateRecord(this.topics, a)));
-    // Not tied to an input offset: journaled first, then committed on their own (at least once
-    // across a crash in between; consumers key them by userId + windowStart).
-    if (!records.length) return;
-    // One transaction at a time per producer: after the one in flight.
-    await this.queue.idle();
-    await this.deps.sink.commit(records, []);
-    this.deps.metrics.transactions.inc({ kind: 'windows' });
+    // The users whose timer failed keep it due: the next tick tries them again.
+    const answered = closed.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
+    await this.journalIdle(answered);
+    const emitting = answered.filter((c) => c.aggregates.length > 0);
+    if (emitting.length) {
+      // One transaction at a time per producer: after the one in flight.
+      await this.queue.idle();
+      await this.deps.sink.commit(emitting.flatMap(({ aggregates }) => aggregates.map((a) => aggregateRecord(this.topics, a))), []);
+      this.deps.metrics.transactions.inc({ kind: 'windows' });
+      const confirmed = await Promise.all(
+        emitting.map(async ({ userId, u, aggregates }) => {
+          const windowStarts = aggregates.map((a) => a.windowStart);
+          const r = await this.ask<IdleClose>(u.ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now, reply }));
+          u.timerAt = r.timerAt;
+          return { userId, ...r };
+        }),
+      );
+      await this.journalIdle(confirmed);
+    }
+    const failed = closed.find((c) => c.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
-  /** Stops a user's actor whose state may be ahead of the store; its next message respawns it from the store. */
+  /** Journals what the idle timers' answers hold, all users in one store call. */
+  private async journalIdle(answers: readonly { userId: string; entries: JournalEntry[] }[]): Promise<void> {
+    const written = answers.filter((c) => c.entries.length > 0);
+    await this.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
+  }
+
+  /**
+   * Replaces a user's actor whose state may be ahead of the store with a fresh incarnation that
+   * recovers from the store. Its idle timer is due at once: windows it closed and has not seen
+   * committed are emitted again by the next tick.
+   */
   private restartUser(userId: string, code: string): void {
     const live = this.users.get(userId);
     if (!live) return;
     this.users.delete(userId);
     nact.stop(live.ref);
     this.deps.supervision.onVerdict?.(USER_ACTOR_POLICY, { action: 'restart', delayMs: 0, attempt: 1 }, code);
+    if (!this.stopped) this.user(userId).timerAt = this.deps.supervision.clock();
   }
 
   private dropUser(userId: string, cause: unknown): void {
@@ -248,6 +298,15 @@ export class ShardSupervisor {
 
   get liveActors(): number {
     return this.users.size;
+  }
+
+  get health(): ShardHealth {
+    return { lastCommitAt: this.lastCommitAt, fencedAt: this.fencedAt, closed: this.stopped || this.gaveUp };
+  }
+
+  /** A newer owner refused a write of ours: the shard is lost, whatever it does next. */
+  private noteFenced(err: unknown): void {
+    if (errorCode(err) === 'FENCED') this.fencedAt ??= this.deps.supervision.clock();
   }
 
   /**
@@ -326,8 +385,9 @@ export class ShardSupervisor {
     this.draining = true;
   }
 
-  /** Snapshots and stops every actor; the shard is then dead. */
+  /** Snapshots and stops every actor; the shard is then dead. Stopping it again does nothing. */
   async stop(): Promise<void> {
+    if (this.stopped) return;
     this.draining = true;
     clearInterval(this.ticker);
     await this.inOrder(async () => {
@@ -390,6 +450,7 @@ export class ShardSupervisor {
         endSpan(span);
         // One partition per topic on a shard: the topic names it.
         for (const o of offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
+        this.lastCommitAt = this.deps.supervision.clock();
         this.writeDueSnapshots();
         this.resumeWhenCaughtUp();
         timer();
@@ -414,6 +475,7 @@ export class ShardSupervisor {
   private async beforeRetry(err: unknown, attempt: number, records: number, control: BatchControl, what: string): Promise<void> {
     const code = errorCode(err);
     this.deps.metrics.batchRetries.inc({ code });
+    this.noteFenced(err);
     if (code === 'FENCED' || this.draining) throw err;
     if (!RETRY_WHILE_MEMBER.has(code) && attempt >= MAX_BATCH_ATTEMPTS) throw err;
     const delayMs = backoffDelay(DEPENDENCY_BACKOFF, attempt, this.deps.supervision.random());
@@ -445,7 +507,7 @@ export class ShardSupervisor {
     const byUser = new Map<string, UserBatch>();
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
-      const parsed = parseRecord(rec, this.userDeps.domain);
+      const parsed = parseRecord(rec, this.userDeps.domain, { now, partitions: this.deps.partitions });
       if (!parsed.ok) {
         parts[i] = deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code);
         continue;

@@ -15,6 +15,7 @@ import {
   toUserView,
   upcastJournal,
   upcastState,
+  windowsEmitted,
   type DecideContext,
   type DomainConfig,
   type Outcome,
@@ -69,8 +70,13 @@ export type UserMsg =
    * fails the shard stops the actor, and its next incarnation recovers from the store.
    */
   | { type: 'judge'; items: readonly RoundItem[]; now: number; reply: Reply<UserRound> }
-  /** Closes the windows due by `now`; journaled by the shard like a round's entries. */
+  /**
+   * The idle timer: closes due windows; `aggregates` (closed now or still pending) are to be
+   * committed, then confirmed. The close is journaled by the shard like a round's entries.
+   */
   | { type: 'closeIdle'; now: number; reply: Reply<IdleClose> }
+  /** These aggregates were committed: they are no longer pending (journaled by the shard). */
+  | { type: 'windowsEmitted'; windowStarts: number[]; now: number; reply: Reply<IdleClose> }
   /** Snapshot now; with `ifChanged`, only when events came since the last snapshot (passivation). */
   | { type: 'snapshot'; ifChanged?: boolean; reply: Reply<void> }
   | { type: 'view'; reply: Reply<UserView> };
@@ -144,13 +150,16 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
         }
         case 'closeIdle': {
           const closed = closeIdleWindows(state, msg.now, deps.domain);
-          if (!closed) {
-            msg.reply.resolve({ aggregates: [], entries: [], state, timerAt: nextTimerAt(state, deps.domain) });
-            return state;
-          }
-          const next = evolve(state, closed.journal, deps.domain);
-          const entries = [{ key, sequenceNumber: next.sequenceNumber, data: closed.journal, createdAt: msg.now }];
-          msg.reply.resolve({ aggregates: closed.aggregates, entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
+          const next = closed?.journal ? evolve(state, closed.journal, deps.domain) : state;
+          const entries = closed?.journal ? [{ key, sequenceNumber: next.sequenceNumber, data: closed.journal, createdAt: msg.now }] : [];
+          msg.reply.resolve({ aggregates: closed?.aggregates ?? [], entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
+          return next;
+        }
+        case 'windowsEmitted': {
+          const journal = windowsEmitted(state, msg.windowStarts, msg.now);
+          const next = journal ? evolve(state, journal, deps.domain) : state;
+          const entries = journal ? [{ key, sequenceNumber: next.sequenceNumber, data: journal, createdAt: msg.now }] : [];
+          msg.reply.resolve({ aggregates: [], entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
           return next;
         }
         case 'snapshot':
@@ -158,7 +167,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
           msg.reply.resolve();
           return state;
         case 'view':
-          msg.reply.resolve(toUserView(state, deps.domain.history));
+          msg.reply.resolve(toUserView(state, deps.domain.history, deps.domain.defaultCurrency));
           return state;
       }
     } catch (err) {

@@ -1,15 +1,18 @@
 /**
  * The admin HTTP API (CONTRACT §5) on fastify: probes and metrics, users, shards, rules and HTTP
- * ingestion (one file per group under ./routes). Errors are JSON `{error: {code, message}}`;
- * params and bodies are checked by JSON schema where fastify can; with ADMIN_TOKEN set every
- * route but the probes needs the bearer token (./auth.ts). Settings refuse a non-loopback bind
- * without a token.
+ * ingestion (one file per group under ./routes). Errors are JSON `{error: {code, message}}`,
+ * whoever refuses the request (./errors.ts); params and bodies are checked by JSON schema where
+ * fastify can; bodies are JSON (or NDJSON for POST /events) only; browsers' cross-site writes are
+ * refused (./crossSite.ts); with ADMIN_TOKEN set every route but the probes needs the bearer token
+ * (./auth.ts). Settings refuse a non-loopback bind without a token.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Settings } from '../config/settings.ts';
+import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { bearerAuth } from './auth.ts';
-import { errorHandler, schemaErrorFormatter, sendError } from './errors.ts';
+import { crossSiteGuard } from './crossSite.ts';
+import { clientErrorHandler, echo, errorHandler, frameworkErrors, schemaErrorFormatter, sendError } from './errors.ts';
 import { registerIngest } from './ingest.ts';
 import { PROBES, registerProbes } from './routes/probes.ts';
 import { registerRules } from './routes/rules.ts';
@@ -25,26 +28,105 @@ export interface AdminOptions {
   rules?: RulesControl;
 }
 
+/** A userId may be 128 characters, percent-encoded up to 12 bytes each. */
+const MAX_PARAM_LENGTH = 2048;
+
+/** Methods a path without a route for them answers 405 to (instead of 404). */
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
 export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger, options: AdminOptions = {}): FastifyInstance {
   const app = Fastify({
     logger: false,
     bodyLimit: settings.admin.bodyLimitBytes,
-    // A userId may be 128 characters, percent-encoded up to 12 bytes each.
-    routerOptions: { maxParamLength: 2048 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     requestTimeout: 60_000,
-    return503OnClosing: true,
+    // fastify's own 503 while closing has its own shape: answered by the hook below instead.
+    return503OnClosing: false,
     schemaErrorFormatter,
+    frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
+    clientErrorHandler,
   });
+  // Bodies are JSON: fastify's text/plain parser would take what a web page can send unasked.
+  app.removeContentTypeParser('text/plain');
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return undefined;
+    reply.header('connection', 'close');
+    return sendError(reply, 'UNAVAILABLE', 'the engine is shutting down');
+  });
+  app.addHook('onRequest', crossSiteGuard({ loopbackOnly: !settings.admin.token }));
   const auth = bearerAuth(settings.admin.token, PROBES);
   if (auth) app.addHook('onRequest', auth);
-  app.setNotFoundHandler((req, reply) => sendError(reply, 'NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`));
+  app.setNotFoundHandler((req, reply) => sendError(reply, 'NOT_FOUND', `no route ${req.method} ${echo(req.url.split('?')[0] ?? '')}`));
   app.setErrorHandler(errorHandler(log));
+
+  const routes = new Map<string, Set<string>>();
+  app.addHook('onRoute', (r) => {
+    const methods = routes.get(r.url) ?? new Set<string>();
+    for (const m of [r.method].flat()) methods.add(m);
+    routes.set(r.url, methods);
+  });
 
   registerProbes(app, engine);
   registerUsers(app, engine);
   registerShards(app, engine, settings.instanceId);
   registerRules(app, options.rules ?? null);
-  registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' });
+  registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' }, log);
+  // Last: by the time this plugin loads, every route above (plugins included) has been seen.
+  void app.register(async (scope) => methodNotAllowed(scope, routes));
   return app;
+}
+
+/** 405 with `Allow` for a path that has routes, but none for the method; before any body is read. */
+function methodNotAllowed(scope: FastifyInstance, routes: ReadonlyMap<string, ReadonlySet<string>>): void {
+  // Read before registering: these routes pass through the onRoute hook too.
+  const paths = [...routes].map(([url, methods]) => ({ url, others: METHODS.filter((m) => !methods.has(m)), allow: METHODS.filter((m) => methods.has(m)).join(', ') }));
+  for (const { url, others, allow } of paths) {
+    if (!others.length) continue;
+    scope.route({
+      method: others,
+      url,
+      exposeHeadRoute: false,
+      onRequest: async (req, reply) => {
+        reply.header('allow', allow);
+        return sendError(reply, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url} (allowed: ${allow})`);
+      },
+      handler: async () => undefined,
+    });
+  }
+}
+
+/**
+ * Binds the API. A bind that fails for a reason of the settings (port taken, no such address) is
+ * a ConfigError naming ADMIN_PORT / ADMIN_HOST, so that start-up stops with one line like any other
+ * bad setting; anything else is thrown as it is.
+ */
+export async function listenAdmin(app: FastifyInstance, admin: Pick<Settings['admin'], 'host' | 'port'>): Promise<string> {
+  try {
+    return await app.listen({ host: admin.host, port: admin.port });
+  } catch (err) {
+    const refusal = bindRefusal((err as { code?: unknown }).code, admin.host, admin.port);
+    if (refusal) throw refusal;
+    throw err;
+  }
+}
+
+function bindRefusal(code: unknown, host: string, port: number): ConfigError | null {
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError('ADMIN_PORT', `expects a port that is free on ADMIN_HOST ${host} (${port} is in use)`);
+    case 'EACCES':
+      return new ConfigError('ADMIN_PORT', `expects a port this user may bind on ADMIN_HOST ${host} (${port} is not allowed)`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError('ADMIN_HOST', `expects an address of this machine (${host} is not)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError('ADMIN_HOST', `expects a host name that resolves (${host} does not)`);
+    default:
+      return null;
+  }
 }

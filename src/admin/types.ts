@@ -6,7 +6,7 @@ import type { EventSource, IngestSink } from '../transport/ports.ts';
 
 export interface AdminEngine {
   readonly metrics: { readonly registry: Pick<Registry, 'metrics' | 'contentType'> };
-  readiness(): { ready: boolean; reasons: string[] };
+  readiness(): Promise<{ ready: boolean; reasons: string[] }>;
   userState(userId: string): Promise<UserStateView | null>;
   snapshotUser(userId: string): Promise<void>;
   ownedShards(): number[];

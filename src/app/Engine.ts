@@ -17,6 +17,7 @@ import type { JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { NO_FAULTS, type Faults } from './faults.ts';
+import { StuckWatch, within, type Readiness } from './readiness.ts';
 import type { RulesChannel } from './rules/channel.ts';
 
 export interface EngineParts {
@@ -44,6 +45,10 @@ export class Engine implements ShardListener {
   /** The shards that are open, for cheap synchronous reads (metrics). */
   private readonly open = new Map<number, ShardSupervisor>();
   private started = false;
+  private stopping = false;
+  /** Shards dropped because a newer owner fenced us, with when; until they are reopened or revoked. */
+  private readonly fenced = new Map<number, number>();
+  private readonly stuck: StuckWatch;
   private readonly firstCommitSeen = new WeakSet<ShardSupervisor>();
   readonly metrics: Metrics;
   /** A shard exceeded its restart limit: the process must drain and exit non-zero (set by run.ts). */
@@ -66,6 +71,7 @@ export class Engine implements ShardListener {
       lag: async () => (await parts.source.positions(this.ownedShards())).map(({ shard, lag }) => ({ shard, lag })),
     });
     this.supervision = makeSupervision(this.metrics);
+    this.stuck = new StuckWatch(settings.readiness.stuckAfterMs);
     this.system = nact.start(new NactPersistenceEngine(parts.store).plugin()) as nact.Ref<unknown>;
   }
 
@@ -76,6 +82,7 @@ export class Engine implements ShardListener {
 
   /** Drains: stops fetching (in-flight batches finish and commit), then snapshots and stops every shard. */
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const sup of this.open.values()) sup.beginDrain();
     await this.parts.source.stop();
     await this.onRevoked([...this.shards.keys()]);
@@ -84,6 +91,7 @@ export class Engine implements ShardListener {
   }
 
   async onAssigned(shards: readonly number[]): Promise<void> {
+    await this.reopenSuperseded(shards.filter((s) => this.open.has(s)));
     for (const shard of shards) {
       if (this.shards.has(shard)) continue;
       const opening = this.openShard(shard);
@@ -94,12 +102,35 @@ export class Engine implements ShardListener {
     await Promise.allSettled(shards.map((s) => this.shards.get(s)));
   }
 
+  /**
+   * A shard kept across a rebalance is still ours only if nobody opened it since we did: a member
+   * can miss a generation (its sync failed and it rejoined) in which the shard had another owner,
+   * whose events our live actors never saw. Such a shard is closed here, so that it is reopened
+   * with a new epoch and its actors recover from the store.
+   */
+  private async reopenSuperseded(kept: readonly number[]): Promise<void> {
+    const superseded = await Promise.all(
+      kept.map(async (shard) => {
+        const sup = this.open.get(shard);
+        if (!sup) return null;
+        // Unknown while the store is away: a stale shard is then fenced at its next write.
+        const held = await this.parts.store.claimShard({ shard, epoch: sup.epoch }).catch(() => sup.epoch);
+        return held > sup.epoch ? shard : null;
+      }),
+    );
+    const stale = superseded.filter((s): s is number => s !== null);
+    if (!stale.length) return;
+    this.log.warn({ shards: stale }, 'shards were opened by another owner since we opened them: reopening them');
+    await this.onRevoked(stale);
+  }
+
   async onRevoked(shards: readonly number[]): Promise<void> {
     await Promise.all(
       shards.map(async (shard) => {
         const opening = this.shards.get(shard);
         this.shards.delete(shard);
         this.open.delete(shard);
+        this.fenced.delete(shard);
         const sup = await opening?.catch(() => null);
         await sup?.stop();
       }),
@@ -155,6 +186,7 @@ export class Engine implements ShardListener {
     // A newer owner holds the shard (we were a zombie), or its work failed for good: drop it at
     // once; the consumer rejoins when a failed batch reaches kafkajs.
     this.log.warn({ shard, epoch: sup.epoch, code: errorCode(err) }, errorCode(err) === 'FENCED' ? 'fenced by a newer owner: dropping the shard' : 'shard failed: dropping it');
+    if (errorCode(err) === 'FENCED') this.fenced.set(shard, this.supervision.clock());
     this.shards.delete(shard);
     this.open.delete(shard);
     await sup.stop().catch(() => undefined);
@@ -178,6 +210,7 @@ export class Engine implements ShardListener {
     this.log.info({ shard, epoch }, 'shard opened');
     const sup = new ShardSupervisor(this.system, {
       shard,
+      partitions: this.parts.partitions,
       epoch,
       settings: this.settings,
       sink,
@@ -192,7 +225,10 @@ export class Engine implements ShardListener {
       faults: this.parts.faults ?? NO_FAULTS,
       committed,
     });
-    if (this.shards.has(shard)) this.open.set(shard, sup);
+    if (this.shards.has(shard)) {
+      this.open.set(shard, sup);
+      this.fenced.delete(shard);
+    }
     timer();
     return sup;
   }
@@ -213,27 +249,67 @@ export class Engine implements ShardListener {
   async userState(userId: string): Promise<UserStateView | null> {
     const shard = this.shardOf(userId);
     const live = await (await this.liveShard(shard))?.view(userId);
-    if (live) return { ...live, shard, source: 'actor' };
+    // A live actor that journaled nothing (its first write failed) is no user yet.
+    if (live && live.sequenceNumber > 0) return { ...live, shard, source: 'actor' };
     const state = await replayState(this.parts.store, persistenceKey(userId), initialState(userId), upcastState, (s, data) =>
       evolve(s, upcastJournal(data), { ...this.settings.domain, unknownTypes: 'other' }),
     );
     if (state.sequenceNumber === 0) return null;
-    return { ...toUserView(state, this.settings.domain.history), shard, source: 'store' };
+    return { ...toUserView(state, this.settings.domain.history, this.settings.domain.defaultCurrency), shard, source: 'store' };
   }
 
+  /** Forces a snapshot of a user of an owned shard; a user never seen is NOT_FOUND, and stays unseen. */
   async snapshotUser(userId: string): Promise<void> {
     const sup = await this.liveShard(this.shardOf(userId));
     if (!sup) throw new EngineError('NOT_FOUND', `user ${userId} is not on a shard this instance owns`);
+    // Asked before the actor is spawned: spawning it would make a user of anyone.
+    if (!(await this.hasHistory(sup, userId))) throw new EngineError('NOT_FOUND', `user ${userId} has never been seen`);
     await sup.snapshot(userId);
   }
 
-  readiness(): { ready: boolean; reasons: string[] } {
+  /** Whether the user has journaled anything: in its live actor, else in the store. */
+  private async hasHistory(sup: ShardSupervisor, userId: string): Promise<boolean> {
+    const live = await sup.view(userId);
+    if (live) return live.sequenceNumber > 0;
+    const key = persistenceKey(userId);
+    if (await this.parts.store.latestSnapshot(key)) return true;
+    return (await this.parts.store.readAfter(key, 0)).length > 0;
+  }
+
+  /**
+   * Ready (GET /readyz) when connected, joined and every owned shard makes progress: none fenced
+   * by a newer owner and not reopened, none closed under us, none stuck (lag above zero with no
+   * commit for readiness.stuckAfterMs); not while draining.
+   */
+  async readiness(): Promise<Readiness> {
     const reasons: string[] = [];
     if (!this.started) reasons.push('engine not started');
+    if (this.stopping) reasons.push('engine is draining');
     if (!this.parts.source.isConnected()) reasons.push('event source not connected');
     if (this.parts.source.memberId === null) reasons.push('consumer has not joined its group');
     if (!this.parts.store.isHealthy()) reasons.push('state store unreachable');
     if (!this.parts.alerts.isConnected()) reasons.push('alert bus unreachable');
+    const now = this.supervision.clock();
+    for (const [shard, at] of this.fenced) reasons.push(`shard ${shard} was fenced by a newer owner ${Math.round((now - at) / 1000)} s ago and is not reopened`);
+    for (const [shard, sup] of this.open) {
+      const { closed, fencedAt } = sup.health;
+      if (closed) reasons.push(`shard ${shard} is closed`);
+      else if (fencedAt !== null) reasons.push(`shard ${shard} is fenced by a newer owner`);
+    }
+    reasons.push(...(await this.stuckShards(now)));
     return { ready: reasons.length === 0, reasons };
+  }
+
+  private async stuckShards(now: number): Promise<string[]> {
+    const owned = this.ownedShards();
+    if (!owned.length) return [];
+    let positions;
+    try {
+      positions = await within(this.parts.source.positions(owned), Math.min(2000, this.settings.readiness.stuckAfterMs), 'reading shard lag');
+    } catch (err) {
+      this.log.debug({ err }, 'readiness: shard lag could not be read');
+      return ['shard lag could not be read'];
+    }
+    return this.stuck.observe(now, positions, (shard) => this.open.get(shard)?.health.lastCommitAt ?? null);
   }
 }

@@ -7,7 +7,7 @@ import { isEmbedded, loadSettings, type Env } from '../config/settings.ts';
 import { ConfigError, EngineError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { startTracing } from '../telemetry/tracing.ts';
-import { buildAdmin } from '../admin/server.ts';
+import { buildAdmin, listenAdmin } from '../admin/server.ts';
 import { Engine } from './Engine.ts';
 import { RulesHolder } from './rules.ts';
 import { buildParts } from './wiring.ts';
@@ -48,7 +48,16 @@ export async function runService(env: Env = process.env): Promise<void> {
   }
   const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
   const admin = buildAdmin(engine, settings, log, { rules: parts.rules });
-  const address = await admin.listen({ host: settings.admin.host, port: settings.admin.port });
+  let address: string;
+  try {
+    address = await listenAdmin(admin, settings.admin);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`risk-engine: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   log.info({ address }, 'admin API listening');
 
   let stopping = false;

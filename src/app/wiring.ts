@@ -15,6 +15,7 @@ import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
 import { ensureTopics } from '../transport/kafka/topics.ts';
 import { NatsAlertBus } from '../transport/nats/NatsAlertBus.ts';
 import type { EngineParts } from './Engine.ts';
+import { lockDataDir } from './dataDirLock.ts';
 import { faultsFrom, withFaults } from './faults.ts';
 import type { RulesStore } from './rules.ts';
 import { embeddedRulesChannel, openRulesChannel } from './rules/channel.ts';
@@ -34,16 +35,34 @@ async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
  */
 export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesStore, options: { alertsOut?: Writable } = {}): { parts: EngineParts; transport: EmbeddedTransport } {
   const { topics, partitions, groupId, fromBeginning } = settings.kafka;
-  const transport = openEmbeddedTransport({
-    dataDir: settings.dataDir,
-    inputs: [...topics.inputs, ...(topics.other ? [topics.other] : [])],
-    partitions,
-    groupId,
-    fromBeginning,
-    ...(options.alertsOut ? { out: options.alertsOut } : {}),
-    log: log.child({ component: 'embedded' }),
-  });
-  const store = new EmbeddedJournal({ dir: settings.dataDir, keepSnapshots: settings.persistence.keepSnapshots });
+  // Before anything is opened: a second engine on the same directory stops here (exit 2).
+  const lock = lockDataDir(settings.dataDir);
+  let transport: EmbeddedTransport;
+  let store: EmbeddedJournal;
+  try {
+    transport = openEmbeddedTransport({
+      dataDir: settings.dataDir,
+      inputs: [...topics.inputs, ...(topics.other ? [topics.other] : [])],
+      partitions,
+      groupId,
+      fromBeginning,
+      retention: settings.embedded.retention,
+      ...(options.alertsOut ? { out: options.alertsOut } : {}),
+      log: log.child({ component: 'embedded' }),
+    });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  try {
+    store = new EmbeddedJournal({ dir: settings.dataDir, keepSnapshots: settings.persistence.keepSnapshots });
+  } catch (err) {
+    void transport.close().catch(() => undefined).finally(() => lock.release());
+    throw err;
+  }
+  const migrated = store.migrated;
+  if (migrated) log.info({ path: store.path, moved: migrated.moved }, 'embedded journal converted to its binary key layout');
+  if (migrated?.unreadable) log.warn({ path: store.path, unreadable: migrated.unreadable }, 'embedded journal: entries with keys no id encodes to were left in the old databases');
   const parts: EngineParts = {
     source: withFaults(transport.source, process.env.RISK_FAULT),
     store,
@@ -53,8 +72,12 @@ export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
     faults: faultsFrom(process.env.RISK_FAULT),
     rules: embeddedRulesChannel(rules),
     close: async () => {
-      await transport.close();
-      await store.close();
+      try {
+        await transport.close();
+        await store.close();
+      } finally {
+        lock.release();
+      }
     },
   };
   return { parts, transport };

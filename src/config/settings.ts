@@ -4,6 +4,7 @@
  * Any bad value becomes a ConfigError naming the setting (the env var when it came from one).
  */
 import { readFileSync } from 'node:fs';
+import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
@@ -53,7 +54,9 @@ const settingsSchema = z
     admin: z.object({
       host: z.string().min(1),
       port: z.number().int().min(0).max(65535),
-      token: z.string().min(16, 'at least 16 characters').optional(),
+      // Visible ASCII only: a header carries nothing else intact, and a space (often a paste
+      // accident) would make a token that no client can send.
+      token: z.string().min(16, 'at least 16 characters').regex(/^[\x21-\x7e]+$/, 'visible ASCII characters, no whitespace').optional(),
       bodyLimitBytes: positiveInt,
     }),
     dataDir: z.string().min(1),
@@ -92,7 +95,7 @@ const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; wh
   NATS_URL: { path: 'nats.url', parse: (v) => v, what: 'a nats:// URL' },
   ADMIN_HOST: { path: 'admin.host', parse: (v) => v, what: 'a host name or address to bind' },
   ADMIN_PORT: { path: 'admin.port', parse: parseIntStrict, what: 'a port number 0..65535' },
-  ADMIN_TOKEN: { path: 'admin.token', parse: (v) => v, what: 'a bearer token of at least 16 characters' },
+  ADMIN_TOKEN: { path: 'admin.token', parse: (v) => v, what: 'a bearer token of at least 16 visible ASCII characters, no whitespace' },
   INSTANCE_ID: { path: 'instanceId', parse: (v) => v, what: 'an instance name (1..128 characters)' },
   DATA_DIR: { path: 'dataDir', parse: (v) => v, what: 'a directory for the embedded store' },
   STATE_PREFIX: { path: 'redis.prefix', parse: (v) => v, what: 'a key prefix of letters, digits, _ . - (1..64)' },
@@ -110,8 +113,21 @@ function parseIntStrict(v: string): unknown {
   return /^\d+$/.test(v.trim()) ? Number(v.trim()) : v;
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-export const isLoopback = (host: string): boolean => LOOPBACK.has(host) || host.startsWith('127.');
+/**
+ * Literal loopback addresses only: a dotted quad in 127.0.0.0/8, ::1 in any of its spellings, or
+ * "localhost". A prefix test would pass "127.evil.com", a name that resolves anywhere.
+ */
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIPv4(host)) return host.startsWith('127.');
+  if (!isIPv6(host)) return false;
+  try {
+    // The URL parser writes an IPv6 address in its shortest form ("0:0:0:0:0:0:0:1" -> "[::1]").
+    return new URL(`http://[${host}]`).hostname === '[::1]';
+  } catch {
+    return false; // e.g. a zone id ("::1%lo"), which a URL cannot carry
+  }
+}
 
 /** Embedded mode: no external service; chosen when no broker is configured (KAFKA_BROKERS unset). */
 export const isEmbedded = (s: Settings): boolean => s.kafka.brokers.length === 0;

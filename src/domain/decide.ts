@@ -6,13 +6,14 @@ import type { DomainConfig } from './config.ts';
 import { stronger, type Decision, type Reason, type Verdict } from './decision.ts';
 import { isRedelivery, recordIndexFor, seenEventId } from './dedupe.ts';
 import { isFailedLogin, type RiskEvent } from './event.ts';
+import { rateOf } from './fx.ts';
 import { matchingHardRules } from './hardRules.ts';
-import type { EventAccepted, WindowsIdleClosed } from './journal.ts';
+import type { EventAccepted, WindowsClosed, WindowsEmitted } from './journal.ts';
 import type { Rules } from './rules.ts';
 import { score, verdictOf } from './scoring.ts';
 import { closedAt, decisionAt, historyLength, isVerdictAt, timeAt } from './history.ts';
 import { sourceKey, type UserState } from './state.ts';
-import { idleCloseAt, planEvent, toAggregate, type WindowAggregate } from './windows.ts';
+import { idleCloseAt, idleDue, planEvent, toAggregate, type WindowAggregate } from './windows.ts';
 
 export interface DecideContext {
   rules: Rules;
@@ -39,10 +40,10 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
   if (seenEventId(state, event.eventId)) return { kind: 'duplicate' };
 
   const { rules, config } = ctx;
-  const scored = score(state, event, rules);
+  const scored = score(state, event, rules, config);
   let verdict = verdictOf(scored.riskScore, rules.thresholds);
   const reasons: Reason[] = [];
-  for (const rule of matchingHardRules(rules.hardRules, state, event)) {
+  for (const rule of matchingHardRules(rules.hardRules, state, event, config)) {
     verdict = stronger(verdict, rule.decision);
     reasons.push({ code: `HARD_RULE:${rule.id}`, weight: FORCING_WEIGHT, detail: `hard rule ${rule.id} forces ${rule.decision}` });
   }
@@ -64,6 +65,7 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
     event: {
       kind: event.kind,
       amount: event.amount,
+      ...currencyOf(event, config),
       deviceId: event.deviceId,
       country: event.country,
       failedLogin: isFailedLogin(event),
@@ -75,6 +77,13 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
     closed: aggregates,
   };
   return { kind: 'accepted', journal, decision, aggregates };
+}
+
+/** The amount's currency, and the rate decide converted it at when it is not the default currency. */
+function currencyOf(event: RiskEvent, config: DomainConfig): Pick<EventAccepted['event'], 'currency' | 'rate'> {
+  if (event.amount === null) return {};
+  if (event.currency === config.defaultCurrency) return { currency: event.currency };
+  return { currency: event.currency, rate: rateOf(config, event.currency) };
 }
 
 function redelivered(state: UserState, event: RiskEvent): Outcome {
@@ -112,16 +121,33 @@ function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reaso
   };
 }
 
-/** When the actor should call closeIdleWindows; null when no window is open. */
+/** When the actor should call closeIdleWindows (processing time); null when nothing will be due. */
 export function nextTimerAt(state: UserState, config: DomainConfig): number | null {
   return idleCloseAt(state.windows, config);
 }
 
-/** Closes every open window of a user quiet since idleCloseMs (processing time); null when nothing is due. */
-export function closeIdleWindows(state: UserState, now: number, config: DomainConfig): { journal: WindowsIdleClosed; aggregates: WindowAggregate[] } | null {
-  const due = idleCloseAt(state.windows, config);
-  if (due === null || now < due) return null;
-  const aggregates = state.windows.open.map((o) => toAggregate(state.userId, o));
-  return { journal: { v: 1, type: 'idleClosed', at: now, closed: aggregates }, aggregates };
+/**
+ * The idle timer at `now` (processing time): the windows of a user quiet for idleCloseMs whose
+ * end plus the allowed lateness `now` has passed close (`journal`, null when none does), and
+ * `aggregates` are theirs with those of windows closed before and still pending: to be committed,
+ * then confirmed with `windowsEmitted`. Null when there is nothing to emit.
+ *
+ * At least once: an aggregate pending when the engine stopped is emitted again after recovery,
+ * so consumers of risk-aggregates dedupe by (userId, windowStart); a window's aggregate is the
+ * same every time it is emitted.
+ */
+export function closeIdleWindows(state: UserState, now: number, config: DomainConfig): { journal: WindowsClosed | null; aggregates: WindowAggregate[] } | null {
+  const due = idleDue(state.windows, now, config);
+  const pending = state.windows.pending;
+  if (!due.length && !pending.length) return null;
+  const closed = due.map((o) => toAggregate(state.userId, o));
+  const aggregates = [...pending.map((o) => toAggregate(state.userId, o)), ...closed];
+  return { journal: closed.length ? { v: 1, type: 'windowsClosed', at: now, closed } : null, aggregates };
+}
+
+/** The journal event confirming that these aggregates were committed; null when none of them is pending any more. */
+export function windowsEmitted(state: UserState, windowStarts: readonly number[], now: number): WindowsEmitted | null {
+  const confirmed = state.windows.pending.filter((o) => windowStarts.includes(o.start)).map((o) => o.start);
+  return confirmed.length ? { v: 1, type: 'windowsEmitted', at: now, windowStarts: confirmed } : null;
 }
 

@@ -7,15 +7,22 @@
  * several topics, whose relative order on arrival is arbitrary.
  */
 import { isFailedLogin, type RiskEvent } from './event.ts';
-import { amountValueAt, countryAt, deviceAt, historyLength, isKindAt, timeAt } from './history.ts';
+import { amountValue, rateOf, type FxConfig } from './fx.ts';
+import { amountValueAt, countryAt, currencyAt, deviceAt, failedLoginAt, historyLength, isKindAt, timeAt } from './history.ts';
 import type { Known, UserState } from './state.ts';
 
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
-/** Card testers probe with tiny amounts; ordinary small purchases rarely come in bursts. */
+/** Card testers probe with tiny amounts; ordinary small purchases rarely come in bursts. In the default currency. */
 export const SMALL_PAYMENT = 10;
 
 type Fn<T> = (state: UserState, event: RiskEvent) => T;
+/** Amounts are compared in the default currency, converted with the rate table. */
+type FxFn<T> = (state: UserState, event: RiskEvent, fx: FxConfig) => T;
+
+/** The event's amount in the default currency; null when it has none. */
+export const eventValue = (event: RiskEvent, fx: FxConfig): number | null =>
+  event.amount === null ? null : amountValue(event.amount, rateOf(fx, event.currency));
 
 /** Events of the event's kind in (t - windowMs, t] of event time, the event included. */
 export function countKindWithin(state: UserState, event: RiskEvent, windowMs: number): number {
@@ -35,28 +42,59 @@ function countWithin(state: UserState, event: RiskEvent, kind: RiskEvent['kind']
 
 export const loginsLastHour: Fn<number> = (state, event) => (event.kind === 'login' ? 1 : 0) + countWithin(state, event, 'login', HOUR);
 
-/** Failed logins in a row up to this event; a successful login after many failures still carries them. */
-export const failedLoginStreak: Fn<number> = (state, event) => state.profile.failedLoginStreak + (isFailedLogin(event) ? 1 : 0);
+/**
+ * Failed logins in a row up to this event in event time, this one included: those after the
+ * latest successful login at or before it. A successful login after many failures still carries them.
+ */
+export const failedLoginStreak: Fn<number> = (state, event) => (isFailedLogin(event) ? 1 : 0) + failedLoginsBefore(state, event.timestamp);
 
-/** How many standard deviations a payment or transfer amount lies above the user's mean; 0 until 5 are known. */
-export const amountZScore: Fn<number> = (state, event) => {
+/** Failed logins in (the latest successful login at or before t, t] of event time. */
+function failedLoginsBefore(state: UserState, t: number): number {
+  const h = state.history;
+  const { lastLoginSuccessAt: last, failedLoginStreak: sinceLast } = state.profile;
+  if (last === null || last <= t) {
+    // The profile counts every failure since the latest success, also those beyond the history:
+    // less the ones later than t (recent, so in the history).
+    if (sinceLast === 0) return 0;
+    let later = 0;
+    for (let i = 0; i < historyLength(h); i++) if (failedLoginAt(h, i) && timeAt(h, i) > t) later++;
+    return Math.max(0, sinceLast - later);
+  }
+  // A success later than t is known: count back from the latest success at or before t.
+  let since = -Infinity;
+  for (let i = 0; i < historyLength(h); i++) {
+    const at = timeAt(h, i);
+    if (at <= t && at > since && isKindAt(h, i, 'login') && !failedLoginAt(h, i)) since = at;
+  }
+  let n = 0;
+  for (let i = 0; i < historyLength(h); i++) {
+    const at = timeAt(h, i);
+    if (at > since && at <= t && failedLoginAt(h, i)) n++;
+  }
+  return n;
+}
+
+/** How many standard deviations a payment or transfer amount lies above the user's mean (default currency); 0 until 5 are known. */
+export const amountZScore: FxFn<number> = (state, event, fx) => {
   const { n, mean, m2 } = state.profile.amounts;
-  if (event.amount === null || (event.kind !== 'payment' && event.kind !== 'transfer') || n < 5) return 0;
+  const value = eventValue(event, fx);
+  if (value === null || (event.kind !== 'payment' && event.kind !== 'transfer') || n < 5) return 0;
   // The floor keeps a user who always pays the same amount from flagging every small variation.
   const deviation = Math.max(Math.sqrt(m2 / n), mean * 0.25, 1);
-  return (Number(event.amount) - mean) / deviation;
+  return (value - mean) / deviation;
 };
 
-/** Small payments within 10 minutes, this one included; 0 when this is not a small payment. */
-export const smallPaymentsLast10m: Fn<number> = (state, event) => {
-  if (event.kind !== 'payment' || event.amount === null || Number(event.amount) > SMALL_PAYMENT) return 0;
+/** Small payments (in the default currency) within 10 minutes, this one included; 0 when this is not a small payment. */
+export const smallPaymentsLast10m: FxFn<number> = (state, event, fx) => {
+  const value = eventValue(event, fx);
+  if (event.kind !== 'payment' || value === null || value > SMALL_PAYMENT) return 0;
   const h = state.history;
   let n = 1;
   for (let i = 0; i < historyLength(h); i++) {
     const t = timeAt(h, i);
     if (t > event.timestamp || t <= event.timestamp - 10 * MINUTE || !isKindAt(h, i, 'payment')) continue;
     const amount = amountValueAt(h, i);
-    if (amount !== null && amount <= SMALL_PAYMENT) n++;
+    if (amount !== null && amount * rateOf(fx, currencyAt(h, i)) <= SMALL_PAYMENT) n++;
   }
   return n;
 };
@@ -142,8 +180,8 @@ export interface Feature {
   name: string;
   /** The reason code when it contributes. */
   code: string;
-  value: Fn<number>;
-  detail: Fn<string>;
+  value: FxFn<number>;
+  detail: FxFn<string>;
 }
 
 const velocity = (name: string, code: string, windowMs: number, label: string, lo: number, hi: number): Feature => ({
@@ -172,14 +210,15 @@ export const FEATURES: readonly Feature[] = [
   {
     name: 'amountDeviation',
     code: 'UNUSUAL_AMOUNT',
-    value: (s, e) => ramp(amountZScore(s, e), 3, 6),
-    detail: (s, e) => `amount ${e.amount} is ${amountZScore(s, e).toFixed(1)} deviations above the usual ${s.profile.amounts.mean.toFixed(2)}`,
+    value: (s, e, fx) => ramp(amountZScore(s, e, fx), 3, 6),
+    detail: (s, e, fx) =>
+      `amount ${e.amount}${e.currency === fx.defaultCurrency ? '' : ` ${e.currency}`} is ${amountZScore(s, e, fx).toFixed(1)} deviations above the usual ${s.profile.amounts.mean.toFixed(2)}`,
   },
   {
     name: 'smallPaymentBurst',
     code: 'SMALL_PAYMENT_BURST',
-    value: (s, e) => ramp(smallPaymentsLast10m(s, e), 2, 8),
-    detail: (s, e) => `${smallPaymentsLast10m(s, e)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
+    value: (s, e, fx) => ramp(smallPaymentsLast10m(s, e, fx), 2, 8),
+    detail: (s, e, fx) => `${smallPaymentsLast10m(s, e, fx)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
   },
   {
     name: 'newDevice',

@@ -31,6 +31,12 @@ export interface History {
   strings: string[];
   /** Per entry, 0 or the JSON of its Extras. */
   extras: (string | 0)[];
+  /**
+   * The currencies other than the default one that amounts came in, at most MAX_CURRENCIES;
+   * absent until one comes. Entries refer to them by position (HOT's top 3 bits, 0: the default
+   * currency); CURRENCY_INLINE means "in the entry's extras".
+   */
+  currencies?: string[];
 }
 
 /**
@@ -59,6 +65,8 @@ export interface Extras {
   y?: string;
   m?: string;
   v?: string;
+  /** The amount's currency, when the currency table had no room for it. */
+  u?: string;
 }
 type InlineKey = 'd' | 'k' | 'p' | 'y' | 'm' | 'v';
 
@@ -72,7 +80,10 @@ const DECIDED_AT = 1;
 const AMOUNT = 2;
 /** The Kafka offset; NONE for events without a Kafka source, EXTRA when it is in extras. */
 const OFFSET = 3;
-/** Read by the features on every event: kind (2 bits), failed login (1), verdict (2), device, country and source string indexes (8 each). */
+/**
+ * Read by the features on every event: kind (2 bits), failed login (1), verdict (2), device,
+ * country and source string indexes (8 each), the amount's currency (3): 32 bits, kept unsigned.
+ */
 const HOT = 4;
 /** Read to show or re-emit a decision: riskScore in units of 1e-4, the shard, string indexes of eventType, model and rules version. Beyond 32 bits, so packed by arithmetic (see cold()). */
 const COLD = 5;
@@ -80,6 +91,9 @@ const COLD = 5;
 const NONE = -1;
 const EXTRA = -2;
 export const MAX_STRINGS = 255;
+export const MAX_CURRENCIES = 6;
+const CURRENCY_INLINE = 7;
+const CURRENCY_AT = 29;
 /** The index of a string the table had no room for (a user with ever new devices, countries and event types): the entry's extras hold it. */
 const INLINE = 255;
 
@@ -121,6 +135,12 @@ const sourceIndexAt = (h: History, i: number): number => (hot(h, i) >>> 21) & 25
 function stringAt(h: History, i: number, index: number, inline: InlineKey): string | null {
   if (index === INLINE) return extrasAt(h, i)[inline]!;
   return index === 0 ? null : h.strings[index]!;
+}
+/** The currency of entry i's amount when it is not the default currency, else null. */
+export function currencyAt(h: History, i: number): string | null {
+  const c = hot(h, i) >>> CURRENCY_AT;
+  if (c === 0) return null;
+  return c === CURRENCY_INLINE ? extrasAt(h, i).u! : h.currencies![c - 1]!;
 }
 const extrasAt = (h: History, i: number): Extras => (h.extras[i] ? (JSON.parse(h.extras[i] as string) as Extras) : {});
 /** Index 0 is "none" whatever it holds, so lookups start at 1. */
@@ -205,8 +225,11 @@ function toClosed(a: WindowAggregate): ClosedWindow {
   return same ? compact : [s, a.windowEnd, a.eventCount, a.totalRiskScore, a.avgRiskScore, a.maxRiskScore, a.firstEventTime, a.lastEventTime];
 }
 
-/** What the journal says of the event, with the decision made for it and the windows it closed. */
-export type EntryInput = EventAccepted['event'] & { decision: Decision; closed: readonly WindowAggregate[] };
+/**
+ * What the journal says of the event, with the decision made for it and the windows it closed;
+ * `currency` is the amount's when it is not the default currency, else null.
+ */
+export type EntryInput = Omit<EventAccepted['event'], 'currency' | 'rate'> & { currency: string | null; decision: Decision; closed: readonly WindowAggregate[] };
 
 /** Appends an entry, dropping the oldest beyond `max`. */
 export function pushEntry(h: History, e: EntryInput, max: number): History {
@@ -234,6 +257,16 @@ export function pushEntry(h: History, e: EntryInput, max: number): History {
   if (d.reasons.length) extra.r = d.reasons.map((r) => [r.code, r.weight, r.detail]);
   if (e.closed.length) extra.c = e.closed.map(toClosed);
   if (d.traceId !== null) extra.t = d.traceId;
+  let currencies = h.currencies;
+  let currency = 0;
+  if (e.currency !== null) {
+    const at = currencies === undefined ? -1 : currencies.indexOf(e.currency);
+    if (at >= 0) currency = at + 1;
+    else if ((currencies?.length ?? 0) < MAX_CURRENCIES) {
+      currencies = (currencies ?? []).concat([e.currency]);
+      currency = currencies.length;
+    } else [currency, extra.u] = [CURRENCY_INLINE, e.currency];
+  }
 
   const index = (s: string | null, inline: InlineKey): number => {
     if (s === null) return 0;
@@ -248,13 +281,14 @@ export function pushEntry(h: History, e: EntryInput, max: number): History {
     (VERDICTS.indexOf(d.decision) << 3) |
     (index(e.deviceId, 'd') << 5) |
     (index(e.country, 'k') << 13) |
-    (index(e.source, 'p') << 21);
+    (index(e.source, 'p') << 21) |
+    (currency << CURRENCY_AT);
   const typeIndex = d.eventType === e.kind ? 0 : index(d.eventType, 'y');
   let packed = 0;
   for (const [field, value] of [[RISK, riskUnits], [EVENT_TYPE, typeIndex], [MODEL, index(d.modelVersion, 'm')], [RULES, index(String(d.rulesVersion), 'v')], [SHARD, d.shard]] as const) {
     packed = withCold(packed, field, value);
   }
-  const values = [d.eventTimestamp, d.decidedAt, amount, offset, hotCode, packed];
+  const values = [d.eventTimestamp, d.decidedAt, amount, offset, hotCode >>> 0, packed];
   const n = historyLength(h);
   const g = h.skip + n;
   // concat, not push: it allocates exactly what is needed, where push leaves up to half again spare.
@@ -265,13 +299,16 @@ export function pushEntry(h: History, e: EntryInput, max: number): History {
     nums = nums.slice(skip >>> CHUNK_BITS);
     skip &= CHUNK - 1;
   }
-  return {
+  const next: History = {
     nums,
     skip,
     eventIds: (drop ? h.eventIds.slice(drop) : h.eventIds).concat([d.eventId]),
     strings,
     extras: (drop ? h.extras.slice(drop) : h.extras).concat([Object.keys(extra).length ? exactCopy(JSON.stringify(extra)) : 0]),
   };
+  // Absent rather than undefined, so that the state is the same after a JSON round trip.
+  if (currencies !== undefined) next.currencies = currencies;
+  return next;
 }
 
 /**
@@ -296,7 +333,7 @@ function withStrings(h: History, wanted: readonly (string | null)[]): { strings:
       const chunk = out[g >>> CHUNK_BITS]!;
       const base = (g & (CHUNK - 1)) * STRIDE;
       const h = chunk[base + HOT]!;
-      chunk[base + HOT] = (h & 31) | (at((h >>> 5) & 255) << 5) | (at((h >>> 13) & 255) << 13) | (at((h >>> 21) & 255) << 21);
+      chunk[base + HOT] = ((h & 31) | (at((h >>> 5) & 255) << 5) | (at((h >>> 13) & 255) << 13) | (at((h >>> 21) & 255) << 21) | (h & (7 << CURRENCY_AT))) >>> 0;
       let c = chunk[base + COLD]!;
       for (const field of [EVENT_TYPE, MODEL, RULES]) c = withCold(c, field, at(cold(c, field)));
       chunk[base + COLD] = c;

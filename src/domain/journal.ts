@@ -9,7 +9,7 @@ import type { Placement, WindowAggregate } from './windows.ts';
 
 export const JOURNAL_VERSION = 1;
 
-export type JournalEvent = EventAccepted | WindowsIdleClosed;
+export type JournalEvent = EventAccepted | WindowsClosed | WindowsEmitted | WindowsIdleClosed;
 
 export interface EventAccepted {
   v: 1;
@@ -18,6 +18,10 @@ export interface EventAccepted {
   event: {
     kind: EventKind;
     amount: string | null;
+    /** The amount's currency, with every amount; absent in entries journaled before currencies were kept: the default currency. */
+    currency?: string;
+    /** Units of the default currency per unit of `currency`, as decide converted it; absent for the default currency. */
+    rate?: number;
     deviceId: string | null;
     country: string | null;
     failedLogin: boolean;
@@ -33,6 +37,28 @@ export interface EventAccepted {
   closed: WindowAggregate[];
 }
 
+/**
+ * Windows the idle timer closed (their end plus the allowed lateness passed by the engine's
+ * clock): closed from now on, their aggregates pending until a WindowsEmitted says they were
+ * committed, and emitted again until then (at least once).
+ */
+export interface WindowsClosed {
+  v: 1;
+  type: 'windowsClosed';
+  /** Processing time of the close. */
+  at: number;
+  closed: WindowAggregate[];
+}
+
+/** The aggregates of these pending windows were committed. */
+export interface WindowsEmitted {
+  v: 1;
+  type: 'windowsEmitted';
+  at: number;
+  windowStarts: number[];
+}
+
+/** Written before idle closes were at least once: closed and (as far as it went) emitted. Replayed as such; no longer written. */
 export interface WindowsIdleClosed {
   v: 1;
   type: 'idleClosed';

@@ -3,17 +3,32 @@
  * (bigint) while computing and as canonical 4-decimal strings ("12.3400") when stored, so totals
  * never pick up binary floating-point error.
  */
-const DECIMAL = /^(\d{1,24})(?:\.(\d{1,4}))?$/;
+
+/**
+ * Digits before the point of an accepted amount, for JSON numbers and strings alike. Bounded so
+ * that statistics kept as doubles stay finite (a squared amount is below 1e30), and below 10^15 <
+ * 2^53 an integer JSON number is still exact.
+ */
+export const MAX_AMOUNT_INTEGER_DIGITS = 15;
+/** The smallest amount that is refused: 10^15. */
+const AMOUNT_LIMIT = 10 ** MAX_AMOUNT_INTEGER_DIGITS;
+const DECIMAL = /^(\d{1,15})(?:\.(\d{1,4}))?$/;
+const TOO_MANY_DECIMALS = /^\d+\.\d{5,}$|e-/i;
+const TOO_MANY_DIGITS = /^\d{16,}(?:\.\d*)?$/;
 const SCALE = 10_000n;
 
 export type AmountParse = { ok: true; minor: bigint } | { ok: false; message: string };
 
-/** A JSON number or decimal string, >= 0, at most 4 decimals. */
+const TOO_BIG: AmountParse = { ok: false, message: `at most ${MAX_AMOUNT_INTEGER_DIGITS} digits before the point` };
+
+/** A JSON number or decimal string, >= 0, at most 15 digits before the point and 4 after. */
 export function parseAmount(value: unknown): AmountParse {
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return { ok: false, message: 'must be a finite number' };
     if (value < 0) return { ok: false, message: 'must be >= 0' };
-    // Every double >= 2^53 is an integer; below that String() gives the shortest exact decimal.
+    if (value >= AMOUNT_LIMIT) return TOO_BIG;
+    // Below 10^15 < 2^53 an integer double is exact, and String() gives the shortest decimal
+    // that reads back as the same double: the value the client wrote, when it had <= 4 decimals.
     if (Number.isInteger(value)) return { ok: true, minor: BigInt(value) * SCALE };
     return parseAmount(String(value));
   }
@@ -21,9 +36,10 @@ export function parseAmount(value: unknown): AmountParse {
   if (value.startsWith('-')) return { ok: false, message: 'must be >= 0' };
   const m = DECIMAL.exec(value);
   if (!m) {
-    return /^\d+\.\d{5,}$/.test(value) || /e-/i.test(value)
+    if (TOO_MANY_DIGITS.test(value)) return TOO_BIG;
+    return TOO_MANY_DECIMALS.test(value)
       ? { ok: false, message: 'at most 4 decimals' }
-      : { ok: false, message: 'must be a decimal like "12.34" (at most 24 digits before the point, 4 after)' };
+      : { ok: false, message: `must be a decimal like "12.34" (at most ${MAX_AMOUNT_INTEGER_DIGITS} digits before the point, 4 after)` };
   }
   const fraction = (m[2] ?? '').padEnd(4, '0');
   return { ok: true, minor: BigInt(m[1]!) * SCALE + BigInt(fraction) };

@@ -15,6 +15,10 @@
  *                                                minute of event time, this one included
  *   upstreamRiskAbove       number 0..1         the upstream riskScore is strictly above this
  * Amounts are JSON numbers or decimal strings (at most 4 decimals) and are compared exactly.
+ *
+ * Every object is closed (an unknown or misspelt field is refused, at every level) and every list,
+ * string and number is bounded (RULES_LIMITS), so that a rules object cannot make each decision
+ * arbitrarily slow or its scores meaningless.
  */
 import { z } from 'zod';
 import { FEATURE_NAMES } from './features.ts';
@@ -57,35 +61,54 @@ const amount = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return formatMinor(parsed.minor);
 });
 
+/** The bounds of a rules object, named here so that the README can quote them. */
+export const RULES_LIMITS = {
+  /** Entries of any list: hardRules, when.eventType, when.countryIn. */
+  listEntries: 1000,
+  /** |weight| and |bias|: sigmoid(±100) is 0 or 1 to the last bit already. */
+  weightAbs: 100,
+  /** Characters of modelVersion, a hard rule's id and an eventType. */
+  nameChars: 64,
+  /** Characters of a country in countryIn, as for an event's country. */
+  countryChars: 256,
+  countInLastMinuteAbove: 1_000_000,
+} as const;
+
 const text = (max: number) => z.string().min(1).max(max);
+const list = <T extends z.ZodType>(item: T) => z.array(item).min(1).max(RULES_LIMITS.listEntries);
 const score = z.number().min(0).max(1);
+const weight = z.number().min(-RULES_LIMITS.weightAbs).max(RULES_LIMITS.weightAbs);
 
 const when = z
   .strictObject({
-    eventType: z.union([text(64), z.array(text(64)).min(1)]).optional(),
+    eventType: z.union([text(RULES_LIMITS.nameChars), list(text(RULES_LIMITS.nameChars))]).optional(),
     amountAbove: amount.optional(),
     amountBelow: amount.optional(),
-    countryIn: z.array(text(256)).min(1).optional(),
+    countryIn: list(text(RULES_LIMITS.countryChars)).optional(),
     newDevice: z.boolean().optional(),
     newCountry: z.boolean().optional(),
-    countInLastMinuteAbove: z.number().int().min(0).optional(),
+    countInLastMinuteAbove: z.number().int().min(0).max(RULES_LIMITS.countInLastMinuteAbove).optional(),
     upstreamRiskAbove: score.optional(),
   })
   .refine((w) => Object.keys(w).length > 0, { message: 'needs at least one condition' });
 
 const rulesSchema = z
-  .looseObject({
+  .strictObject({
     // PUT /rules ignores the version it is given (the admin API bumps it), so it may be left out.
     rulesVersion: z.number().int().min(0).default(1),
-    modelVersion: text(64),
-    thresholds: z.strictObject({ block: score, challenge: score }),
-    weights: z.record(z.string(), z.number()),
-    bias: z.number(),
-    hardRules: z.array(z.strictObject({ id: text(64), when, decision: z.enum(['BLOCK', 'CHALLENGE']) })).default([]),
+    modelVersion: text(RULES_LIMITS.nameChars),
+    // 0 < challenge < block <= 1: a score is in (0, 1), so each verdict stays reachable.
+    thresholds: z.strictObject({ block: score.gt(0), challenge: score.gt(0).lt(1) }),
+    weights: z.record(z.string().max(RULES_LIMITS.nameChars), weight),
+    bias: weight,
+    hardRules: z
+      .array(z.strictObject({ id: text(RULES_LIMITS.nameChars), when, decision: z.enum(['BLOCK', 'CHALLENGE']) }))
+      .max(RULES_LIMITS.listEntries)
+      .default([]),
   })
   .superRefine((r, ctx) => {
-    if (r.thresholds.challenge > r.thresholds.block) {
-      ctx.addIssue({ code: 'custom', path: ['thresholds', 'challenge'], message: 'must not be above thresholds.block' });
+    if (r.thresholds.challenge >= r.thresholds.block) {
+      ctx.addIssue({ code: 'custom', path: ['thresholds', 'challenge'], message: 'must be below thresholds.block' });
     }
     for (const name of Object.keys(r.weights)) {
       if (!FEATURE_NAMES.includes(name)) {
@@ -106,11 +129,21 @@ export function validateRules(input: unknown): RulesValidation {
   if (result.success) return { ok: true, rules: result.data as Rules };
   const issue = result.error.issues[0]!;
   const path = [...issue.path];
-  if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) path.push(issue.keys[0]);
+  // zod's own message repeats the key, which the field name already shows (cut short).
+  if (issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined) {
+    path.push(issue.keys[0]);
+    return { ok: false, field: fieldName(path), message: 'unknown field' };
+  }
   return { ok: false, field: fieldName(path) || 'rules', message: issue.message };
 }
 
 /** ["hardRules", 2, "when", "amountAbove"] -> "hardRules[2].when.amountAbove" */
 export function fieldName(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${String(p)}` : String(p)), '');
+  return path.reduce<string>((acc, p) => (typeof p === 'number' ? `${acc}[${p}]` : acc ? `${acc}.${shortKey(p)}` : shortKey(p)), '');
 }
+
+/** A key from the client, cut so that an error message stays short. */
+const shortKey = (p: PropertyKey): string => {
+  const s = String(p);
+  return s.length > RULES_LIMITS.nameChars ? `${s.slice(0, RULES_LIMITS.nameChars)}...` : s;
+};

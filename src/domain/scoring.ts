@@ -5,6 +5,7 @@
 import type { Reason, Verdict } from './decision.ts';
 import type { RiskEvent } from './event.ts';
 import { FEATURES } from './features.ts';
+import type { FxConfig } from './fx.ts';
 import type { Rules } from './rules.ts';
 import type { UserState } from './state.ts';
 
@@ -22,13 +23,13 @@ export interface Score {
   reasons: Reason[];
 }
 
-export function score(state: UserState, event: RiskEvent, rules: Rules): Score {
+export function score(state: UserState, event: RiskEvent, rules: Rules, fx: FxConfig): Score {
   let logit = rules.bias;
   const contributions: { index: number; weight: number }[] = [];
   FEATURES.forEach((f, index) => {
     const w = rules.weights[f.name];
     if (w === undefined || w === 0) return;
-    const weight = w * f.value(state, event);
+    const weight = w * f.value(state, event, fx);
     logit += weight;
     if (weight > 0) contributions.push({ index, weight });
   });
@@ -36,7 +37,7 @@ export function score(state: UserState, event: RiskEvent, rules: Rules): Score {
   contributions.sort((a, b) => b.weight - a.weight || a.index - b.index);
   const reasons = contributions.slice(0, MAX_FEATURE_REASONS).map(({ index, weight }) => {
     const f = FEATURES[index]!;
-    return { code: f.code, weight: round4(weight), detail: f.detail(state, event) };
+    return { code: f.code, weight: round4(weight), detail: f.detail(state, event, fx) };
   });
   return { riskScore: round4(1 / (1 + Math.exp(-logit))), reasons };
 }

@@ -5,6 +5,7 @@
  */
 import { emptyHistory, type History } from './history.ts';
 import { ZERO_AMOUNT } from './money.ts';
+import { NO_WINDOWS } from './windows.ts';
 
 /** 2: recent events and decisions became one columnar history (schema 1 is upcast). */
 export const STATE_SCHEMA_VERSION = 2;
@@ -27,21 +28,36 @@ export interface Profile {
   paymentCount: number;
   transferCount: number;
   otherCount: number;
-  /** Exact 4-decimal strings. */
+  /** Exact 4-decimal strings, of the amounts in the default currency. */
   totalPaymentAmount: string;
   totalTransferAmount: string;
+  /** The same for every other currency the user paid in; absent until one appears. */
+  totals?: Record<string, CurrencyTotals>;
   /** LRU order: least recently seen first. */
   devices: Known[];
   countries: Known[];
   /** Smallest and largest event time seen. */
   firstEventTime: number | null;
   lastEventTime: number | null;
-  /** Welford running statistics of payment and transfer amounts (features only, so floats are fine). */
+  /**
+   * Welford running statistics of payment and transfer amounts, converted to the default
+   * currency (features only, so floats are fine; finite, see fx.ts).
+   */
   amounts: { n: number; mean: number; m2: number };
   /** Events per UTC hour of day: the user's usual hours. */
   hours: number[];
-  /** Failed logins since the last successful one. */
+  /**
+   * Failed logins later in event time than the latest successful one (all of them, however many
+   * other events came since; a success arriving late recounts them from the history).
+   */
   failedLoginStreak: number;
+  /** Event time of the latest successful login; null before one is known. */
+  lastLoginSuccessAt: number | null;
+}
+
+export interface CurrencyTotals {
+  payment: string;
+  transfer: string;
 }
 
 /** A device or country, with when (event time) it was first seen: "new" lasts a while, not one event. */
@@ -70,6 +86,11 @@ export interface Windows {
   lateEvents: number;
   /** Processing time of the last accepted event: the idle-close timer counts from it. */
   lastSeenAt: number | null;
+  /**
+   * Windows the idle timer closed whose aggregates are not known to be committed yet: emitted
+   * again on every timer until a WindowsEmitted journal event removes them (at least once).
+   */
+  pending: OpenWindow[];
 }
 
 export interface OpenWindow {
@@ -106,10 +127,11 @@ const EMPTY: Omit<UserState, 'userId'> = deepFreeze({
     amounts: { n: 0, mean: 0, m2: 0 },
     hours: new Array<number>(24).fill(0),
     failedLoginStreak: 0,
+    lastLoginSuccessAt: null,
   },
   history: emptyHistory(),
   seen: { eventIds: [], offsets: {} },
-  windows: { open: [], maxEventTime: null, closedThrough: null, lateEvents: 0, lastSeenAt: null },
+  windows: { open: [], maxEventTime: null, closedThrough: null, lateEvents: 0, lastSeenAt: null, pending: NO_WINDOWS },
 });
 
 export function initialState(userId: string): UserState {

@@ -1,20 +1,25 @@
 /**
  * Reading stored states (snapshots) and journal events of any schema version into the current
  * one. Everything is validated, so a corrupt or foreign record fails loudly at recovery instead
- * of deciding events on a broken state. States of schema 1 (recent events and decisions as lists
- * of objects) become schema 2 (one columnar history); journal events have only version 1.
+ * of deciding events on a broken state; and everything the engine writes is read back. States of
+ * schema 1 (recent events and decisions as lists of objects) become schema 2 (one columnar
+ * history); journal events have only version 1. Fields added later within a version are optional
+ * here and get their neutral value: no currency is the default currency, no pending windows.
  */
 import { z } from 'zod';
 import { kindOf } from './event.ts';
-import { CHUNK, emptyHistory, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
+import { bounded } from './fx.ts';
+import { amountValueAt, CHUNK, emptyHistory, historyLength, isKindAt, MAX_CURRENCIES, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
 import type { JournalEvent } from './journal.ts';
 import { fieldName } from './rules.ts';
-import { STATE_SCHEMA_VERSION, type UserState } from './state.ts';
+import { STATE_SCHEMA_VERSION, type Profile, type UserState } from './state.ts';
+import { NO_WINDOWS } from './windows.ts';
 
 const int = z.number().int();
 const nonNeg = int.min(0);
 const kind = z.enum(['login', 'payment', 'transfer', 'other']);
 const amount = z.string().regex(/^\d+\.\d{4}$/);
+const currency = z.string().regex(/^[A-Z]{3}$/);
 const nullableText = z.string().nullable();
 const known = z.object({ id: z.string(), firstSeen: int });
 
@@ -45,6 +50,8 @@ const aggregate = z.object({
   lastEventTime: int,
 });
 
+const openWindow = z.object({ start: int, end: int, eventCount: nonNeg, riskUnits: nonNeg, maxRiskScore: z.number(), firstEventTime: int, lastEventTime: int });
+
 const stateV1 = z.object({
   schemaVersion: z.literal(1),
   userId: z.string(),
@@ -61,9 +68,12 @@ const stateV1 = z.object({
     countries: z.array(known),
     firstEventTime: int.nullable(),
     lastEventTime: int.nullable(),
-    amounts: z.object({ n: nonNeg, mean: z.number(), m2: z.number() }),
+    totals: z.record(currency, z.object({ payment: amount, transfer: amount }).strict()).optional(),
+    // null: a statistic that overflowed in an engine before amounts were bounded (JSON has no Infinity).
+    amounts: z.object({ n: nonNeg, mean: z.number().nullable(), m2: z.number().nullable() }),
     hours: z.array(nonNeg).length(24),
     failedLoginStreak: nonNeg,
+    lastLoginSuccessAt: int.nullable().optional(),
   }),
   recentEvents: z.array(
     z.object({ eventId: z.string(), t: int, kind, amount: amount.nullable(), deviceId: nullableText, country: nullableText, failedLogin: z.boolean() }),
@@ -71,9 +81,8 @@ const stateV1 = z.object({
   decisions: z.array(z.object({ ...decisionFields, source: nullableText, closed: z.array(aggregate) })),
   seen: z.object({ eventIds: z.array(nonNeg), offsets: z.record(z.string(), z.string().regex(/^\d+$/)) }),
   windows: z.object({
-    open: z.array(
-      z.object({ start: int, end: int, eventCount: nonNeg, riskUnits: nonNeg, maxRiskScore: z.number(), firstEventTime: int, lastEventTime: int }),
-    ),
+    open: z.array(openWindow),
+    pending: z.array(openWindow).optional(),
     maxEventTime: int.nullable(),
     closedThrough: int.nullable(),
     lateEvents: nonNeg,
@@ -91,7 +100,7 @@ const extrasJson = z
     a: amount.optional(),
     o: z.string().regex(/^\d+$/).optional(),
     s: z.number().optional(),
-    ...Object.fromEntries(['d', 'k', 'p', 'y', 'm', 'v'].map((k) => [k, z.string().optional()])),
+    ...Object.fromEntries(['d', 'k', 'p', 'y', 'm', 'v', 'u'].map((k) => [k, z.string().optional()])),
   })
   .strict();
 const extras = z.union([
@@ -111,6 +120,7 @@ const history = z
     eventIds: z.array(z.string()),
     strings: z.array(z.string()).min(1).max(MAX_STRINGS),
     extras: z.array(extras),
+    currencies: z.array(currency).min(1).max(MAX_CURRENCIES).optional(),
   })
   .refine(
     (h) => {
@@ -128,7 +138,8 @@ const history = z
 const stateV2 = stateV1
   .omit({ schemaVersion: true, recentEvents: true, decisions: true })
   .extend({ schemaVersion: z.literal(2), history })
-  .strict() satisfies z.ZodType<UserState>;
+  .strict();
+type StateV2 = z.infer<typeof stateV2>;
 
 const journalV1 = z.discriminatedUnion('type', [
   z.object({
@@ -137,6 +148,8 @@ const journalV1 = z.discriminatedUnion('type', [
     event: z.object({
       kind,
       amount: amount.nullable(),
+      currency: currency.optional(),
+      rate: z.number().positive().optional(),
       deviceId: nullableText,
       country: nullableText,
       failedLogin: z.boolean(),
@@ -147,6 +160,8 @@ const journalV1 = z.discriminatedUnion('type', [
     window: z.object({ start: int, end: int }).nullable(),
     closed: z.array(aggregate),
   }),
+  z.object({ v: z.literal(1), type: z.literal('windowsClosed'), at: z.number(), closed: z.array(aggregate) }),
+  z.object({ v: z.literal(1), type: z.literal('windowsEmitted'), at: z.number(), windowStarts: z.array(int) }),
   z.object({ v: z.literal(1), type: z.literal('idleClosed'), at: z.number(), closed: z.array(aggregate) }),
 ]) satisfies z.ZodType<JournalEvent>;
 
@@ -163,22 +178,49 @@ function check<T>(what: string, schema: z.ZodType<T>, raw: unknown, inPlace = fa
 
 export function upcastState(raw: unknown): UserState {
   const version = (raw as { schemaVersion?: unknown } | null)?.schemaVersion;
-  if (version === STATE_SCHEMA_VERSION) return unboxed(check('stored user state', stateV2, raw, true));
+  if (version === STATE_SCHEMA_VERSION) return current(check('stored user state', stateV2, raw, true));
   if (version === 1) return fromV1(check('stored user state', stateV1, raw));
   throw new Error(`stored user state: unknown schemaVersion ${JSON.stringify(version)}`);
 }
 
 /**
- * JSON.parse gives arrays of numbers beyond 2^31 as pointers to boxed numbers (16 bytes each);
- * `map` rebuilds them as arrays of unboxed doubles (8), as evolve's arrays are.
+ * A stored schema-2 state as evolve keeps it. JSON.parse gives arrays of numbers beyond 2^31 as
+ * pointers to boxed numbers (16 bytes each); `map` rebuilds them as arrays of unboxed doubles (8),
+ * as evolve's arrays are. Fields added since get their neutral values.
  */
-function unboxed(state: UserState): UserState {
+function current(stored: StateV2): UserState {
   const toDouble = (x: number): number => x;
+  const history = { ...stored.history, nums: stored.history.nums.map((chunk) => chunk.map(toDouble)) };
   return {
-    ...state,
-    history: { ...state.history, nums: state.history.nums.map((chunk) => chunk.map(toDouble)) },
-    seen: { ...state.seen, eventIds: state.seen.eventIds.map(toDouble) },
+    ...stored,
+    profile: profileOf(stored.profile, history),
+    history,
+    seen: { ...stored.seen, eventIds: stored.seen.eventIds.map(toDouble) },
+    windows: { ...stored.windows, pending: stored.windows.pending?.length ? stored.windows.pending : NO_WINDOWS },
   };
+}
+
+function profileOf(p: StateV2['profile'], history: History): Profile {
+  const { mean, m2 } = p.amounts;
+  const amounts = mean === null || m2 === null ? amountsOf(history) : { n: p.amounts.n, mean, m2 };
+  return { ...p, amounts, lastLoginSuccessAt: p.lastLoginSuccessAt ?? null };
+}
+
+/** The amount statistics rebuilt from the history: all that is left of an overflowed one (written before currencies, so in the default currency). */
+function amountsOf(h: History): Profile['amounts'] {
+  let n = 0;
+  let mean = 0;
+  let m2 = 0;
+  for (let i = 0; i < historyLength(h); i++) {
+    const value = amountValueAt(h, i);
+    if (value === null || !(isKindAt(h, i, 'payment') || isKindAt(h, i, 'transfer'))) continue;
+    const x = bounded(value);
+    n++;
+    const delta = x - mean;
+    mean += delta / n;
+    m2 += delta * (x - mean);
+  }
+  return { n, mean, m2 };
 }
 
 /** Entries are the decisions, each with what the recent events kept of its event (when still there). */
@@ -198,6 +240,7 @@ function fromV1(v1: StateV1): UserState {
         deviceId: r?.deviceId ?? null,
         country: r?.country ?? null,
         failedLogin: r?.failedLogin ?? false,
+        currency: null,
         source: at < 0 ? null : source!.slice(0, at),
         offset: at < 0 ? null : source!.slice(at + 1),
         decision: { ...decision, userId: v1.userId },
@@ -207,7 +250,15 @@ function fromV1(v1: StateV1): UserState {
     );
   }
   const { userId, sequenceNumber, profile, seen, windows } = rest;
-  return { schemaVersion: STATE_SCHEMA_VERSION, userId, sequenceNumber, profile, history: h, seen, windows };
+  return {
+    schemaVersion: STATE_SCHEMA_VERSION,
+    userId,
+    sequenceNumber,
+    profile: profileOf(profile, h),
+    history: h,
+    seen,
+    windows: { ...windows, pending: windows.pending?.length ? windows.pending : NO_WINDOWS },
+  };
 }
 
 export function upcastJournal(raw: unknown): JournalEvent {

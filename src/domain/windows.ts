@@ -1,12 +1,18 @@
 /**
  * Per-user tumbling windows in event time with allowed lateness. The watermark is the largest
- * event time seen minus the lateness; a window closes once the watermark reaches its end, or when
- * the user has been quiet for idleCloseMs of processing time. Closed windows yield one aggregate
- * each (CONTRACT §2, topic risk-aggregates). `decide` plans, the journal records the plan, and
+ * event time seen minus the lateness; a window closes once the watermark reaches its end. A user
+ * who goes quiet advances no watermark, so once quiet for idleCloseMs of processing time the
+ * idle timer closes the windows whose end plus the lateness the engine's clock has passed (the
+ * clock standing in for the event time to come), and only those: a window still in progress in
+ * event time stays open for the events to come. Closed windows yield one aggregate each
+ * (CONTRACT §2, topic risk-aggregates). `decide` plans, the journal records the plan, and
  * `evolve` applies it, so a replay never re-derives windows under different settings.
  */
 import type { DomainConfig } from './config.ts';
 import type { OpenWindow, Windows } from './state.ts';
+
+/** The empty list of windows, shared by the states without any (frozen: states are never changed in place). */
+export const NO_WINDOWS: OpenWindow[] = Object.freeze([]) as unknown as OpenWindow[];
 
 export interface WindowAggregate {
   userId: string;
@@ -81,8 +87,22 @@ export function applyEvent(
   };
 }
 
+/** Legacy idle close (journal type `idleClosed`): the windows are closed and were emitted. */
 export function applyIdleClose(w: Windows, closed: readonly WindowAggregate[]): Windows {
   return applyClose(w, w.open, closed);
+}
+
+/** The idle timer closed these windows: closed from now on, their aggregates pending until committed. */
+export function applyWindowsClosed(w: Windows, closed: readonly WindowAggregate[]): Windows {
+  const moved = w.open.filter((o) => closed.some((a) => a.windowStart === o.start));
+  const pending = moved.length ? [...w.pending, ...moved].sort((a, b) => a.start - b.start) : w.pending;
+  return { ...applyClose(w, w.open, closed), pending };
+}
+
+/** The aggregates of these pending windows were committed. */
+export function applyWindowsEmitted(w: Windows, windowStarts: readonly number[]): Windows {
+  const pending = w.pending.filter((o) => !windowStarts.includes(o.start));
+  return pending.length === w.pending.length ? w : { ...w, pending: pending.length ? pending : NO_WINDOWS };
 }
 
 function applyClose(w: Windows, open: OpenWindow[], closed: readonly WindowAggregate[]): Windows {
@@ -92,9 +112,29 @@ function applyClose(w: Windows, open: OpenWindow[], closed: readonly WindowAggre
   return { ...w, open: remaining, closedThrough };
 }
 
-/** When a quiet user's open windows are due to close by processing time; null when none is open. */
+/**
+ * When the idle timer should fire (processing time): at once while aggregates are pending; else
+ * once the user has been quiet idleCloseMs and the clock has passed the earliest open window's
+ * end plus the lateness; null when no window is open.
+ */
 export function idleCloseAt(w: Windows, config: DomainConfig): number | null {
-  return w.open.length === 0 || w.lastSeenAt === null ? null : w.lastSeenAt + config.windows.idleCloseMs;
+  const { allowedLatenessMs, idleCloseMs } = config.windows;
+  if (w.pending.length) return earliestEnd(w.pending) + allowedLatenessMs;
+  if (w.open.length === 0 || w.lastSeenAt === null) return null;
+  return Math.max(w.lastSeenAt + idleCloseMs, earliestEnd(w.open) + allowedLatenessMs);
+}
+
+/** The open windows the idle timer closes at `now` (processing time). */
+export function idleDue(w: Windows, now: number, config: DomainConfig): OpenWindow[] {
+  const { allowedLatenessMs, idleCloseMs } = config.windows;
+  if (w.lastSeenAt === null || now < w.lastSeenAt + idleCloseMs) return NO_WINDOWS;
+  return w.open.filter((o) => o.end + allowedLatenessMs <= now);
+}
+
+function earliestEnd(windows: readonly OpenWindow[]): number {
+  let end = Infinity;
+  for (const o of windows) end = Math.min(end, o.end);
+  return end;
 }
 
 export function toAggregate(userId: string, o: OpenWindow): WindowAggregate {

@@ -17,6 +17,7 @@
  * stream derived from (seed, user index), and users are merged lazily by event time, so memory
  * is O(users), not O(events).
  */
+import { MIN_EVENT_TIME } from '../domain/index.ts';
 import { between, deriveSeed, gaussian, hex8, intBetween, mulberry32, pick, pickWeighted, type Random } from './random.ts';
 
 export const FRAUD_PATTERNS = ['account-takeover', 'card-testing', 'velocity-attack', 'impossible-travel'] as const;
@@ -82,6 +83,7 @@ interface Country {
   weight: number;
 }
 
+/** Their currencies are all in the engine's default rate table (`domain.fxRates`): others are refused. */
 const HOME_COUNTRIES: readonly Country[] = [
   { code: 'DE', utcOffset: 1, currency: 'EUR', weight: 14 },
   { code: 'FR', utcOffset: 1, currency: 'EUR', weight: 12 },
@@ -90,10 +92,10 @@ const HOME_COUNTRIES: readonly Country[] = [
   { code: 'ES', utcOffset: 1, currency: 'EUR', weight: 7 },
   { code: 'IT', utcOffset: 1, currency: 'EUR', weight: 7 },
   { code: 'NL', utcOffset: 1, currency: 'EUR', weight: 5 },
-  { code: 'PL', utcOffset: 1, currency: 'PLN', weight: 5 },
-  { code: 'SE', utcOffset: 1, currency: 'SEK', weight: 3 },
+  { code: 'CH', utcOffset: 1, currency: 'CHF', weight: 5 },
+  { code: 'AT', utcOffset: 1, currency: 'EUR', weight: 3 },
   { code: 'CA', utcOffset: -5, currency: 'CAD', weight: 5 },
-  { code: 'BR', utcOffset: -3, currency: 'BRL', weight: 5 },
+  { code: 'SG', utcOffset: 8, currency: 'SGD', weight: 5 },
   { code: 'JP', utcOffset: 9, currency: 'JPY', weight: 4 },
   { code: 'AU', utcOffset: 10, currency: 'AUD', weight: 3 },
   { code: 'IN', utcOffset: 5, currency: 'INR', weight: 2 },
@@ -128,7 +130,7 @@ export function resolveOptions(o: GeneratorOptions): ResolvedOptions {
   intIn('seed', o.seed, 0, 0xffffffff);
   if (!(o.fraudRatio >= 0 && o.fraudRatio <= 1)) throw new RangeError(`fraudRatio must be in 0..1, got ${o.fraudRatio}`);
   const startTime = o.startTime ?? DEFAULT_START_TIME;
-  intIn('startTime', startTime, 0);
+  intIn('startTime', startTime, MIN_EVENT_TIME);
   const days = o.days ?? 1;
   if (!(days > 0 && days <= 3650)) throw new RangeError(`days must be in (0, 3650], got ${days}`);
   const idPrefix = o.idPrefix ?? `s${o.seed}-`;

@@ -3,6 +3,7 @@
  * totals, the same figures as the user state of CONTRACT §5), and which events belong to a fraud
  * pattern. Built from the events that were actually produced, in the order they were.
  */
+import { DEFAULT_DOMAIN_CONFIG } from '../domain/index.ts';
 import type { FraudPattern, GeneratedEvent, LoadEvent, ResolvedOptions } from './generator.ts';
 import { FRAUD_PATTERNS } from './generator.ts';
 
@@ -11,9 +12,11 @@ export interface UserTruth {
   loginCount: number;
   paymentCount: number;
   transferCount: number;
-  /** Exact decimal strings with 4 places, like the engine's profile. */
+  /** Exact decimal strings with 4 places, like the engine's profile: of the amounts in the default currency. */
   totalPaymentAmount: string;
   totalTransferAmount: string;
+  /** Per currency, the default one first, like the engine's `profile.totals`. */
+  totals?: Record<string, { payment: string; transfer: string }>;
   /** The pattern this user's fraud events belong to; null for an ordinary user. */
   fraudPattern: FraudPattern | null;
 }
@@ -40,7 +43,7 @@ export interface GroundTruth {
   fraudEvents: Record<string, FraudPattern>;
 }
 
-/** What a user's events add up to, exactly (money in minor units): what a user's state must show. */
+/** What a user's events add up to, exactly (money in minor units, of the default currency): what a user's state must show. */
 export interface TruthCounts {
   eventCount: number;
   loginCount: number;
@@ -52,6 +55,8 @@ export interface TruthCounts {
 
 interface UserAcc extends TruthCounts {
   fraudPattern: FraudPattern | null;
+  /** Minor units per currency other than the default one. */
+  other: Map<string, { payment: bigint; transfer: bigint }>;
 }
 
 const SCALE = 10_000n;
@@ -72,7 +77,11 @@ export class TruthBuilder {
   private last: number | null = null;
   private count = 0;
 
-  constructor(private readonly options: ResolvedOptions) {}
+  /** `defaultCurrency`: the engine's `domain.defaultCurrency`, whose amounts make its totalPaymentAmount/totalTransferAmount. */
+  constructor(
+    private readonly options: ResolvedOptions,
+    private readonly defaultCurrency: string = DEFAULT_DOMAIN_CONFIG.defaultCurrency,
+  ) {}
 
   get events(): number {
     return this.count;
@@ -82,17 +91,21 @@ export class TruthBuilder {
     const e: LoadEvent = g.event;
     let u = this.users.get(e.userId);
     if (!u) {
-      u = { eventCount: 0, loginCount: 0, paymentCount: 0, transferCount: 0, paymentMinor: 0n, transferMinor: 0n, fraudPattern: null };
+      u = { eventCount: 0, loginCount: 0, paymentCount: 0, transferCount: 0, paymentMinor: 0n, transferMinor: 0n, fraudPattern: null, other: new Map() };
       this.users.set(e.userId, u);
     }
     u.eventCount++;
+    const currency = e.currency ?? this.defaultCurrency;
+    const other = currency === this.defaultCurrency ? null : (u.other.get(currency) ?? u.other.set(currency, { payment: 0n, transfer: 0n }).get(currency)!);
     if (e.eventType === 'login') u.loginCount++;
     else if (e.eventType === 'payment') {
       u.paymentCount++;
-      u.paymentMinor += amountMinor(e.amount ?? '0');
+      if (other) other.payment += amountMinor(e.amount ?? '0');
+      else u.paymentMinor += amountMinor(e.amount ?? '0');
     } else {
       u.transferCount++;
-      u.transferMinor += amountMinor(e.amount ?? '0');
+      if (other) other.transfer += amountMinor(e.amount ?? '0');
+      else u.transferMinor += amountMinor(e.amount ?? '0');
     }
     if (g.pattern) {
       u.fraudPattern = g.pattern;
@@ -118,6 +131,10 @@ export class TruthBuilder {
         transferCount: u.transferCount,
         totalPaymentAmount: formatMinor(u.paymentMinor),
         totalTransferAmount: formatMinor(u.transferMinor),
+        totals: {
+          [this.defaultCurrency]: { payment: formatMinor(u.paymentMinor), transfer: formatMinor(u.transferMinor) },
+          ...Object.fromEntries([...u.other].map(([c, m]) => [c, { payment: formatMinor(m.payment), transfer: formatMinor(m.transfer) }])),
+        },
         fraudPattern: u.fraudPattern,
       };
       logins += u.loginCount;

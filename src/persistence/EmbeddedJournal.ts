@@ -1,9 +1,11 @@
 /**
  * JournalStore on LMDB, for embedded mode: one environment file `<dir>/journal.mdb` (DATA_DIR)
  * with three databases:
- *   journal    [key, seq] -> JSON envelope (the same envelope as Redis, see ./envelope.ts)
- *   snapshots  [key, seq] -> JSON envelope, the newest `keepSnapshots` per key
- *   epochs     shard      -> epoch
+ *   journal-v2    key+seq -> JSON envelope (the same envelope as Redis, see ./envelope.ts)
+ *   snapshots-v2  key+seq -> JSON envelope, the newest `keepSnapshots` per key
+ *   epochs        shard   -> epoch
+ * key+seq is a binary key (./embeddedKeys.ts) whose ranges never overlap between two keys, for any
+ * strings. A store written by the first layout (`journal`, `snapshots`) is converted on open.
  * Checks and writes of a call run in one LMDB write transaction, so they are atomic and
  * serialised with every other writer, in this process or another one on the same file.
  */
@@ -11,6 +13,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { EngineError } from '../errors.ts';
+import { keyPrefix, prefixEnd, seqKey, seqOf } from './embeddedKeys.ts';
+import { migrateLegacyLayout, type LegacyMigration } from './embeddedLegacyLayout.ts';
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
 import {
@@ -30,14 +34,13 @@ export interface EmbeddedJournalOptions {
   keepSnapshots?: number;
 }
 
-type SeqKey = [key: string, seq: number];
-const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-
 export class EmbeddedJournal implements JournalStore {
   readonly path: string;
+  /** What opening converted from the first key layout; null when there was nothing to convert. */
+  readonly migrated: LegacyMigration | null;
   readonly #root: RootDatabase;
-  readonly #journal: Database<string, SeqKey>;
-  readonly #snapshots: Database<string, SeqKey>;
+  readonly #journal: Database<string, Buffer>;
+  readonly #snapshots: Database<string, Buffer>;
   readonly #epochs: Database<number, number>;
   readonly #keep: number;
   #closed = false;
@@ -51,7 +54,8 @@ export class EmbeddedJournal implements JournalStore {
     this.path = join(dir, 'journal.mdb');
     this.#root = open({
       path: this.path,
-      maxDbs: 4,
+      // epochs, the two databases of each key layout, and room to spare.
+      maxDbs: 8,
       // Reads must see what is committed, not writes still pending in a cache.
       cache: false,
       // A write resolves once its transaction is committed into the file's pages held by the OS:
@@ -61,9 +65,15 @@ export class EmbeddedJournal implements JournalStore {
       overlappingSync: true,
       noSync: false,
     });
-    this.#journal = this.#root.openDB<string, SeqKey>('journal', { encoding: 'string' });
-    this.#snapshots = this.#root.openDB<string, SeqKey>('snapshots', { encoding: 'string' });
+    this.#journal = this.#root.openDB<string, Buffer>('journal-v2', { encoding: 'string', keyEncoding: 'binary' });
+    this.#snapshots = this.#root.openDB<string, Buffer>('snapshots-v2', { encoding: 'string', keyEncoding: 'binary' });
     this.#epochs = this.#root.openDB<number, number>('epochs', {});
+    try {
+      this.migrated = migrateLegacyLayout(this.#root, { journal: this.#journal, snapshots: this.#snapshots });
+    } catch (err) {
+      void this.#root.close();
+      throw err;
+    }
   }
 
   get fencedWrites(): number {
@@ -80,6 +90,7 @@ export class EmbeddedJournal implements JournalStore {
     checkFence(fence);
     const groups = [...groupByKey(entries)].map(([key, group]) => ({
       key,
+      prefix: keyPrefix(key),
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
     }));
@@ -89,10 +100,10 @@ export class EmbeddedJournal implements JournalStore {
       const current = this.#epoch(fence.shard);
       if (current > fence.epoch) return { fencedAt: current, conflicts: [] };
       const conflicts: { key: string; first: number; head: number }[] = [];
-      for (const { key, first, envelopes } of groups) {
-        const head = this.#head(key);
+      for (const { key, prefix, first, envelopes } of groups) {
+        const head = this.#head(prefix);
         if (first !== head + 1) conflicts.push({ key, first, head });
-        else envelopes.forEach((env, i) => void this.#journal.put([key, first + i], env));
+        else envelopes.forEach((env, i) => void this.#journal.put(seqKey(prefix, first + i), env));
       }
       return { fencedAt: undefined, conflicts };
     });
@@ -108,8 +119,10 @@ export class EmbeddedJournal implements JournalStore {
   async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
     this.#assertOpen();
     const out: JournalEntry[] = [];
-    for (const { key: k, value } of this.#journal.getRange({ start: [key, Math.max(0, Math.floor(afterSequence))], end: [key, MAX_SEQ] })) {
-      if (k[1] <= afterSequence) continue;
+    const prefix = keyPrefix(key);
+    const from = Math.min(Math.max(0, Math.floor(afterSequence)), Number.MAX_SAFE_INTEGER);
+    for (const { key: k, value } of this.#journal.getRange({ start: seqKey(prefix, from), end: prefixEnd(prefix) })) {
+      if (seqOf(k) <= afterSequence) continue;
       const e = decodeEnvelope(value);
       out.push({ key, sequenceNumber: e.seq, data: e.data, createdAt: e.at });
     }
@@ -118,7 +131,8 @@ export class EmbeddedJournal implements JournalStore {
 
   async latestSnapshot(key: string): Promise<Snapshot | null> {
     this.#assertOpen();
-    for (const { value } of this.#snapshots.getRange({ start: [key, MAX_SEQ], end: [key, -1], reverse: true, limit: 1 })) {
+    const prefix = keyPrefix(key);
+    for (const { value } of this.#snapshots.getRange({ start: prefixEnd(prefix), end: prefix, reverse: true, limit: 1 })) {
       const e = decodeEnvelope(value);
       return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
     }
@@ -130,17 +144,18 @@ export class EmbeddedJournal implements JournalStore {
     checkFence(fence);
     const { key, sequenceNumber: seq } = snapshot;
     const envelope = encodeEnvelope(seq, snapshot.createdAt, snapshot.data);
+    const prefix = keyPrefix(key);
     const refusal = await this.#root.transaction(() => {
       const current = this.#epoch(fence.shard);
       if (current > fence.epoch) return new FencedError(fence.shard, fence.epoch, current);
-      const head = this.#head(key);
+      const head = this.#head(prefix);
       // A snapshot ahead of the journal would claim events that were never stored.
       if (seq > head) return new SequenceConflictError(key, seq, head);
-      void this.#snapshots.put([key, seq], envelope);
+      void this.#snapshots.put(seqKey(prefix, seq), envelope);
       // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
-      const older = [...this.#snapshots.getKeys({ start: [key, MAX_SEQ], end: [key, -1], reverse: true })].slice(this.#keep);
+      const older = [...this.#snapshots.getKeys({ start: prefixEnd(prefix), end: prefix, reverse: true })].slice(this.#keep);
       for (const k of older) void this.#snapshots.remove(k);
-      const trimmed = [...this.#journal.getKeys({ start: [key, 0], end: [key, seq + 1] })];
+      const trimmed = [...this.#journal.getKeys({ start: seqKey(prefix, 0), end: seq < Number.MAX_SAFE_INTEGER ? seqKey(prefix, seq + 1) : prefixEnd(prefix) })];
       for (const k of trimmed) void this.#journal.remove(k);
       return undefined;
     });
@@ -180,9 +195,10 @@ export class EmbeddedJournal implements JournalStore {
   }
 
   /** The key's last sequence number: newest journal entry, else (journal trimmed) newest snapshot. */
-  #head(key: string): number {
-    for (const k of this.#journal.getKeys({ start: [key, MAX_SEQ], end: [key, -1], reverse: true, limit: 1 })) return k[1];
-    for (const k of this.#snapshots.getKeys({ start: [key, MAX_SEQ], end: [key, -1], reverse: true, limit: 1 })) return k[1];
+  #head(prefix: Buffer): number {
+    const range = { start: prefixEnd(prefix), end: prefix, reverse: true, limit: 1 };
+    for (const k of this.#journal.getKeys(range)) return seqOf(k);
+    for (const k of this.#snapshots.getKeys(range)) return seqOf(k);
     return 0;
   }
 

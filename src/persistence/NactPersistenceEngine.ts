@@ -10,6 +10,7 @@
  * than silently losing them) and deleted events.
  */
 import nact from 'nact';
+import { EngineError } from '../errors.ts';
 import { keyErrorsOf, type Fence, type JournalEntry, type JournalStore } from './JournalStore.ts';
 
 export { replayState } from './replayState.ts';
@@ -59,6 +60,14 @@ export class NactPersistenceEngine {
       (loaded ??= (async () => {
         if (tags && tags.length > 0) throw new Error('NactPersistenceEngine: events by tag are not supported');
         const entries = await this.store.readAfter(key, offset);
+        // nact read the snapshot first; another incarnation of the entity (one being stopped
+        // while its last message finishes) may have saved a newer one since, trimming the journal
+        // it covers. Replaying what is left would skip events: fail instead, and the actor
+        // recovers again (its supervision resets it), from the newer snapshot.
+        const gapAt = entries.findIndex((e, i) => e.sequenceNumber !== offset + i + 1);
+        if (gapAt >= 0) {
+          throw new EngineError('UNAVAILABLE', `${key}: the journal was trimmed during recovery (entry ${entries[gapAt]!.sequenceNumber} after ${offset + gapAt})`);
+        }
         return (limit ? entries.slice(0, limit) : entries).map(toPersistedEvent);
       })());
     return {

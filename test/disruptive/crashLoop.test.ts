@@ -17,7 +17,7 @@ import { groupCaughtUp, kafkaClient, parseValues, readToEnd, topicMessages, uniq
 import { childConfig, spawnEngine, type ChildEngine } from '../integration/helpers/child.ts';
 import { orphanGuard } from '../integration/helpers/services.ts';
 import { generate, rng, type GenEvent } from '../integration/helpers/workload.ts';
-import { describeDuplicates, dumpLog, explainMismatches, metricSum, missingDecisions, profileOverHttp, repeated, stateMismatches } from './helpers.ts';
+import { bounded, DecisionCounter, describeDuplicates, dumpLog, explainMismatches, metricSum, missingDecisions, profileOverHttp, repeated, stateMismatches } from './helpers.ts';
 
 const EVENTS = 20_000;
 const USERS = 500;
@@ -46,31 +46,7 @@ function killPlan(seed: number): Kill[] {
   });
 }
 
-/** Counts committed decisions as they come (read_committed); resolves waiters on thresholds. */
-class DecisionCounter {
-  count = 0;
-  private waiters: { n: number; resolve(): void }[] = [];
-  atLeast(n: number): Promise<void> {
-    if (this.count >= n) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ n, resolve }));
-  }
-  add(n: number): void {
-    this.count += n;
-    this.waiters = this.waiters.filter((w) => (this.count >= w.n ? (w.resolve(), false) : true));
-  }
-}
-
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Rejects when `what` takes longer than `ms`, or when the engine exits first. */
-function bounded<T>(what: string, work: Promise<T>, ms: number, engine?: ChildEngine): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
-  const died = engine
-    ? engine.exited.then((e) => Promise.reject(new Error(`the engine exited by itself (${JSON.stringify(e)}) while waiting for ${what}`)))
-    : new Promise<never>(() => undefined);
-  return Promise.race([work, late, died]).finally(() => clearTimeout(timer));
-}
 
 test('SIGKILLed at random moments while 20,000 events arrive: exactly once and state equal to truth for every user', async (t) => {
   t.timeout(Number(process.env.DISRUPTIVE_TIMEOUT_MS ?? 170_000), 'the whole crash loop');

@@ -1,12 +1,16 @@
 /**
  * Shared pieces of the disruptive tests: ground truth from a list of events, state comparison,
- * bounded polling of /readyz and /metrics (states without an event to await).
+ * bounded polling of /readyz and /metrics (states without an event to await), bounded waits,
+ * a committed-decision counter, CPU burners.
  */
 import type { UserTruth } from '../../src/loadgen/truth.ts';
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GenEvent, Truth } from '../integration/helpers/workload.ts';
+import type { ChildEngine } from '../integration/helpers/child.ts';
+import { orphanGuard } from '../integration/helpers/services.ts';
 import { money } from '../integration/helpers/workload.ts';
 
 /** Per-user truth of a list of distinct events (same shape as workload.ts's). */
@@ -163,4 +167,49 @@ export function describeDuplicates(decisions: readonly { eventId: string; shard?
   const shards = [...new Set(dup.map(([, ds]) => ds[0]!.shard))].sort();
   const sameDecision = dup.filter(([, ds]) => ds.every((d) => d.decidedAt === ds[0]!.decidedAt)).length;
   return `${dup.length} events decided more than once, on shards ${JSON.stringify(shards)}; ${sameDecision} of them the same decision re-emitted (same decidedAt)`;
+}
+
+/** Counts committed decisions as they come (read_committed); resolves waiters on thresholds. */
+export class DecisionCounter {
+  count = 0;
+  private waiters: { n: number; resolve(): void }[] = [];
+  atLeast(n: number): Promise<void> {
+    if (this.count >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+  add(n: number): void {
+    this.count += n;
+    this.waiters = this.waiters.filter((w) => (this.count >= w.n ? (w.resolve(), false) : true));
+  }
+}
+
+/** Rejects when `what` takes longer than `ms`, or when the engine exits first. */
+export function bounded<T>(what: string, work: Promise<T>, ms: number, engine?: ChildEngine): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)));
+  const died = engine
+    ? engine.exited.then((e) => Promise.reject(new Error(`the engine exited by itself (${JSON.stringify(e)}) while waiting for ${what}`)))
+    : new Promise<never>(() => undefined);
+  return Promise.race([work, late, died]).finally(() => clearTimeout(timer));
+}
+
+
+/**
+ * Busy loops, `n` child processes (default one per core), as other work on a loaded machine:
+ * they compete with the engines for every core until `stop()`. Each is killed with the test
+ * process too (orphan guard), never left spinning.
+ */
+export function burnCpu(n = availableParallelism()): { stop(): void } {
+  const burners = Array.from({ length: n }, () => {
+    const proc = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    return { proc, unguard: orphanGuard(proc.pid!) };
+  });
+  return {
+    stop: () => {
+      for (const b of burners) {
+        b.proc.kill('SIGKILL');
+        b.unguard();
+      }
+    },
+  };
 }

@@ -8,7 +8,7 @@ export function registerProbes(app: FastifyInstance, engine: AdminEngine): void 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.get('/readyz', async (_req, reply) => {
-    const { ready, reasons } = engine.readiness();
+    const { ready, reasons } = await engine.readiness();
     if (ready) return { status: 'ready' };
     return reply.code(503).send({ status: 'not ready', reasons, error: { code: 'UNAVAILABLE', message: reasons.join('; ') } });
   });

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { validateRules } from '../../domain/index.ts';
-import { EngineError } from '../../errors.ts';
+import { AdminError } from '../errors.ts';
 import type { RulesControl } from '../types.ts';
 
 /** A rules object is a few KiB; no reason to accept the ingestion limit here. */
@@ -13,7 +13,7 @@ const RULES_BODY_LIMIT = 1024 * 1024;
 
 export function registerRules(app: FastifyInstance, rules: RulesControl | null): void {
   const control = (): RulesControl => {
-    if (!rules) throw new EngineError('UNAVAILABLE', 'rules cannot be read or changed on this instance (no rules channel)');
+    if (!rules) throw new AdminError('UNAVAILABLE', 'rules cannot be read or changed on this instance (no rules channel)');
     return rules;
   };
 
@@ -25,7 +25,7 @@ export function registerRules(app: FastifyInstance, rules: RulesControl | null):
     async (req) => {
       const { rulesVersion: _ignored, ...candidate } = req.body;
       const checked = validateRules(candidate);
-      if (!checked.ok) throw new EngineError('SCHEMA', `${checked.field}: ${checked.message}`);
+      if (!checked.ok) throw new AdminError('SCHEMA', `${checked.field}: ${checked.message}`);
       return control().update(checked.rules);
     },
   );

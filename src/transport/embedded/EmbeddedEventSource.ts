@@ -8,9 +8,9 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../log.ts';
-import { EngineError } from '../../errors.ts';
+import { ConfigError, EngineError, errorCode } from '../../errors.ts';
 import type { BatchControl, ConsumedOffset, EventSource, InputBatch, OutputRecord, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
-import type { EmbeddedLog } from './EmbeddedLog.ts';
+import { isLogName, type EmbeddedLog } from './EmbeddedLog.ts';
 
 export interface EmbeddedEventSourceOptions {
   /** Input topics; all get `partitions` partitions (created when missing, checked when present). */
@@ -38,6 +38,8 @@ export class EmbeddedEventSource implements EventSource {
   private readonly maxBatch: number;
   private abort: AbortController | null = null;
   private loops: Promise<void>[] = [];
+  /** Shards whose last batch was refused as fenced. */
+  private readonly fenced = new Set<number>();
 
   constructor(
     private readonly log: EmbeddedLog,
@@ -45,7 +47,10 @@ export class EmbeddedEventSource implements EventSource {
   ) {
     this.maxBatch = options.maxBatch ?? 500;
     if (!Number.isSafeInteger(this.maxBatch) || this.maxBatch < 1) throw new RangeError(`maxBatch must be a positive integer, got ${this.maxBatch}`);
+    if (!isLogName(options.groupId)) throw new ConfigError('KAFKA_GROUP_ID', 'expects a group id without control characters or lone surrogates in embedded mode');
     for (const topic of options.inputs) log.ensureTopic(topic, options.partitions);
+    // Retention then keeps every input record until this group has committed it.
+    log.registerConsumer(options.groupId, options.inputs);
     this.shards = [...Array(options.partitions).keys()];
   }
 
@@ -78,6 +83,15 @@ export class EmbeddedEventSource implements EventSource {
     await Promise.all(this.loops);
     this.loops = [];
     this.abort = null;
+  }
+
+  /**
+   * Shards whose batches the engine refuses as FENCED: another owner took the shard (another
+   * process on the same data, which the DATA_DIR lock prevents) or the engine dropped it. Here
+   * nobody hands a shard back, so such a shard stays lost until a restart: not ready.
+   */
+  fencedShards(): number[] {
+    return [...this.fenced].sort((a, b) => a - b);
   }
 
   async openSink(shard: number): Promise<ShardSink> {
@@ -137,12 +151,19 @@ export class EmbeddedEventSource implements EventSource {
   private async deliver(listener: ShardListener, batch: InputBatch, signal: AbortSignal): Promise<boolean> {
     const max = this.options.maxRetryDelayMs ?? 5000;
     for (let wait = this.options.retryDelayMs ?? 100; ; wait = Math.min(wait * 2, max)) {
+      const { topic, partition } = batch;
       try {
-        await listener.onBatch(batch.partition, batch, CONTROL);
+        await listener.onBatch(partition, batch, CONTROL);
+        this.fenced.delete(partition);
         return true;
       } catch (err) {
-        const { topic, partition } = batch;
-        this.options.logger.warn({ err, topic, partition, fromOffset: batch.records[0]?.offset, retryInMs: wait }, 'batch failed; retrying it');
+        const fenced = errorCode(err) === 'FENCED';
+        const known = fenced && this.fenced.has(partition);
+        if (fenced) this.fenced.add(partition);
+        // Said once per shard: retrying a fenced shard every few seconds adds nothing to the log.
+        if (!known) {
+          this.options.logger.warn({ err, topic, partition, fromOffset: batch.records[0]?.offset, retryInMs: wait }, fenced ? 'shard fenced by another owner; its batches are refused' : 'batch failed; retrying it');
+        }
       }
       if (!(await pause(wait, signal))) return false;
     }

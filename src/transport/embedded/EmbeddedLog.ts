@@ -9,10 +9,20 @@
  * Every write runs in an LMDB child transaction: records, heads and offsets of one call commit
  * together or not at all (a throw rolls all of it back), which is what a Kafka transaction gives.
  * Keys are partitioned with `shardOf`, exactly as Kafka's default partitioner does.
+ *
+ * Keys use lmdb's ordered-binary encoding, which is injective only for strings without control
+ * characters or lone surrogates (it escapes low characters, writes 64+ characters as raw UTF-8 and
+ * separates parts with NUL): topic names and group ids are checked for that (`checkName`).
+ *
+ * Retention (`retention`): records older than `maxAgeMs`, then the oldest records while the
+ * records take more than `maxBytes`, are removed, but only below every consumer group's committed
+ * offset of their partition: a record some group has not committed stays, however old. Heads
+ * are kept apart from the records, so offsets go on from where they were after any trim.
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { EngineError } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
 import type { ConsumedOffset, InputRecord, OutputRecord } from '../ports.ts';
 import { shardOf } from '../shardOf.ts';
 
@@ -21,6 +31,28 @@ export interface EmbeddedLogOptions {
   dir: string;
   /** Partition count of a topic created on its first append (output topics). */
   partitions: number;
+  /** Bounds of what the log keeps (settings `embedded.retention`); unbounded when absent. */
+  retention?: LogRetention;
+  /** How often retention runs in the background; default 60 s. Appends also start it early. */
+  trimIntervalMs?: number;
+  /** Clock of record timestamps and of retention; default Date.now. */
+  now?: () => number;
+  /** Where background trims report; silent when absent. */
+  logger?: Logger;
+}
+
+export interface LogRetention {
+  maxAgeMs: number;
+  maxBytes: number;
+}
+
+export interface TrimReport {
+  /** Records removed by this run. */
+  removed: number;
+  /** Bytes the records take afterwards (LMDB pages of the records database). */
+  bytes: number;
+  /** Still above `maxBytes`: everything left is uncommitted by some group (or newer than the rest). */
+  overLimit: boolean;
 }
 
 /** Where an appended record landed. */
@@ -48,6 +80,13 @@ type RecordKey = [topic: string, partition: number, offset: number];
 type PartitionKey = [topic: string, partition: number];
 type GroupKey = [group: string, topic: string, partition: number];
 
+/** Records removed per write transaction, so that a large trim never holds the writer long. */
+const TRIM_CHUNK = 2000;
+/** Records removed from one partition before the oldest partition is looked for again. */
+const BYTES_STEP = 64;
+const END = Number.MAX_SAFE_INTEGER;
+type PartitionFloor = [topic: string, partition: number, floor: number];
+
 export class EmbeddedLog {
   readonly dir: string;
   readonly #root: RootDatabase;
@@ -59,12 +98,26 @@ export class EmbeddedLog {
   readonly #listeners = new Set<(notice: AppendNotice) => void>();
   readonly #closeWaiters = new Set<() => void>();
   readonly #roundRobin = new Map<string, number>();
+  readonly #retention: LogRetention | null;
+  readonly #now: () => number;
+  readonly #logger: Logger | undefined;
+  /** Consumer group -> topics it reads, for groups that may not have committed anything yet. */
+  readonly #consumers = new Map<string, Set<string>>();
+  readonly #checkedNames = new Set<string>();
+  #trimTimer: NodeJS.Timeout | null = null;
+  #trimming: Promise<TrimReport> | null = null;
+  #appendedSinceTrim = 0;
+  #reportedOverLimit = false;
   #closed = false;
 
   constructor(options: EmbeddedLogOptions) {
     checkPartitionCount(options.partitions);
+    if (options.retention) checkRetention(options.retention);
     this.dir = options.dir;
     this.#defaultPartitions = options.partitions;
+    this.#retention = options.retention ?? null;
+    this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
     mkdirSync(options.dir, { recursive: true });
     // Same durability as the embedded journal: a commit survives the process being killed; the
     // fsync follows the commit (overlappingSync), so a power loss may lose the newest commits
@@ -74,6 +127,47 @@ export class EmbeddedLog {
     this.#heads = this.#root.openDB<number, PartitionKey>('heads', {});
     this.#offsets = this.#root.openDB<number, GroupKey>('offsets', {});
     this.#topics = this.#root.openDB<number, string>('topics', {});
+    if (this.#retention) {
+      this.#trimTimer = setInterval(() => this.#trimInBackground(), options.trimIntervalMs ?? 60_000);
+      this.#trimTimer.unref();
+    }
+  }
+
+  /**
+   * Declares `group` a consumer of `topics`: retention keeps every record of theirs that the
+   * group has not committed, from the first record on while it has committed nothing.
+   */
+  registerConsumer(group: string, topics: readonly string[]): void {
+    checkName('group id', group, this.#checkedNames);
+    for (const topic of topics) checkName('topic', topic, this.#checkedNames);
+    const known = this.#consumers.get(group) ?? new Set<string>();
+    for (const topic of topics) known.add(topic);
+    this.#consumers.set(group, known);
+  }
+
+  /** Bytes the records take: LMDB pages of the records database (its file space is reused, not returned). */
+  retainedBytes(): number {
+    this.#assertOpen();
+    return pagesBytes(this.#records.getStats());
+  }
+
+  /**
+   * Applies retention now (the background runs call this too) and resolves with what it did.
+   * Runs are serialised; a call while one runs starts a fresh one after it, which sees the
+   * commits made meanwhile.
+   */
+  trim(): Promise<TrimReport> {
+    this.#assertOpen();
+    const retention = this.#retention;
+    if (!retention) return Promise.resolve({ removed: 0, bytes: this.retainedBytes(), overLimit: false });
+    const previous = this.#trimming?.catch(() => undefined) ?? Promise.resolve();
+    const run = previous.then(() => this.#trimAll(retention));
+    this.#trimming = run;
+    const settled = () => {
+      if (this.#trimming === run) this.#trimming = null;
+    };
+    run.then(settled, settled);
+    return run;
   }
 
   /**
@@ -83,6 +177,7 @@ export class EmbeddedLog {
   ensureTopic(topic: string, partitions: number): void {
     this.#assertOpen();
     checkPartitionCount(partitions);
+    checkName('topic', topic, this.#checkedNames);
     const stored = this.#root.transactionSync(() => {
       const current = this.#topics.get(topic);
       if (current === undefined) void this.#topics.put(topic, partitions);
@@ -179,9 +274,11 @@ export class EmbeddedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#trimTimer) clearInterval(this.#trimTimer);
     // No reader is left waiting for an append that can no longer come.
     for (const wake of [...this.#closeWaiters]) wake();
     this.#listeners.clear();
+    await this.#trimming?.catch(() => undefined);
     await this.#root.close();
   }
 
@@ -189,8 +286,9 @@ export class EmbeddedLog {
     this.#assertOpen();
     if (records.length === 0 && offsets.length === 0) return [];
     const placed = records.map((r) => ({ record: r, partition: this.#partitionFor(r) }));
+    if (offsets.length > 0) checkName('group id', group ?? '', this.#checkedNames);
     const committedOffsets = offsets.map((o) => ({ key: [group ?? '', o.topic, o.partition] as GroupKey, at: parseOffset(o.offset) }));
-    const now = Date.now();
+    const now = this.#now();
     const { positions, ends } = await this.#root.childTransaction(() => {
       const ends = new Map<string, AppendNotice>();
       const positions: LogPosition[] = [];
@@ -207,6 +305,11 @@ export class EmbeddedLog {
       }
       return { positions, ends: [...ends.values()] };
     });
+    if (this.#retention) {
+      for (const { record } of placed) this.#appendedSinceTrim += record.value.length;
+      // Cheap early start: the byte bound is looked at after every eighth of it appended.
+      if (this.#appendedSinceTrim > this.#retention.maxBytes / 8) this.#trimInBackground();
+    }
     for (const notice of ends) {
       for (const listener of [...this.#listeners]) {
         try {
@@ -219,8 +322,104 @@ export class EmbeddedLog {
     return positions;
   }
 
+  #trimInBackground(): void {
+    if (this.#closed || this.#trimming) return;
+    this.#appendedSinceTrim = 0;
+    this.trim().then(
+      (report) => {
+        if (report.overLimit && !this.#reportedOverLimit) {
+          this.#logger?.warn({ bytes: report.bytes, maxBytes: this.#retention?.maxBytes }, 'embedded log above its byte retention: the rest is not committed by every consumer group yet');
+        }
+        this.#reportedOverLimit = report.overLimit;
+      },
+      (err: unknown) => {
+        if (!this.#closed) this.#logger?.error({ err }, 'trimming the embedded log failed; the next run tries again');
+      },
+    );
+  }
+
+  /** Age first, then bytes, in write transactions of at most TRIM_CHUNK removals each. */
+  async #trimAll(retention: LogRetention): Promise<TrimReport> {
+    let removed = 0;
+    for (;;) {
+      if (this.#closed) return { removed, bytes: 0, overLimit: false };
+      const cutoff = this.#now() - retention.maxAgeMs;
+      const chunk = await this.#root.transaction(() => this.#trimChunk(cutoff, retention.maxBytes));
+      removed += chunk.removed;
+      if (chunk.removed < TRIM_CHUNK || this.#closed) return { removed, bytes: chunk.bytes, overLimit: chunk.bytes > retention.maxBytes };
+    }
+  }
+
+  /** Runs inside a write transaction: floors and sizes are those of the state it writes. */
+  #trimChunk(cutoff: number, maxBytes: number): { removed: number; bytes: number } {
+    const floors = this.#floors();
+    // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
+    const expired: RecordKey[] = [];
+    for (const [topic, partition, floor] of floors) {
+      if (expired.length >= TRIM_CHUNK) break;
+      // Appends stamp records in offset order, so a partition's expired records come first.
+      for (const { key, value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor], limit: TRIM_CHUNK - expired.length })) {
+        if (value.t >= cutoff) break;
+        expired.push(key);
+      }
+    }
+    for (const key of expired) void this.#records.remove(key);
+    let removed = expired.length;
+    let bytes = pagesBytes(this.#records.getStats());
+    while (bytes > maxBytes && removed < TRIM_CHUNK) {
+      const oldest = this.#oldestTrimmable(floors);
+      if (!oldest) break;
+      const [topic, partition, floor] = oldest;
+      const step = [...this.#records.getKeys({ start: [topic, partition, 0], end: [topic, partition, floor], limit: Math.min(BYTES_STEP, TRIM_CHUNK - removed) })];
+      for (const key of step) void this.#records.remove(key);
+      removed += step.length;
+      bytes = pagesBytes(this.#records.getStats());
+    }
+    return { removed, bytes };
+  }
+
+  /** The partition whose first record below its floor is the oldest of all; null when none has one. */
+  #oldestTrimmable(floors: readonly PartitionFloor[]): PartitionFloor | null {
+    let oldest: PartitionFloor | null = null;
+    let oldestAt = Infinity;
+    for (const entry of floors) {
+      const [topic, partition, floor] = entry;
+      for (const { value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor], limit: 1 })) {
+        if (value.t < oldestAt) [oldest, oldestAt] = [entry, value.t];
+      }
+    }
+    return oldest;
+  }
+
+  /**
+   * Every partition with the offset that retention stays below: the lowest committed offset of
+   * the groups reading its topic (0 for a group that committed nothing there yet), or the end of
+   * the partition when no group reads it (output topics: only the bounds apply).
+   */
+  #floors(): PartitionFloor[] {
+    const readers = new Map<string, Set<string>>();
+    const addReader = (topic: string, group: string) => readers.set(topic, (readers.get(topic) ?? new Set()).add(group));
+    for (const [group, topics] of this.#consumers) for (const topic of topics) addReader(topic, group);
+    const committed = new Map<string, number>();
+    for (const { key, value } of this.#offsets.getRange()) {
+      const [group, topic, partition] = key;
+      addReader(topic, group);
+      committed.set(`${group}\u0000${topic}\u0000${partition}`, value);
+    }
+    const out: PartitionFloor[] = [];
+    for (const { key: topic, value: partitions } of this.#topics.getRange()) {
+      for (let partition = 0; partition < partitions; partition++) {
+        let floor = END;
+        for (const group of readers.get(topic) ?? []) floor = Math.min(floor, committed.get(`${group}\u0000${topic}\u0000${partition}`) ?? 0);
+        if (floor > 0) out.push([topic, partition, floor]);
+      }
+    }
+    return out;
+  }
+
   #partitionFor(r: OutputRecord): number {
     if (typeof r.topic !== 'string' || r.topic === '') throw new RangeError('a record needs a topic');
+    checkName('topic', r.topic, this.#checkedNames);
     const partitions = this.partitionsOf(r.topic);
     if (r.key !== null) return shardOf(r.key, partitions);
     const next = this.#roundRobin.get(r.topic) ?? 0;
@@ -237,6 +436,34 @@ export class EmbeddedLog {
 function parseOffset(offset: string): number {
   if (!/^\d{1,16}$/.test(offset) || !Number.isSafeInteger(Number(offset))) throw new RangeError(`not an offset: ${JSON.stringify(offset)}`);
   return Number(offset);
+}
+
+/**
+ * Topic names and group ids become parts of ordered-binary keys, which are only unambiguous for
+ * strings without control characters (NUL separates parts) and lone surrogates (written as U+FFFD).
+ * Topics are Kafka names already; a group id comes from KAFKA_GROUP_ID.
+ */
+export function isLogName(name: string): boolean {
+  return name !== '' && !UNSAFE_IN_KEYS.test(name);
+}
+
+const UNSAFE_IN_KEYS = /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function checkName(what: 'topic' | 'group id', name: string, checked: Set<string>): void {
+  if (checked.has(name)) return;
+  if (!isLogName(name)) {
+    throw new EngineError('CONFIG', `the embedded log takes no ${what} ${JSON.stringify(name)}: it must be non-empty, without control characters or lone surrogates`);
+  }
+  checked.add(name);
+}
+
+function checkRetention({ maxAgeMs, maxBytes }: LogRetention): void {
+  if (!(maxAgeMs > 0) || !(maxBytes > 0)) throw new RangeError(`retention bounds must be positive, got maxAgeMs=${maxAgeMs} maxBytes=${maxBytes}`);
+}
+
+function pagesBytes(stats: unknown): number {
+  const s = stats as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
+  return s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
 }
 
 function checkPartitionCount(n: number): void {

@@ -9,12 +9,12 @@ import type { Logger } from '../../log.ts';
 import { EmbeddedAlertBus } from './EmbeddedAlertBus.ts';
 import { EmbeddedEventSource } from './EmbeddedEventSource.ts';
 import { EmbeddedIngestSink } from './EmbeddedIngestSink.ts';
-import { EmbeddedLog } from './EmbeddedLog.ts';
+import { EmbeddedLog, type LogRetention } from './EmbeddedLog.ts';
 
 export { EmbeddedAlertBus, formatAlert, subjectMatches, parsePattern, type AlertHandler, type EmbeddedAlertBusOptions } from './EmbeddedAlertBus.ts';
 export { EmbeddedEventSource, EmbeddedShardSink, type EmbeddedEventSourceOptions } from './EmbeddedEventSource.ts';
 export { EmbeddedIngestSink } from './EmbeddedIngestSink.ts';
-export { EmbeddedLog, type AppendNotice, type EmbeddedLogOptions, type LogPosition } from './EmbeddedLog.ts';
+export { EmbeddedLog, type AppendNotice, type EmbeddedLogOptions, type LogPosition, type LogRetention, type TrimReport } from './EmbeddedLog.ts';
 
 export interface EmbeddedTransportOptions {
   /** DATA_DIR; the log is kept in `${dataDir}/log`. */
@@ -24,6 +24,8 @@ export interface EmbeddedTransportOptions {
   /** Input partitions = shards; also the partition count of output topics. */
   partitions: number;
   groupId: string;
+  /** Bounds of the log (settings `embedded.retention`); unbounded when absent. */
+  retention?: LogRetention;
   maxBatch?: number;
   fromBeginning?: boolean;
   /** Where alerts are printed; default process.stdout. */
@@ -41,7 +43,12 @@ export interface EmbeddedTransport {
 }
 
 export function openEmbeddedTransport(options: EmbeddedTransportOptions): EmbeddedTransport {
-  const log = new EmbeddedLog({ dir: join(options.dataDir, 'log'), partitions: options.partitions });
+  const log = new EmbeddedLog({
+    dir: join(options.dataDir, 'log'),
+    partitions: options.partitions,
+    ...(options.retention ? { retention: options.retention } : {}),
+    logger: options.log.child({ component: 'log' }),
+  });
   try {
     const source = new EmbeddedEventSource(log, {
       inputs: options.inputs,

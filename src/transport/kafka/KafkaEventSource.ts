@@ -10,6 +10,7 @@ import type { Settings } from '../../config/settings.ts';
 import type { Logger } from '../../log.ts';
 import type { EventSource, InputRecord, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
 import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
+import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
 
 export class KafkaEventSource implements EventSource {
@@ -64,7 +65,12 @@ export class KafkaEventSource implements EventSource {
     consumer.on(CONNECT, () => (this.connected = true));
     consumer.on(DISCONNECT, () => (this.connected = false));
     consumer.on(STOP, () => (this.connected = false));
-    consumer.on(CRASH, (e) => this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed'));
+    consumer.on(CRASH, (e) => {
+      this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'consumer crashed');
+      // kafkajs left the group before reporting the crash: others are being given our shards now,
+      // so none of them is ours any more (a restarted consumer joins as a new member).
+      this.revokeAll(listener);
+    });
     consumer.on(HEARTBEAT, (e) => {
       this.groupGeneration = e.payload.groupGenerationId;
       this.lastHeartbeatAt = Date.now();
@@ -74,8 +80,7 @@ export class KafkaEventSource implements EventSource {
       // The first join, and a member kicked out by the coordinator, come without REBALANCING.
       this.rebalanceStartedAt ??= Date.now();
       const now = shardsOf(e.payload.memberAssignment, k.topics.inputs);
-      const lost = this.owned.filter((s) => !now.includes(s));
-      const gained = now.filter((s) => !this.owned.includes(s));
+      const { lost, gained } = ownershipChange({ memberId: this.member, shards: this.owned }, { memberId: e.payload.memberId, shards: now });
       this.owned = now;
       this.member = e.payload.memberId;
       this.connected = true;
@@ -127,6 +132,17 @@ export class KafkaEventSource implements EventSource {
         await heartbeat();
       },
     });
+  }
+
+  /** Gives up every shard, in order with the assignments (the member is out of the group). */
+  private revokeAll(listener: ShardListener): void {
+    const lost = this.owned;
+    this.owned = [];
+    this.member = null;
+    if (!lost.length) return;
+    this.ownership = this.ownership
+      .then(() => listener.onRevoked(lost))
+      .catch((err) => this.log.error({ err }, 'giving up the shards of a crashed consumer failed'));
   }
 
   async stop(): Promise<void> {

@@ -44,3 +44,24 @@ export function assignShards(members: readonly MemberShards[], shardCount: numbe
   }
   return result;
 }
+
+export interface MemberJoin {
+  /** The member id of the join; null before the first one. */
+  memberId: string | null;
+  shards: readonly number[];
+}
+
+/**
+ * What a member lost and gained from one of its joins to the next. A member that comes back
+ * under a new member id was out of the group in between (its session expired while it stalled,
+ * or its consumer restarted after a crash): meanwhile other members may have owned any of its
+ * shards and moved their state on, so it keeps none of them. All of them are lost, and whatever
+ * it is given now is gained, i.e. opened afresh (new epoch, actors recovered from the store).
+ */
+export function ownershipChange(before: MemberJoin, after: { memberId: string; shards: readonly number[] }): { lost: number[]; gained: number[] } {
+  const rejoined = before.memberId !== null && before.memberId !== after.memberId;
+  return {
+    lost: before.shards.filter((s) => rejoined || !after.shards.includes(s)),
+    gained: after.shards.filter((s) => rejoined || !before.shards.includes(s)),
+  };
+}

@@ -57,18 +57,18 @@ test('a rules change made on instance A shows in decisions made on instance B', 
   for (const d of first.values()) t.like(d, { decision: 'ALLOW', rulesVersion: 1 });
   t.is(first.get(`${onB}-e1`)!.shard, shardOfB);
 
-  // On A: every score above 0 is now a BLOCK.
+  // On A: every score above 0.001 (every score: the bias alone gives sigmoid(-4) = 0.018) is now a BLOCK.
   const rules = (await (await fetch(`${a.adminUrl}/rules`)).json()) as Record<string, unknown>;
   const appliedOnB = rulesWhere(b.holder, (r) => r.rulesVersion === 2, 10_000);
   const put = await fetch(`${a.adminUrl}/rules`, {
     method: 'PUT',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ ...rules, thresholds: { block: 0, challenge: 0 } }),
+    body: JSON.stringify({ ...rules, thresholds: { block: 0.001, challenge: 0.0005 } }),
   });
   t.is(put.status, 200);
-  t.like(await put.json(), { rulesVersion: 2, thresholds: { block: 0, challenge: 0 } });
+  t.like(await put.json(), { rulesVersion: 2, thresholds: { block: 0.001, challenge: 0.0005 } });
   // B follows the rules topic: applied there within seconds, without any call to B.
-  t.like(await appliedOnB, { rulesVersion: 2, thresholds: { block: 0, challenge: 0 } });
+  t.like(await appliedOnB, { rulesVersion: 2, thresholds: { block: 0.001, challenge: 0.0005 } });
   t.like(await (await fetch(`${b.adminUrl}/rules`)).json(), { rulesVersion: 2 });
   t.deepEqual(b.engine.ownedShards().includes(shardOfB), true);
 
@@ -77,6 +77,6 @@ test('a rules change made on instance A shows in decisions made on instance B', 
   const second = await decisionsFor(kafka, topics.decisions, after.map((e) => e.eventId));
   const madeOnB = second.get(`${onB}-e2`)!;
   t.like(madeOnB, { decision: 'BLOCK', rulesVersion: 2, shard: shardOfB });
-  t.true(madeOnB.riskScore > 0);
+  t.true(madeOnB.riskScore > 0.001);
   t.like(second.get(`${onA}-e2`)!, { decision: 'BLOCK', rulesVersion: 2, shard: shardOfA });
 });

@@ -31,7 +31,7 @@ function channelOn(id: string, name: string): { holder: RulesHolder; channel: Ru
   return { holder, channel, logged };
 }
 
-const withBlock = (rules: Rules, block: number): Rules => ({ ...rules, thresholds: { block, challenge: Math.min(block, rules.thresholds.challenge) } });
+const withBlock = (rules: Rules, block: number): Rules => ({ ...rules, thresholds: { block, challenge: Math.min(block / 2, rules.thresholds.challenge) } });
 
 test('a new instance has the latest valid rules of the topic as soon as start resolves', async (t) => {
   const id = uniqueId('rules-start');

@@ -2,20 +2,15 @@
  * Issue 7's cluster test: three engine processes share the shards of one consumer group while
  * 30,000 events flow; one is SIGKILLed, one is frozen (SIGSTOP) right before a journal write until
  * the group has moved its shards, then continued (a zombie), and a fourth joins mid-run. Every
- * event ends with exactly one committed decision, every user's state equals the ground truth, and
- * the zombie's stale write was refused by the shard fence.
+ * event ends with exactly one committed decision, every user's state (asked of every live
+ * instance) equals the ground truth, and the zombie's stale write was refused by the shard fence.
  */
 import test from 'ava';
-import { readFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import { groupCaughtUp, kafkaClient, parseValues, pollUntil, readToEnd, topicMessages, uniqueId } from '../helpers/harness.ts';
-import { childConfig, spawnEngine, type ChildEngine } from '../helpers/child.ts';
-import { generate, money, type GenEvent } from '../helpers/workload.ts';
-
-/** Bounded wait for a process state we cannot be told about (a stopped process sends no event). */
-async function untilStopped(pid: number, timeoutMs = 60_000): Promise<void> {
-  await pollUntil(`process ${pid} to stop`, async () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0], (state) => state === 'T', timeoutMs, 50);
-}
+import { childConfig, dumpEngineLogs, spawnEngine, untilStopped, type ChildEngine } from '../helpers/child.ts';
+import { generate, type GenEvent } from '../helpers/workload.ts';
+import { answerOverHttp, describeDiffs, diffAgainstTruth } from '../helpers/truthDiff.ts';
 
 async function metric(engine: ChildEngine, name: string): Promise<number> {
   const text = await (await fetch(`${engine.adminUrl}/metrics`)).text();
@@ -28,7 +23,10 @@ test('kill, zombie and join: exactly one decision per event, state equals truth,
   const topics = ['login-events', 'payment-events', 'transfer-events'].map((n) => `${id}.${n}`);
   const { events, truth } = generate(id, 600, 30_000, 11);
   const engines: ChildEngine[] = [];
-  t.teardown(() => engines.forEach((e) => e.proc.kill('SIGKILL')));
+  t.teardown(() => {
+    if (!t.passed) process.stderr.write(`cluster test engine logs: ${dumpEngineLogs(id, Object.fromEntries(engines.map((e, i) => [`${'abcd'[i]}`, e]))).join(' ')}\n`);
+    engines.forEach((e) => e.proc.kill('SIGKILL'));
+  });
 
   const start = async (name: string, env: Record<string, string> = {}) => {
     const e = await spawnEngine(id, config, { INSTANCE_ID: `${id}-${name}`, ...env });
@@ -74,19 +72,21 @@ test('kill, zombie and join: exactly one decision per event, state equals truth,
   const fenced = await metric(b, 'risk_fenced_writes_total');
   t.true(fenced > 0, `the zombie's stale journal write was refused (fenced writes: ${fenced})`);
 
-  const wrong: string[] = [];
-  for (const [userId, want] of truth) {
-    const res = await fetch(`${c.adminUrl}/users/${encodeURIComponent(userId)}`);
-    const p = ((await res.json()) as { profile?: Record<string, unknown> }).profile;
-    const ok = p && p.eventCount === want.eventCount && p.loginCount === want.loginCount && p.paymentCount === want.paymentCount
-      && p.transferCount === want.transferCount && p.totalPaymentAmount === money(want.paymentMinor) && p.totalTransferAmount === money(want.transferMinor);
-    if (!ok) wrong.push(`${userId}: ${JSON.stringify(p)}`);
+  // Every live instance answers every user (from its live actor or from the store): a stale live
+  // actor on one of them (the continued zombie, say) shows only when that one is asked.
+  for (const [name, e] of [['b', b], ['c', c], ['d', d!]] as const) {
+    const diffs = await diffAgainstTruth(events, truth, answerOverHttp(e.adminUrl, name));
+    t.is(diffs.length, 0, diffs.length ? `asked ${name}: ${describeDiffs(diffs)}` : '');
   }
-  t.deepEqual(wrong.slice(0, 5), [], `${wrong.length} users differ from the truth`);
 
-  const shards = await Promise.all([b, c, d!].map(async (e) => (await (await fetch(`${e.adminUrl}/shards`)).json()) as { shards: { shard: number }[] }));
-  const owned = shards.flatMap((s) => s.shards.map((x) => x.shard)).sort((x, y) => x - y);
-  t.deepEqual(owned, Array.from({ length: 12 }, (_, i) => i), 'the live members own every shard exactly once');
+  // Bounded: a rebalance may still be moving a shard (no event says when the group is settled);
+  // a timeout fails the test with the last ownership seen.
+  await pollUntil(
+    'the live members to own every shard exactly once',
+    async () => (await Promise.all([b, c, d!].map(async (e) => ((await (await fetch(`${e.adminUrl}/shards`)).json()) as { shards: { shard: number }[] }).shards.map((x) => x.shard)))).flat().sort((x, y) => x - y),
+    (shards) => JSON.stringify(shards) === JSON.stringify(Array.from({ length: 12 }, (_, i) => i)),
+    30_000,
+  );
 
   for (const e of [b, c, d!]) e.proc.kill('SIGTERM');
   const exits = await Promise.all([b, c, d!].map((e) => e.exited));

@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { BROKERS } from './harness.ts';
+import { BROKERS, pollUntil } from './harness.ts';
 
 /** A CONFIG_FILE for child engines of one test: config/test.json plus the test's own topics. */
 export function childConfig(id: string, extra: Record<string, unknown> = {}): string {
@@ -91,4 +91,23 @@ export async function spawnEngine(id: string, configFile: string, env: Record<st
   const started = logged(/^risk-engine started$/).then(() => undefined);
   started.catch(() => undefined);
   return { proc, adminUrl: `http://127.0.0.1:${port}`, started, exited, logged, stderr };
+}
+
+/**
+ * Writes the logs of a failed test's engines to one temp file each and returns where, so that a
+ * failure on a busy machine can be read afterwards.
+ */
+export function dumpEngineLogs(testId: string, engines: Record<string, ChildEngine | undefined>): string[] {
+  const dir = mkdtempSync(join(tmpdir(), `risk-logs-${testId}-`));
+  return Object.entries(engines).flatMap(([name, e]) => {
+    if (!e) return [];
+    const file = join(dir, `${name}.log`);
+    writeFileSync(file, `${e.stderr.join('\n')}\n`);
+    return [file];
+  });
+}
+
+/** Resolves once the process is stopped (SIGSTOP); a stopped process announces nothing, so this polls /proc. */
+export async function untilStopped(pid: number, timeoutMs = 60_000): Promise<void> {
+  await pollUntil(`process ${pid} to stop`, async () => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0], (state) => state === 'T', timeoutMs, 50);
 }

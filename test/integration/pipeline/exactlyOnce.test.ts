@@ -30,12 +30,14 @@ test('10,000 events with duplicates and bad records: exactly one decision each, 
       await producer.sendBatch({ acks: -1, compression, topicMessages: topicMessages(batch, topicOf) });
     };
     for (let i = 0; i < events.length; i += 500) await send(events.slice(i, i + 500), CODECS[(i / 500) % CODECS.length]!);
+    // Each breaks one rule only (a valid event time), so that its code is the one expected.
+    const at = Date.now();
     const bad = [
       { key: `${id}-bad1`, value: '{"eventId": oops', code: 'INVALID_JSON' },
-      { key: `${id}-bad2`, value: JSON.stringify({ eventId: `${id}-x2`, userId: `${id}-bad2`, timestamp: 1 }), code: 'SCHEMA' },
-      { key: `${id}-someone-else`, value: JSON.stringify({ eventId: `${id}-x3`, userId: `${id}-bad3`, eventType: 'payment', amount: 1, timestamp: 1 }), code: 'KEY_MISMATCH' },
-      { key: `${id}-bad4`, value: JSON.stringify({ eventId: `${id}-x4`, userId: `${id}-bad4`, eventType: 'payment', amount: -5, timestamp: 1 }), code: 'SCHEMA' },
-      { key: `${id}-bad5`, value: JSON.stringify({ eventId: `${id}-x5`, userId: `${id}-bad5`, eventType: 'login', timestamp: 1, eventData: { pad: 'x'.repeat(70_000) } }), code: 'TOO_LARGE' },
+      { key: `${id}-bad2`, value: JSON.stringify({ eventId: `${id}-x2`, userId: `${id}-bad2`, timestamp: at }), code: 'SCHEMA' },
+      { key: `${id}-someone-else`, value: JSON.stringify({ eventId: `${id}-x3`, userId: `${id}-bad3`, eventType: 'payment', amount: 1, timestamp: at }), code: 'KEY_MISMATCH' },
+      { key: `${id}-bad4`, value: JSON.stringify({ eventId: `${id}-x4`, userId: `${id}-bad4`, eventType: 'payment', amount: -5, timestamp: at }), code: 'SCHEMA' },
+      { key: `${id}-bad5`, value: JSON.stringify({ eventId: `${id}-x5`, userId: `${id}-bad5`, eventType: 'login', timestamp: at, eventData: { pad: 'x'.repeat(70_000) } }), code: 'TOO_LARGE' },
     ];
     await producer.send({ topic: payments, acks: -1, messages: bad.map((b) => ({ key: b.key, value: b.value })) });
     await send(duplicates, CompressionTypes.GZIP);

@@ -75,7 +75,9 @@ test('events become one decision each; a BLOCK raises a NATS alert', async (t) =
     t.is(user.source, 'actor');
     t.is(user.profile.eventCount, 4);
     t.is(user.profile.paymentCount, 3);
-    t.is(user.profile.totalPaymentAmount, '37.5000');
+    // Paid in euros: the totals of the default currency (USD) stay at zero, the euros have their own.
+    t.is(user.profile.totalPaymentAmount, '0.0000');
+    t.deepEqual(user.profile.totals, { USD: { payment: '0.0000', transfer: '0.0000' }, EUR: { payment: '37.5000', transfer: '0.0000' } });
   } finally {
     await engine.stop();
   }

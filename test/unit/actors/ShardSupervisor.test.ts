@@ -16,15 +16,18 @@ import { backoffDelay, DEPENDENCY_BACKOFF, USER_ACTOR_POLICY } from '../../../sr
 import type { SupervisionDeps } from '../../../src/supervision/onCrash.ts';
 import { Metrics } from '../../../src/telemetry/metrics.ts';
 import type { ConsumedOffset, InputBatch, InputRecord, OutputRecord } from '../../../src/transport/ports.ts';
+import { shardOf } from '../../../src/domain/shardOf.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
 
 const RANDOM = 0.5;
 
-function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number; history?: number } = {}) {
+function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number; history?: number; partitions?: number } = {}) {
   const store = new MemoryJournal();
   const system = nact.start(new NactPersistenceEngine(store).plugin());
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
   settings.actors.eventTimeoutMs = opts.eventTimeoutMs ?? 5000;
+  // One partition by default, so that every user of these batches (all of partition 0) is where murmur2 puts it.
+  settings.kafka.partitions = opts.partitions ?? 1;
   if (opts.history) settings.domain.history.decisions = opts.history;
   const commits: { records: OutputRecord[]; offsets: unknown[] }[] = [];
   // The sink: records what it commits; tests make it fail with sinon's onCall().
@@ -47,6 +50,7 @@ function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; commit
   const onFatal = sinon.spy();
   const sup = new ShardSupervisor(system as nact.Ref<unknown>, {
     shard: 0,
+    partitions: settings.kafka.partitions,
     epoch: 1,
     settings,
     sink: { commit, close: async () => {} },
@@ -322,4 +326,28 @@ test('pipelined: a shard fetches its partitions again from the committed offsets
   await sup.processBatch(batch([{ eventId: 'e-5', userId: 'u' }, { eventId: 'e-6', userId: 'u' }], 5), pipelinedControl(log));
   sup.seekToCommitted();
   t.deepEqual(log, ['seek 7']);
+});
+
+test('records are validated with the shard\'s clock and partition count: a wrong partition, a missing key, a far-future time are dead letters', async (t) => {
+  const { sup, commits, stop, settings } = setup({ partitions: 4 });
+  t.teardown(stop);
+  const onShard0 = ['u', 'v', 'w', 'x', 'y', 'z', 'a', 'b', 'c'].filter((u) => shardOf(u, 4) === 0);
+  const elsewhere = ['u', 'v', 'w', 'x', 'y', 'z', 'a', 'b', 'c'].find((u) => shardOf(u, 4) !== 0)!;
+  const [mine, other] = onShard0;
+  const input = batch([
+    { eventId: 'ok', userId: mine! },
+    { eventId: 'wrong-partition', userId: elsewhere },
+    { eventId: 'no-key', userId: other! },
+    { eventId: 'future', userId: mine!, at: settings.domain.maxClockSkewMs + 1 },
+  ]);
+  const records = input.records.map((r) => (JSON.parse(r.value!.toString()).eventId === 'no-key' ? { ...r, key: null } : r));
+  await sup.processBatch({ ...input, records }, control);
+
+  const { records: out } = commits[0]!;
+  t.deepEqual(eventIds(out, settings.kafka.topics.decisions), ['ok']);
+  const dlq = out.filter((r) => r.topic === settings.kafka.topics.dlq).map((r) => JSON.parse(r.value));
+  t.deepEqual(
+    dlq.map((d) => [JSON.parse(d.value).eventId, d.error.code]),
+    [['wrong-partition', 'KEY_MISMATCH'], ['no-key', 'KEY_MISMATCH'], ['future', 'SCHEMA']],
+  );
 });

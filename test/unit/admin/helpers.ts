@@ -22,7 +22,7 @@ export function stubEngine() {
         contentType: 'text/plain; version=0.0.4; charset=utf-8',
       },
     },
-    readiness: sinon.stub().returns({ ready: true, reasons: [] }),
+    readiness: sinon.stub<[], Promise<{ ready: boolean; reasons: string[] }>>().resolves({ ready: true, reasons: [] }),
     userState: sinon.stub<[string], Promise<UserStateView | null>>().resolves(null),
     snapshotUser: sinon.stub<[string], Promise<void>>().resolves(),
     ownedShards: sinon.stub().returns([1, 3]),

@@ -11,7 +11,7 @@ test('GET /healthz: 200 {status: ok}', async (t) => {
 test('GET /readyz: 200 when ready, else 503 with the reasons', async (t) => {
   const { app, engine } = build();
   t.is((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
-  engine.readiness.returns({ ready: false, reasons: ['alert bus unreachable', 'consumer has not joined its group'] });
+  engine.readiness.resolves({ ready: false, reasons: ['alert bus unreachable', 'consumer has not joined its group'] });
   const res = await app.inject({ method: 'GET', url: '/readyz' });
   t.is(res.statusCode, 503);
   t.like(res.json(), {
@@ -45,7 +45,7 @@ test('GET /shards: the owned shards with actors, committed offsets and lag', asy
 
 test('POST /events keeps parsing NDJSON line by line (its own body parser)', async (t) => {
   const { app, engine } = build();
-  const good = { eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: 1, amount: '1.50' };
+  const good = { eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '1.50' };
   const res = await app.inject({
     method: 'POST',
     url: '/events',

@@ -100,7 +100,7 @@ test('PUT /rules hands the validated object to the rules channel and answers wha
   rules.update.rejects(new EngineError('UNAVAILABLE', 'rules topic unreachable'));
   const down = await app.inject({ method: 'PUT', url: '/rules', payload: body });
   t.is(down.statusCode, 503);
-  t.deepEqual(down.json(), { error: { code: 'UNAVAILABLE', message: 'rules topic unreachable' } });
+  t.deepEqual(down.json(), { error: { code: 'UNAVAILABLE', message: 'a service the engine depends on is unavailable; try again later' } });
 });
 
 test('without a rules channel, /rules answers 503', async (t) => {

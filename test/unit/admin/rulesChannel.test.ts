@@ -37,7 +37,7 @@ class MemoryFollower implements RulesLog {
 }
 
 const base = (): Rules => rulesFromFile().current();
-const withBlock = (block: number, rulesVersion = 1): Rules => ({ ...base(), rulesVersion, thresholds: { block, challenge: 0 } });
+const withBlock = (block: number, rulesVersion = 1): Rules => ({ ...base(), rulesVersion, thresholds: { block, challenge: block / 2 } });
 
 function instance(topic: MemoryTopic) {
   const holder = new RulesHolder(base());

@@ -44,12 +44,12 @@ test('POST /users/:userId/snapshot: 202, or 404 when the user is not on an owned
   t.is(missing.json<{ error: { code: string } }>().error.code, 'NOT_FOUND');
 });
 
-test('engine failures: an EngineError keeps its code and status; anything else is a 500 that does not leak', async (t) => {
+test('engine failures: an EngineError keeps its code and status (its details logged, not answered); anything else is a 500 that does not leak', async (t) => {
   const { app, engine } = build();
   engine.userState.rejects(new EngineError('UNAVAILABLE', 'state store unreachable'));
   const down = await app.inject({ method: 'GET', url: '/users/u-1' });
   t.is(down.statusCode, 503);
-  t.deepEqual(down.json(), { error: { code: 'UNAVAILABLE', message: 'state store unreachable' } });
+  t.deepEqual(down.json(), { error: { code: 'UNAVAILABLE', message: 'a service the engine depends on is unavailable; try again later' } });
   engine.userState.rejects(Object.assign(new Error('connect ECONNREFUSED 10.0.0.7:6379 secret-host'), { code: 'ECONNREFUSED' }));
   const boom = await app.inject({ method: 'GET', url: '/users/u-1' });
   t.is(boom.statusCode, 500);

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { isEmbedded, loadSettings } from '../../../src/config/settings.ts';
+import { isEmbedded, isLoopback, loadSettings } from '../../../src/config/settings.ts';
 import { ConfigError } from '../../../src/errors.ts';
 
 test('defaults: embedded, contract topics and admin on loopback', (t) => {
@@ -59,3 +59,38 @@ test('a non-loopback admin bind needs a token', (t) => {
   t.throws(() => loadSettings({ ADMIN_HOST: '0.0.0.0' }), { message: /ADMIN_HOST: expects a loopback address/ });
   t.is(loadSettings({ ADMIN_HOST: '0.0.0.0', ADMIN_TOKEN: 'x'.repeat(32) }).admin.host, '0.0.0.0');
 });
+
+for (const [name, token] of [
+  ['leading', ` ${'t'.repeat(20)}`],
+  ['trailing', `${'t'.repeat(20)}\n`],
+  ['inner', `${'t'.repeat(10)} ${'t'.repeat(10)}`],
+  ['a tab', `${'t'.repeat(10)}\t${'t'.repeat(10)}`],
+  ['a no-break space', `${'t'.repeat(10)}\u00a0${'t'.repeat(10)}`],
+  ['only', ' '.repeat(20)],
+] as const) {
+  test(`an ADMIN_TOKEN with ${name} whitespace is refused in one line that does not show it`, (t) => {
+    const err = t.throws(() => loadSettings({ ADMIN_TOKEN: token }), { instanceOf: ConfigError });
+    t.regex(err!.message, /^invalid setting ADMIN_TOKEN: expects a bearer token .*no whitespace/);
+    t.false(err!.message.includes('\n'));
+    t.false(err!.message.includes('tttttttttt'));
+  });
+}
+
+test('an ADMIN_TOKEN of visible ASCII is taken as it is', (t) => {
+  const token = 'Ab0-._~+/=!#$%&*xyz';
+  t.is(loadSettings({ ADMIN_TOKEN: token }).admin.token, token);
+});
+
+for (const host of ['127.0.0.1', '127.1.2.3', '127.255.255.255', '::1', '0:0:0:0:0:0:0:1', '0000:0000:0000:0000:0000:0000:0000:0001', '::0:1', 'localhost']) {
+  test(`the loopback check accepts ${host}`, (t) => {
+    t.true(isLoopback(host));
+    t.is(loadSettings({ ADMIN_HOST: host }).admin.host, host);
+  });
+}
+
+for (const host of ['127.evil.com', '127.0.0.1.nip.io', '127.0.0.256', '127.1', '127.000.0.1', '0177.0.0.1', '128.0.0.1', '0.0.0.0', '::', '::2', '::ffff:127.0.0.1', '::1%lo', '[::1]', 'localhost.evil.com', 'evil-localhost', 'LOCALHOST.', '']) {
+  test(`the loopback check refuses ${JSON.stringify(host)}`, (t) => {
+    t.false(isLoopback(host));
+    if (host) t.throws(() => loadSettings({ ADMIN_HOST: host }), { message: /ADMIN_HOST: expects a loopback address/ });
+  });
+}

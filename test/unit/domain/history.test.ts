@@ -3,6 +3,7 @@ import {
   amountAt,
   closedAt,
   countryAt,
+  currencyAt,
   decisionAt,
   deviceAt,
   emptyHistory,
@@ -42,6 +43,7 @@ function entry(i: number, over: Partial<EntryInput> = {}, d: Partial<Decision> =
   return {
     kind: 'payment',
     amount: '12.3400',
+    currency: null,
     deviceId: `d-${i}`,
     country: `C${i}`,
     failedLogin: false,
@@ -105,12 +107,15 @@ test('the history keeps the last `max` entries and never changes its input', (t)
   t.deepEqual([0, 1, 2, 3, 4].map((i) => decisionAt(h, i, 'u-1').eventId), seen.slice(-5));
 });
 
+/** The default currency (null) and eight others: more than the currency table holds. */
+const CURRENCIES = [null, 'EUR', 'JPY', 'GBP', 'CHF', 'CAD', 'AUD', 'HKD', 'SGD'];
+
 test('a user with ever new devices and countries: the string table stays bounded and every entry keeps its strings', (t) => {
   let h: History = emptyHistory();
   let compacted = false;
   for (let i = 0; i < 1000; i++) {
     const before = JSON.stringify(h);
-    const next = pushEntry(h, entry(i, {}, { modelVersion: `m-${i % 7}`, rulesVersion: i }), 50);
+    const next = pushEntry(h, entry(i, { currency: CURRENCIES[i % 9]! }, { modelVersion: `m-${i % 7}`, rulesVersion: i }), 50);
     t.is(JSON.stringify(h), before, 'the input history is unchanged, also when its table is compacted');
     compacted ||= next.strings.length < h.strings.length;
     h = next;
@@ -123,6 +128,7 @@ test('a user with ever new devices and countries: the string table stays bounded
     t.is(countryAt(h, k), `C${i}`);
     t.like(decisionAt(h, k, 'u-1'), { eventId: `e-${i}`, modelVersion: `m-${i % 7}`, rulesVersion: i });
     t.is(sourceAt(h, k), `payment-events:7:${100 + i}`);
+    t.is(currencyAt(h, k), CURRENCIES[i % 9]!, 'the currency survives the renumbering of the string table');
   }
 });
 

@@ -61,3 +61,24 @@ test('property: a number with at most 4 decimals parses to the same value as its
   );
   t.pass();
 });
+
+test('amounts have at most 15 digits before the point: numbers and strings alike', (t) => {
+  const tooBig = { ok: false, message: 'at most 15 digits before the point' };
+  t.deepEqual(parseAmount(999_999_999_999_999), { ok: true, minor: 9_999_999_999_999_990_000n });
+  t.deepEqual(parseAmount('999999999999999.9999'), { ok: true, minor: 9_999_999_999_999_999_999n });
+  for (const v of [1e15, 1e300, Number.MAX_VALUE, '1000000000000000', '1000000000000000.5', '0000000000000000']) t.deepEqual(parseAmount(v), tooBig, String(v));
+  t.like(parseAmount('1e300'), { ok: false });
+  t.like(parseAmount(Number.POSITIVE_INFINITY), { ok: false, message: 'must be a finite number' });
+});
+
+test('property: a decimal string of at most 15 + 4 digits parses exactly; one more digit before the point is refused', (t) => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: 10n ** 15n - 1n }), fc.integer({ min: 0, max: 9999 }), (whole, frac) => {
+      const fraction = String(frac).padStart(4, '0');
+      const parsed = parseAmount(`${whole}.${fraction}`);
+      const longer = parseAmount(`${whole + 10n ** 15n}.${fraction}`);
+      return parsed.ok && parsed.minor === whole * 10_000n + BigInt(frac) && !longer.ok;
+    }),
+  );
+  t.pass();
+});

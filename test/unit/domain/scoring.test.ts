@@ -2,12 +2,12 @@ import test from 'ava';
 import fc from 'fast-check';
 import { FEATURE_NAMES, initialState } from '../../../src/domain/index.ts';
 import { MAX_FEATURE_REASONS, score, verdictOf } from '../../../src/domain/scoring.ts';
-import { ev, neutralRules, play, T0 } from './helpers.ts';
+import { config, ev, neutralRules, play, T0 } from './helpers.ts';
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 test('with no weights the score is sigmoid(bias), rounded to 4 decimals, with no reasons', (t) => {
-  const s = score(initialState('u-1'), ev(), neutralRules({ bias: -2 }));
+  const s = score(initialState('u-1'), ev(), neutralRules({ bias: -2 }), config);
   t.is(s.riskScore, Math.round(sigmoid(-2) * 10_000) / 10_000);
   t.is(s.riskScore, 0.1192);
   t.deepEqual(s.reasons, []);
@@ -16,7 +16,7 @@ test('with no weights the score is sigmoid(bias), rounded to 4 decimals, with no
 test('the score is the logistic of bias plus weighted features, and contributions become reasons', (t) => {
   const rules = neutralRules({ bias: -1, weights: { upstreamRisk: 2, newDevice: 3 } });
   const state = play([ev({ deviceId: 'd-1' })], { rules }).state;
-  const s = score(state, ev({ deviceId: 'd-2', upstreamRiskScore: 0.5, timestamp: T0 + 1 }), rules);
+  const s = score(state, ev({ deviceId: 'd-2', upstreamRiskScore: 0.5, timestamp: T0 + 1 }), rules, config);
   t.is(s.riskScore, Math.round(sigmoid(-1 + 2 * 0.5 + 3) * 10_000) / 10_000);
   t.deepEqual(
     s.reasons.map((r) => [r.code, r.weight]),
@@ -32,10 +32,10 @@ test('only the strongest positive contributions become reasons; negative weights
   const weights = Object.fromEntries(FEATURE_NAMES.map((n) => [n, 1]));
   const busy = play(Array.from({ length: 12 }, (_, i) => ev({ timestamp: T0 + i * 1000, deviceId: `d-${i}`, amount: '1' })), { rules: neutralRules() }).state;
   const e = ev({ timestamp: T0 + 13_000, deviceId: 'x', amount: '1', upstreamRiskScore: 0.3 });
-  const all = score(busy, e, neutralRules({ weights }));
+  const all = score(busy, e, neutralRules({ weights }), config);
   t.is(all.reasons.length, MAX_FEATURE_REASONS);
   t.true(all.reasons.every((r, i) => i === 0 || all.reasons[i - 1]!.weight >= r.weight));
-  const damped = score(busy, e, neutralRules({ weights: { ...weights, upstreamRisk: -5 } }));
+  const damped = score(busy, e, neutralRules({ weights: { ...weights, upstreamRisk: -5 } }), config);
   t.true(damped.riskScore < all.riskScore);
   t.false(damped.reasons.some((r) => r.code === 'UPSTREAM_RISK'));
 });
@@ -57,7 +57,7 @@ test('property: any weights and bias give a score in [0, 1] with at most 4 decim
       fc.double({ min: -1000, max: 1000, noNaN: true }),
       fc.double({ min: 0, max: 1, noNaN: true }),
       (weights, bias, upstream) => {
-        const s = score(state, ev({ deviceId: 'c', country: 'FR', timestamp: T0 + 900, upstreamRiskScore: upstream }), neutralRules({ weights, bias }));
+        const s = score(state, ev({ deviceId: 'c', country: 'FR', timestamp: T0 + 900, upstreamRiskScore: upstream }), neutralRules({ weights, bias }), config);
         return s.riskScore >= 0 && s.riskScore <= 1 && Math.round(s.riskScore * 10_000) / 10_000 === s.riskScore && !Object.is(s.riskScore, -0);
       },
     ),

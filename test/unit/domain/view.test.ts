@@ -19,6 +19,7 @@ test('the view has the contract\'s user state fields, newest history last', (t) 
     otherCount: 1,
     totalPaymentAmount: '1234.5000',
     totalTransferAmount: '10.0000',
+    totals: { USD: { payment: '1234.5000', transfer: '10.0000' } },
     devices: ['d-1', 'd-2'],
     countries: ['CN'],
     firstEventTime: T0,
@@ -26,7 +27,8 @@ test('the view has the contract\'s user state fields, newest history last', (t) 
   });
   t.is(view.userId, 'u-1');
   t.is(view.sequenceNumber, 4);
-  t.deepEqual(view.recentEvents[0], { eventId: accepted(r.outcomes[0]).decision.eventId, kind: 'login', timestamp: T0, amount: null, deviceId: 'd-1', country: 'CN', failedLogin: true });
+  t.deepEqual(view.recentEvents[0], { eventId: accepted(r.outcomes[0]).decision.eventId, kind: 'login', timestamp: T0, amount: null, currency: null, deviceId: 'd-1', country: 'CN', failedLogin: true });
+  t.like(view.recentEvents[1], { amount: '1234.5000', currency: 'USD' });
   t.is(view.recentEvents.at(-1)!.kind, 'other');
   t.deepEqual(view.decisions, r.outcomes.map((o) => accepted(o).decision));
   t.deepEqual(view.window, { windowStart: T0, windowEnd: T0 + 5 * MIN, eventCount: 4, maxRiskScore: Math.max(...view.decisions.map((d) => d.riskScore)) });

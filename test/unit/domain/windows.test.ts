@@ -1,6 +1,18 @@
 import test from 'ava';
-import { closeIdleWindows, evolve, nextTimerAt, toUserView, type RiskEvent } from '../../../src/domain/index.ts';
-import { accepted, config, ev, MIN, neutralRules, play, T0 } from './helpers.ts';
+import {
+  closeIdleWindows,
+  decide,
+  evolve,
+  initialState,
+  nextTimerAt,
+  toUserView,
+  upcastJournal,
+  upcastState,
+  windowsEmitted,
+  type RiskEvent,
+  type WindowAggregate,
+} from '../../../src/domain/index.ts';
+import { accepted, config, ctx, ev, MIN, neutralRules, play, T0 } from './helpers.ts';
 
 // Scores that differ per event, so that sums and maxima are checked for real.
 const rules = neutralRules({ bias: -2, weights: { upstreamRisk: 3 } });
@@ -60,24 +72,89 @@ test('a too-late event is decided and counted in lateEvents, not in a window', (
   t.is(accepted(next.outcomes[0]).aggregates[0]!.eventCount, 1, 'the late event is in no aggregate');
 });
 
-test('idle close: the domain says when, and closes the open windows then, once', (t) => {
-  const now = 1_000_000;
-  const r = play([at(MIN, 0.5), at(2 * MIN)], { rules, now });
-  t.is(nextTimerAt(r.state, config), now + config.windows.idleCloseMs);
-  t.is(closeIdleWindows(r.state, now + config.windows.idleCloseMs - 1, config), null);
-  const closed = closeIdleWindows(r.state, now + config.windows.idleCloseMs, config);
-  if (!closed) return t.fail('expected the window to close');
+test('idle close: once the user is quiet, the timer closes the windows whose end plus the lateness the clock has passed', (t) => {
+  // Processing time follows event time (play's default `now` is the event's time).
+  const r = run([at(MIN, 0.5), at(2 * MIN)]);
+  const due = T0 + 5 * MIN + config.windows.allowedLatenessMs;
+  t.is(nextTimerAt(r.state, config), due, 'the window ends later than the user goes quiet');
+  t.is(closeIdleWindows(r.state, due - 1, config), null);
+  const closed = closeIdleWindows(r.state, due, config);
+  if (!closed?.journal) return t.fail('expected the window to close');
   t.deepEqual(closed.journal.closed, closed.aggregates);
   t.like(closed.aggregates[0], { windowStart: T0, windowEnd: T0 + 5 * MIN, eventCount: 2, firstEventTime: T0 + MIN, lastEventTime: T0 + 2 * MIN });
   const after = evolve(r.state, closed.journal, config);
   t.is(after.sequenceNumber, r.state.sequenceNumber + 1);
-  t.is(nextTimerAt(after, config), null);
-  t.is(closeIdleWindows(after, now + 10 * config.windows.idleCloseMs, config), null);
+  t.deepEqual(after.windows.open, []);
   // An event for the closed window is now too late; a later one opens a new window.
-  const more = play([at(3 * MIN), at(7 * MIN)], { rules, now: now + 100_000 }, after);
+  const more = play([at(3 * MIN), at(7 * MIN)], { rules, now: due + 1000 }, after);
   t.is(accepted(more.outcomes[0]).journal.window, null);
   t.deepEqual(accepted(more.outcomes[1]).journal.window, { start: T0 + 5 * MIN, end: T0 + 10 * MIN });
-  t.is(nextTimerAt(more.state, config), now + 100_000 + config.windows.idleCloseMs);
+});
+
+test('idle close: the timer waits for the user to be quiet idleCloseMs, and leaves windows still in progress open', (t) => {
+  const r = play([at(4 * MIN + 50_000), at(5 * MIN + 10_000)], { rules, now: T0 + 5 * MIN + 10_000 });
+  t.deepEqual(r.state.windows.open.map((o) => o.start), [T0, T0 + 5 * MIN]);
+  const quiet = T0 + 5 * MIN + 10_000 + config.windows.idleCloseMs;
+  t.is(nextTimerAt(r.state, config), quiet);
+  t.is(closeIdleWindows(r.state, quiet - 1, config), null, 'not quiet long enough');
+  const closed = closeIdleWindows(r.state, quiet, config);
+  t.deepEqual(closed?.aggregates.map((a) => a.windowStart), [T0], 'the window in progress stays open');
+  const after = evolve(r.state, closed!.journal!, config);
+  t.deepEqual(after.windows.open.map((o) => o.start), [T0 + 5 * MIN]);
+});
+
+test('idle close is at least once: a closed window stays pending, emitted the same on every timer, until confirmed', (t) => {
+  const r = run([at(MIN, 0.5), at(2 * MIN)]);
+  const due = nextTimerAt(r.state, config)!;
+  const closed = closeIdleWindows(r.state, due, config)!;
+  const pending = evolve(r.state, closed.journal!, config);
+  t.is(nextTimerAt(pending, config), due, 'due again at once');
+  const again = closeIdleWindows(pending, due + 10_000, config);
+  t.is(again?.journal, null, 'nothing new is journaled');
+  t.deepEqual(again?.aggregates, closed.aggregates, 'the same aggregate again');
+  // A snapshot taken meanwhile keeps it pending.
+  const recovered = upcastState(JSON.parse(JSON.stringify(pending)));
+  t.deepEqual(closeIdleWindows(recovered, due + 20_000, config)?.aggregates, closed.aggregates);
+
+  t.is(windowsEmitted(pending, [T0 + 5 * MIN], due), null, 'confirming another window changes nothing');
+  const emitted = windowsEmitted(pending, [T0], due + 1);
+  t.deepEqual(emitted, { v: 1, type: 'windowsEmitted', at: due + 1, windowStarts: [T0] });
+  const done = evolve(pending, upcastJournal(JSON.parse(JSON.stringify(emitted))), config);
+  t.is(nextTimerAt(done, config), null);
+  t.is(closeIdleWindows(done, due + 1_000_000, config), null);
+  t.is(windowsEmitted(done, [T0], due + 2), null);
+});
+
+test('events 90 s apart in one window, with the idle timer ticking between them, all land in its one aggregate', (t) => {
+  const times = [0, 90_000, 180_000, 270_000].map((ms) => T0 + ms);
+  let state = initialState('u-1');
+  let timerAt: number | null = null;
+  const emitted: WindowAggregate[] = [];
+  // As ShardSupervisor drives it: a tick every 10 s runs the due timer, commits, then confirms.
+  const tick = (now: number) => {
+    if (timerAt === null || timerAt > now) return;
+    const closed = closeIdleWindows(state, now, config);
+    if (closed?.journal) state = evolve(state, closed.journal, config);
+    const confirmed = closed && windowsEmitted(state, closed.aggregates.map((a) => a.windowStart), now);
+    if (confirmed) state = evolve(state, confirmed, config);
+    emitted.push(...(closed?.aggregates ?? []));
+    timerAt = nextTimerAt(state, config);
+  };
+  for (let now = T0; now <= T0 + 10 * MIN; now += 10_000) {
+    const event = times.includes(now) ? at(now - T0) : null;
+    if (event) {
+      const out = accepted(decide(state, event, ctx({ rules, now })));
+      emitted.push(...out.aggregates);
+      state = evolve(state, out.journal, config);
+      timerAt = nextTimerAt(state, config);
+    }
+    tick(now);
+  }
+  t.is(state.windows.lateEvents, 0);
+  t.deepEqual(
+    emitted.map((a) => [a.windowStart, a.eventCount, a.firstEventTime, a.lastEventTime]),
+    [[T0, 4, T0, T0 + 270_000]],
+  );
 });
 
 test('no window open, no timer', (t) => {

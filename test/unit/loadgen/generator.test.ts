@@ -30,7 +30,7 @@ test('exactly the requested number of events, unique ids, every one valid by the
   t.is(load.events.length, base.events);
   t.is(new Set(load.events.map((g) => g.event.eventId)).size, base.events);
   for (const { event } of load.events) {
-    const parsed = parseEventJson(JSON.parse(JSON.stringify(event)), { ...DEFAULT_DOMAIN_CONFIG, unknownTypes: 'other' } as never);
+    const parsed = parseEventJson(JSON.parse(JSON.stringify(event)), { ...DEFAULT_DOMAIN_CONFIG, unknownTypes: 'other' } as never, { now: Date.now() });
     if (!parsed.ok) return t.fail(`${event.eventId}: ${parsed.message}`);
   }
   t.pass();
@@ -47,20 +47,25 @@ test('production order: event time never goes back, and each user is in its own 
   }
 });
 
-test('the truth counts and money totals equal a recount of the events (with the domain money code)', (t) => {
-  const expected = new Map<string, { eventCount: number; loginCount: number; paymentCount: number; transferCount: number; totalPaymentAmount: string; totalTransferAmount: string }>();
+test('the truth counts and money totals equal a recount of the events (with the domain money code), per currency', (t) => {
+  type Totals = Record<string, { payment: string; transfer: string }>;
+  const expected = new Map<string, { eventCount: number; loginCount: number; paymentCount: number; transferCount: number; totals: Totals }>();
   for (const { event: e } of load.events) {
-    const u = expected.get(e.userId) ?? { eventCount: 0, loginCount: 0, paymentCount: 0, transferCount: 0, totalPaymentAmount: '0', totalTransferAmount: '0' };
+    const u = expected.get(e.userId) ?? { eventCount: 0, loginCount: 0, paymentCount: 0, transferCount: 0, totals: {} };
+    const total = (u.totals[e.currency] ??= { payment: '0.0000', transfer: '0.0000' });
     u.eventCount++;
     if (e.eventType === 'login') u.loginCount++;
-    if (e.eventType === 'payment') (u.paymentCount++, (u.totalPaymentAmount = addAmounts(u.totalPaymentAmount, e.amount!)));
-    if (e.eventType === 'transfer') (u.transferCount++, (u.totalTransferAmount = addAmounts(u.totalTransferAmount, e.amount!)));
+    if (e.eventType === 'payment') (u.paymentCount++, (total.payment = addAmounts(total.payment, e.amount!)));
+    if (e.eventType === 'transfer') (u.transferCount++, (total.transfer = addAmounts(total.transfer, e.amount!)));
     expected.set(e.userId, u);
   }
   t.is(Object.keys(truth.users).length, expected.size);
+  t.true([...expected.values()].some((u) => Object.keys(u.totals).some((c) => c !== 'USD')), 'some users pay in other currencies');
   for (const [userId, u] of expected) {
     const { fraudPattern: _p, ...counts } = truth.users[userId]!;
-    t.deepEqual(counts, { ...u, totalPaymentAmount: addAmounts(u.totalPaymentAmount, '0'), totalTransferAmount: addAmounts(u.totalTransferAmount, '0') }, userId);
+    // The engine's totalPaymentAmount/totalTransferAmount are those in the default currency (USD).
+    const usd = u.totals['USD'] ?? { payment: '0.0000', transfer: '0.0000' };
+    t.deepEqual(counts, { ...u, totalPaymentAmount: usd.payment, totalTransferAmount: usd.transfer, totals: { ...u.totals, USD: usd } }, userId);
   }
   t.is(truth.totals.events, base.events);
   t.is(truth.totals.logins + truth.totals.payments + truth.totals.transfers, base.events);
@@ -205,6 +210,9 @@ test('options are validated', (t) => {
   t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: Number.NaN, seed: 1 }), { instanceOf: RangeError });
   t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 2 ** 32 }), { instanceOf: RangeError });
   t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 1, spread: -1 }), { instanceOf: RangeError });
+  // The engine refuses event times before 2000-01-01.
+  t.throws(() => resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 1, startTime: Date.UTC(1999, 11, 31, 23, 59, 59, 999) }), { instanceOf: RangeError });
+  t.is(resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 1, startTime: Date.UTC(2000, 0, 1) }).startTime, Date.UTC(2000, 0, 1));
   t.is(resolveOptions({ users: 1, events: 1, fraudRatio: 0, seed: 5 }).idPrefix, 's5-');
 });
 

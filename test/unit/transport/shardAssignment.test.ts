@@ -1,6 +1,6 @@
 import test from 'ava';
 import fc from 'fast-check';
-import { assignShards, type MemberShards } from '../../../src/transport/kafka/shardAssignment.ts';
+import { assignShards, ownershipChange, type MemberShards } from '../../../src/transport/kafka/shardAssignment.ts';
 
 const members = (...ids: string[]): MemberShards[] => ids.map((memberId) => ({ memberId, owned: [] }));
 
@@ -63,4 +63,16 @@ test('property: balanced, complete and sticky for any previous ownership', (t) =
       },
     ),
   ));
+});
+
+test('ownershipChange: the same member loses and gains only what moved', (t) => {
+  t.deepEqual(ownershipChange({ memberId: 'm1', shards: [0, 1, 2] }, { memberId: 'm1', shards: [1, 2, 3] }), { lost: [0], gained: [3] });
+  t.deepEqual(ownershipChange({ memberId: null, shards: [] }, { memberId: 'm1', shards: [4, 5] }), { lost: [], gained: [4, 5] });
+});
+
+test('ownershipChange: a member back under a new member id keeps nothing (others may have owned its shards meanwhile)', (t) => {
+  t.deepEqual(ownershipChange({ memberId: 'm1', shards: [6, 7, 8, 9] }, { memberId: 'm2', shards: [6, 7, 8, 9, 10, 11] }), {
+    lost: [6, 7, 8, 9],
+    gained: [6, 7, 8, 9, 10, 11],
+  });
 });

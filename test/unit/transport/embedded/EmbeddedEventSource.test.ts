@@ -1,6 +1,7 @@
 import test from 'ava';
 import sinon from 'sinon';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { EngineError } from '../../../../src/errors.ts';
 import type { Logger } from '../../../../src/log.ts';
 import { silentLogger } from '../../../../src/log.ts';
 import { EmbeddedEventSource, type EmbeddedEventSourceOptions } from '../../../../src/transport/embedded/EmbeddedEventSource.ts';
@@ -100,6 +101,30 @@ test('a failing batch is retried, with a doubling back-off, until it passes: not
   t.deepEqual(warn.getCalls().map((c) => (c.args[0] as { retryInMs: number }).retryInMs), [1, 2, 4, 4, 4]);
   t.deepEqual(listener.records.map((r) => r.offset), ['0', '1', '2', '3', '4', '5', '6', '7']);
   t.is(log.committed('g', 'payment-events', p), '8');
+});
+
+test('a shard whose batches are refused as FENCED is reported (said once) until one of its batches passes', async (t) => {
+  const warn = sinon.spy();
+  const logger = { warn, error: sinon.spy(), info: () => {}, debug: () => {} } as unknown as Logger;
+  const { log, source, listener, close } = setup(tempDir(t), { inputs: ['payment-events'], maxBatch: 100, retryDelayMs: 1, maxRetryDelayMs: 2, logger });
+  t.teardown(close);
+  const p = shardOf('same-user', P);
+  await log.append([event('payment-events', 'same-user', 0)]);
+  let attempts = 0;
+  const seenWhileFenced: number[][] = [];
+  listener.beforeCommit = () => {
+    attempts++;
+    if (attempts > 1) seenWhileFenced.push(source.fencedShards());
+    if (attempts <= 4) throw new EngineError('FENCED', `shard ${p} is not owned by this instance`);
+  };
+  t.deepEqual(source.fencedShards(), []);
+  await source.start(listener);
+  await listener.received(1);
+  await source.stop(); // the batch in flight has returned to the source
+
+  t.deepEqual(seenWhileFenced, [[p], [p], [p], [p]], 'fenced from the first refusal until the batch passed');
+  t.deepEqual(source.fencedShards(), [], 'a batch that passes clears it');
+  t.is(warn.getCalls().filter((c) => /fenced/.test(String(c.args[1]))).length, 1, 'four refusals, one warning');
 });
 
 test('stop waits for the batch in flight and stops fetching', async (t) => {

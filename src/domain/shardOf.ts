@@ -1,0 +1,48 @@
+/**
+ * Which shard a userId lives on: Kafka's default partitioner (murmur2 of the key's UTF-8 bytes,
+ * made positive, modulo the partition count), the same function producers use, so shard N =
+ * partition N. Written out here (Kafka's Java `Utils.murmur2`, in 32-bit arithmetic) because the
+ * domain checks every record's partition with it and may not depend on a transport library.
+ */
+const SEED = 0x9747b28c;
+const M = 0x5bd1e995;
+
+const encoder = new TextEncoder();
+
+/** Kafka's murmur2 of `data`, as a signed 32-bit integer (equal to Java's `Utils.murmur2`). */
+export function murmur2(data: Uint8Array): number {
+  const length = data.length;
+  let h = SEED ^ length;
+  const whole = length & ~3;
+  for (let i = 0; i < whole; i += 4) {
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    k = Math.imul(k, M);
+    k ^= k >>> 24;
+    k = Math.imul(k, M);
+    h = Math.imul(h, M) ^ k;
+  }
+  switch (length & 3) {
+    case 3:
+      h ^= data[whole + 2]! << 16;
+    // falls through
+    case 2:
+      h ^= data[whole + 1]! << 8;
+    // falls through
+    case 1:
+      h ^= data[whole]!;
+      h = Math.imul(h, M);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, M);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+/** The partition of a record whose key is these bytes. */
+export function shardOfKey(key: Uint8Array, partitions: number): number {
+  return (murmur2(key) & 0x7fffffff) % partitions;
+}
+
+export function shardOf(userId: string, partitions: number): number {
+  return shardOfKey(encoder.encode(userId), partitions);
+}
