@@ -41,7 +41,8 @@ export function registerIngest(
     scope.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
     scope.post('/events', async (req, reply) => {
-      const body = typeof req.body === 'string' ? req.body : '';
+      const text = typeof req.body === 'string' ? req.body : '';
+      const body = isJson(req.headers['content-type']) ? oneEventOnOneLine(text, domain.maxRecordBytes) : text;
       if (countLines(body, limits.maxLines) > limits.maxLines) {
         return sendError(reply, 'TOO_LARGE', `more than ${limits.maxLines} lines in one request: send at most ${limits.maxLines} per request`);
       }
@@ -63,4 +64,23 @@ export function registerIngest(
       return reply.code(202).send(answer);
     });
   });
+}
+
+const isJson = (contentType: string | undefined): boolean => (contentType ?? '').split(';')[0]!.trim().toLowerCase() === 'application/json';
+
+/**
+ * An `application/json` body may be one event written over several lines (pretty-printed): it
+ * is one line then. Anything else (NDJSON sent as application/json, bad JSON) is judged line by
+ * line as it came, so a bad line still gets its line number.
+ */
+function oneEventOnOneLine(body: string, maxRecordBytes: number): string {
+  // Larger than any one event may be: not worth parsing whole (its lines get their own answers).
+  if (body.length > 2 * maxRecordBytes || !body.includes('\n') || body.trimStart()[0] !== '{') return body;
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? JSON.stringify(value) : body;
+  } catch {
+    // Not one JSON value (NDJSON, a bad line), or nested too deep to write back: judged per line.
+    return body;
+  }
 }

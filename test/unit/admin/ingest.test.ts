@@ -111,3 +111,14 @@ test('countLines: a final newline starts no line; counting stops past the limit'
   t.is(countLines('a\n\nb', 10), 3);
   t.is(countLines('x\n'.repeat(1000), 10), 11);
 });
+
+test('one event pretty-printed over several lines as application/json is one event', async (t) => {
+  const { app, engine } = build();
+  const res = await app.inject({ method: 'POST', url: '/events', headers: { 'content-type': 'application/json' }, payload: JSON.stringify(event('e-pretty'), null, 2) });
+  t.is(res.statusCode, 202);
+  t.like(res.json<Json>(), { accepted: 1, rejected: 0 });
+  t.is(JSON.parse(engine.parts.ingest.send.firstCall.args[0][0].value).eventId, 'e-pretty');
+  // NDJSON sent as application/json is still judged line by line.
+  const two = await app.inject({ method: 'POST', url: '/events', headers: { 'content-type': 'application/json' }, payload: `${JSON.stringify(event('e-a'))}\n{bad\n` });
+  t.like(two.json<Json>(), { accepted: 1, rejected: 1 });
+});
