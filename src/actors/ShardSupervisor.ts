@@ -522,7 +522,15 @@ export class ShardSupervisor {
       batch.items.push({ event: parsed.event, traceId });
       batch.consumes.push(consume);
     }
-    const rounds = await Promise.all([...byUser].map(([userId, batch]) => this.judgeUser(userId, batch, now)));
+    const settled = await Promise.allSettled([...byUser].map(([userId, batch]) => this.judgeUser(userId, batch, now)));
+    const failure = settled.find((r) => r.status === 'rejected');
+    if (failure) {
+      // The users that did answer are ahead of the store now, with nothing journaled: their next
+      // incarnations recover from the store, or the retry would take their events for redeliveries.
+      for (const r of settled) if (r.status === 'fulfilled' && r.value.round?.entries.length) this.restartUser(r.value.userId, errorCode(failure.reason));
+      throw failure.reason;
+    }
+    const rounds = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<ShardSupervisor['judgeUser']>>>).value);
     const entries: JournalEntry[] = [];
     for (const r of rounds) if (r.round) for (const e of r.round.entries) entries.push(e);
     const journaled = rounds.filter((r) => r.round !== null && r.round.entries.length > 0);

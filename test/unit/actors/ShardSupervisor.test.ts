@@ -351,3 +351,24 @@ test('records are validated with the shard\'s clock and partition count: a wrong
     [['wrong-partition', 'KEY_MISMATCH'], ['no-key', 'KEY_MISMATCH'], ['future', 'SCHEMA']],
   );
 });
+
+test('a user that does not answer fails the round; the users that did answer are recovered from the store, so the retry journals their events', async (t) => {
+  const { sup, store, commits, stop, settings } = setup();
+  t.teardown(stop);
+  // `ask` is the shard's one way to its actors: the first message to `slow` gets no answer in time.
+  const ask = sinon.stub(sup as unknown as { ask: (...args: unknown[]) => Promise<unknown> }, 'ask').callThrough();
+  const slowRef = () => (sup as unknown as { users: Map<string, { ref: unknown }> }).users.get('slow')?.ref;
+  let timedOut = false;
+  ask.callsFake(async (ref: unknown, ...rest: unknown[]) => {
+    if (!timedOut && ref === slowRef()) {
+      timedOut = true;
+      throw new EngineError('TIMEOUT', 'user actor did not answer within 300 ms');
+    }
+    return ask.wrappedMethod.call(sup, ref, ...rest);
+  });
+  await sup.processBatch(batch([{ eventId: 'e-1', userId: 'fast' }, { eventId: 'e-2', userId: 'slow' }]), control);
+
+  t.deepEqual(commits.flatMap((c) => eventIds(c.records, settings.kafka.topics.decisions)).sort(), ['e-1', 'e-2']);
+  t.is(store.journals.get('user:fast')?.length, 1, "the answering user's event is journaled, not taken for a redelivery");
+  t.is(store.journals.get('user:slow')?.length, 1);
+});
