@@ -82,7 +82,9 @@ export async function startEngine(settings: Settings, rules?: Rules): Promise<Ru
 
 export function kafkaClient(): Kafka {
   registerCodecs();
-  return new kafkajs.Kafka({ clientId: 'risk-engine-test', brokers: BROKERS, logLevel: kafkajs.logLevel.NOTHING });
+  // Patient retries: on a loaded machine the broker may take seconds to elect the leaders of
+  // topics an engine has just created ("This server does not host this topic-partition").
+  return new kafkajs.Kafka({ clientId: 'risk-engine-test', brokers: BROKERS, logLevel: kafkajs.logLevel.NOTHING, retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 12 } });
 }
 
 export interface TestEvent {
