@@ -61,6 +61,12 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   app.addHook('onRequest', crossSiteGuard({ loopbackOnly: !settings.admin.token }));
   const auth = bearerAuth(settings.admin.token, PROBES);
   if (auth) app.addHook('onRequest', auth);
+  // Which engine answered: under `start --workers N` each connection goes to one of N processes.
+  // After the token check, so that only callers who may use the API learn the instance name.
+  app.addHook('onRequest', (_req, reply, done) => {
+    reply.header('x-risk-instance', settings.instanceId);
+    done();
+  });
   app.setNotFoundHandler((req, reply) => sendError(reply, 'NOT_FOUND', `no route ${req.method} ${echo(req.url.split('?')[0] ?? '')}`));
   app.setErrorHandler(errorHandler(log));
 

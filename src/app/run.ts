@@ -2,8 +2,10 @@
  * `risk-engine start`: settings, parts, engine, admin API, and the process lifecycle. A bad
  * setting exits 2 with one line; SIGTERM drains (in-flight batches commit, shards snapshot) and
  * exits 0 within shutdownTimeoutMs; a fatal error exits 1 so that the orchestrator restarts us.
+ * With `workers` > 1 this process is the primary of ./workers.ts and each worker runs the above.
  */
-import { isEmbedded, loadSettings, type Env } from '../config/settings.ts';
+import cluster from 'node:cluster';
+import { isEmbedded, loadSettings, type Env, type SettingFlags } from '../config/settings.ts';
 import { ConfigError, EngineError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { startTracing } from '../telemetry/tracing.ts';
@@ -12,19 +14,29 @@ import { Engine } from './Engine.ts';
 import { RulesHolder } from './rules.ts';
 import { buildParts } from './wiring.ts';
 import { systemSupervisionDeps } from './supervisionDeps.ts';
+import { announceWorkerStarted, runPrimary, workerInstanceId } from './workers.ts';
 
-export async function runService(env: Env = process.env): Promise<void> {
+export async function runService(env: Env = process.env, flags: SettingFlags = {}): Promise<void> {
   let settings;
   let rules;
+  let primary = false;
   try {
-    settings = loadSettings(env);
+    settings = loadSettings(env, flags);
     rules = RulesHolder.fromFile(settings.rulesFile);
+    // Several workers: this process only supervises them. Each worker's settings are checked
+    // here, before any fork, so that a bad one stops start-up once.
+    primary = settings.workers > 1 && cluster.isPrimary;
+    if (primary) for (let i = 0; i < settings.workers; i++) loadSettings({ ...env, INSTANCE_ID: workerInstanceId(settings.instanceId, i) }, flags);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`risk-engine: ${err.message}\n`);
       process.exit(2);
     }
     throw err;
+  }
+  if (primary) {
+    runPrimary(settings, createLogger(settings.logLevel, { instanceId: settings.instanceId, role: 'primary' }));
+    return;
   }
   const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
   const stopTracing = startTracing(env, { includeUserIds: env.RISK_TRACE_USER_IDS === 'true' });
@@ -91,6 +103,7 @@ export async function runService(env: Env = process.env): Promise<void> {
 
   await engine.start();
   log.info({ admin: address, embedded: isEmbedded(settings) }, 'risk-engine started');
+  announceWorkerStarted();
   if (isEmbedded(settings)) process.stdout.write(embeddedBanner(address, settings.dataDir));
 }
 

@@ -13,9 +13,14 @@ const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'host:port');
 const positiveInt = z.number().int().positive();
 const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic name');
 
+/** Most engine processes `workers` may fork on one machine. */
+export const MAX_WORKERS = 64;
+
 const settingsSchema = z
   .object({
     instanceId: z.string().min(1).max(128),
+    /** Engine processes on this machine, one consumer-group member each (`start --workers`). */
+    workers: z.number().int().min(1).max(MAX_WORKERS),
     kafka: z.object({
       brokers: z.array(hostPort),
       clientId: z.string().min(1),
@@ -100,6 +105,16 @@ const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; wh
   DATA_DIR: { path: 'dataDir', parse: (v) => v, what: 'a directory for the embedded store' },
   STATE_PREFIX: { path: 'redis.prefix', parse: (v) => v, what: 'a key prefix of letters, digits, _ . - (1..64)' },
   LOG_LEVEL: { path: 'logLevel', parse: (v) => v, what: 'one of fatal, error, warn, info, debug, trace, silent' },
+  RISK_WORKERS: { path: 'workers', parse: parseIntStrict, what: `a number of engine processes 1..${MAX_WORKERS}` },
+};
+
+/** Command-line flags that set a setting (they win over the environment), named as typed. */
+export interface SettingFlags {
+  workers?: string;
+}
+
+const FLAGS: Record<keyof SettingFlags, { name: string; path: string; parse: (v: string) => unknown; what: string }> = {
+  workers: { name: '--workers', path: 'workers', parse: parseIntStrict, what: `a number of engine processes 1..${MAX_WORKERS}` },
 };
 
 function parseBool(v: string): unknown {
@@ -132,26 +147,38 @@ export function isLoopback(host: string): boolean {
 /** Embedded mode: no external service; chosen when no broker is configured (KAFKA_BROKERS unset). */
 export const isEmbedded = (s: Settings): boolean => s.kafka.brokers.length === 0;
 
-export function loadSettings(env: Env = process.env): Settings {
+export function loadSettings(env: Env = process.env, flags: SettingFlags = {}): Settings {
   let merged = readJson(new URL('../../config/default.json', import.meta.url), 'config/default.json');
   if (env.CONFIG_FILE) merged = deepMerge(merged, readJson(env.CONFIG_FILE, 'CONFIG_FILE'));
   if (merged.instanceId === undefined) merged.instanceId = `${hostname()}-${process.pid}`;
-  const fromEnv = new Map<string, string>();
+  /** Settings path -> where its value came from (an env var or a flag) and what that expects. */
+  const sources = new Map<string, { name: string; what: string }>();
   for (const [name, spec] of Object.entries(ENV_VARS)) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
     setPath(merged, spec.path, spec.parse(raw));
-    fromEnv.set(spec.path, name);
+    sources.set(spec.path, { name, what: spec.what });
   }
+  for (const [key, spec] of Object.entries(FLAGS)) {
+    const raw = flags[key as keyof SettingFlags];
+    if (raw === undefined) continue;
+    setPath(merged, spec.path, spec.parse(raw));
+    sources.set(spec.path, { name: spec.name, what: spec.what });
+  }
+  const nameOf = (path: string): string => sources.get(path)?.name ?? path;
   const parsed = settingsSchema.safeParse(merged);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const path = issue.path.join('.');
-    const envName = [...fromEnv.entries()].find(([p]) => path === p || path.startsWith(`${p}.`))?.[1];
-    if (envName) throw new ConfigError(envName, `expects ${ENV_VARS[envName]!.what} (${issue.message})`);
+    const source = [...sources.entries()].find(([p]) => path === p || path.startsWith(`${p}.`))?.[1];
+    if (source) throw new ConfigError(source.name, `expects ${source.what} (${issue.message})`);
     throw new ConfigError(path || '(root)', `expects ${issue.message}`);
   }
   const settings = parsed.data;
+  if (settings.workers > 1 && isEmbedded(settings)) {
+    // One DATA_DIR and one in-process log: a second process could neither open nor share them.
+    throw new ConfigError(nameOf('workers'), `expects 1 when running embedded (KAFKA_BROKERS unset), got ${settings.workers}: the embedded log and store live in one process; set KAFKA_BROKERS to run several workers`);
+  }
   if (!Object.hasOwn(settings.domain.fxRates, settings.domain.defaultCurrency)) {
     throw new ConfigError('domain.fxRates', `expects a rate for the default currency ${settings.domain.defaultCurrency}`);
   }

@@ -45,6 +45,21 @@ export const SHARD_POLICY: RestartPolicy = {
   onLimit: 'escalate',
 };
 
+/**
+ * An engine worker process of `start --workers N` that died unasked (crash, OOM kill, fatal exit):
+ * the primary forks it again under the same instance id. Seconds of backoff, since a worker that
+ * dies at once (a dependency down) would otherwise flap through group rebalances; past the limit
+ * the primary drains the others and exits non-zero, so that the orchestrator sees the failure.
+ */
+export const WORKER_POLICY: RestartPolicy = {
+  name: 'engine-worker',
+  strategy: 'one-for-one',
+  backoff: { minMs: 1000, maxMs: 30_000, factor: 2, jitter: 0.2 },
+  maxRestarts: 5,
+  withinMs: 300_000,
+  onLimit: 'escalate',
+};
+
 /** Retrying a batch while a dependency (Redis, Kafka) is down. */
 export const DEPENDENCY_BACKOFF: Backoff = { minMs: 100, maxMs: 5000, factor: 2, jitter: 0.2 };
 
