@@ -64,6 +64,12 @@ export interface GeneratorOptions {
    * users have several times the median's events); 0 gives every ordinary user the same count (+-1).
    */
   spread?: number;
+  /**
+   * Share of all events sent by one ordinary user, the "hot user" (a bot, a busy merchant
+   * account), 0..0.9; default 0 (none). Its events are dealt evenly among the others' in
+   * production order, so that it keeps its share throughout the load.
+   */
+  hotUserShare?: number;
 }
 
 export type ResolvedOptions = Required<GeneratorOptions>;
@@ -137,7 +143,9 @@ export function resolveOptions(o: GeneratorOptions): ResolvedOptions {
   if (idPrefix.length > 64) throw new RangeError('idPrefix must be at most 64 characters');
   const spread = o.spread ?? 0.6;
   if (!(spread >= 0 && spread <= 3)) throw new RangeError(`spread must be in 0..3, got ${spread}`);
-  return { users: o.users, events: o.events, fraudRatio: o.fraudRatio, seed: o.seed, startTime, idPrefix, days, spread };
+  const hotUserShare = o.hotUserShare ?? 0;
+  if (!(hotUserShare >= 0 && hotUserShare <= 0.9)) throw new RangeError(`hotUserShare must be in 0..0.9, got ${hotUserShare}`);
+  return { users: o.users, events: o.events, fraudRatio: o.fraudRatio, seed: o.seed, startTime, idPrefix, days, spread, hotUserShare };
 }
 
 /** What one user will do: how many ordinary events, and which pattern (if any) after them. */
@@ -147,6 +155,8 @@ export interface UserPlan {
   ordinary: number;
   pattern: FraudPattern | null;
   patternEvents: number;
+  /** The hot user (options.hotUserShare): its `ordinary` events are dealt among the others' by generateEvents. */
+  hot?: true;
 }
 
 export interface LoadPlan {
@@ -188,34 +198,49 @@ export function planLoad(options: GeneratorOptions): LoadPlan {
     fraud.push(plan);
     fraudTotal += plan.ordinary + plan.patternEvents;
   }
-  const isFraud = new Uint8Array(o.users);
-  for (const f of fraud) isFraud[f.index] = 1;
+  /** Users whose counts are not drawn from the shared weights: the fraud users (and the hot user). */
+  const setApart = new Uint8Array(o.users);
+  for (const f of fraud) setApart[f.index] = 1;
 
   const counts = new Float64Array(o.users);
   let rest = o.events - fraudTotal;
-  const ordinaryUsers = o.users - fraud.length;
+  let ordinaryUsers = o.users - fraud.length;
+  // The hot user: the first ordinary one, with its share taken before the others get theirs.
+  let hotIndex = -1;
+  if (o.hotUserShare > 0 && ordinaryUsers > 0) {
+    hotIndex = setApart.indexOf(0);
+    counts[hotIndex] = Math.min(rest, Math.round(o.events * o.hotUserShare));
+    rest -= counts[hotIndex]!;
+    ordinaryUsers--;
+    setApart[hotIndex] = 1;
+  }
   if (ordinaryUsers > 0 && rest > 0) {
     const weights = new Float64Array(o.users);
     let sum = 0;
     for (let i = 0; i < o.users; i++) {
-      if (isFraud[i]) continue;
+      if (setApart[i]) continue;
       weights[i] = Math.exp(o.spread * gaussian(rnd));
       sum += weights[i]!;
     }
     let given = 0;
     for (let i = 0; i < o.users; i++) {
-      if (isFraud[i]) continue;
+      if (setApart[i]) continue;
       counts[i] = Math.floor((rest * weights[i]!) / sum);
       given += counts[i]!;
     }
     // The remainder, at most one event each, to users drawn at random.
     const ordinaryIndex: number[] = [];
-    for (let i = 0; i < o.users; i++) if (!isFraud[i]) ordinaryIndex.push(i);
+    for (let i = 0; i < o.users; i++) if (!setApart[i]) ordinaryIndex.push(i);
     for (let k = 0, left = rest - given; left > 0; k++, left--) {
       const j = k + Math.floor(rnd() * (ordinaryIndex.length - k));
       [ordinaryIndex[k], ordinaryIndex[j]] = [ordinaryIndex[j]!, ordinaryIndex[k]!];
       counts[ordinaryIndex[k]!]!++;
     }
+    rest = 0;
+  }
+  // Only the hot user is ordinary: it takes the rest too.
+  if (rest > 0 && hotIndex >= 0) {
+    counts[hotIndex]! += rest;
     rest = 0;
   }
   // No ordinary user to take them (fraud ratio 1): the rest lengthens the fraud users' histories.
@@ -226,7 +251,7 @@ export function planLoad(options: GeneratorOptions): LoadPlan {
   for (let i = 0; i < o.users; i++) {
     const f = fraudByIndex.get(i);
     if (f) users.push(f);
-    else if (counts[i]! > 0) users.push({ index: i, userId: userId(i), ordinary: counts[i]!, pattern: null, patternEvents: 0 });
+    else if (counts[i]! > 0) users.push({ index: i, userId: userId(i), ordinary: counts[i]!, pattern: null, patternEvents: 0, ...(i === hotIndex ? { hot: true as const } : {}) });
   }
   return { options: o, users, fraudUsers: fraud.length, fraudEvents: fraud.reduce((n, f) => n + f.patternEvents, 0) };
 }
@@ -262,6 +287,11 @@ export function* userTimeline(plan: UserPlan, o: ResolvedOptions): Generator<Gen
     };
     return e;
   };
+
+  if (plan.hot) {
+    yield* hotActivity(plan, o, rnd, make, [primary, secondary], home);
+    return;
+  }
 
   // Ordinary activity: sessions spread over `days`, in local daytime.
   const sessions = Math.max(1, plan.ordinary / 2.6);
@@ -332,6 +362,24 @@ export function* userTimeline(plan: UserPlan, o: ResolvedOptions): Generator<Gen
   }
 }
 
+type Make = (eventType: LoadEventType, t: number, amountCents: number | null, where: { deviceId: string; ip: string; country: string; currency: string }, eventData?: Record<string, unknown>) => LoadEvent;
+
+/**
+ * The hot user's events, from its home country and devices: now and then a login, else payments
+ * and transfers, day and night (a bot or a merchant account does not sleep). They carry the start
+ * time: generateEvents gives each the time of the event it follows in production order.
+ */
+function* hotActivity(plan: UserPlan, o: ResolvedOptions, rnd: Random, make: Make, devices: readonly [{ deviceId: string; ip: string }, { deviceId: string; ip: string } | null], home: Country): Generator<GeneratedEvent> {
+  for (let left = plan.ordinary; left > 0; left--) {
+    const device = devices[1] && rnd() < 0.2 ? devices[1] : devices[0];
+    const where = { ...device, country: home.code, currency: home.currency };
+    const roll = rnd();
+    if (roll < 0.05) yield { event: make('login', o.startTime, null, where, { success: true }), pattern: null };
+    else if (roll < 0.81) yield { event: make('payment', o.startTime, amountAround(rnd, 25, 0.9, 1, 900), where), pattern: null };
+    else yield { event: make('transfer', o.startTime, amountAround(rnd, 150, 0.8, 10, 3000), where), pattern: null };
+  }
+}
+
 /** Moves a time that falls in the local night (0:00-6:59) to the next morning. */
 function awake(rnd: Random, t: number, utcOffset: number): number {
   const localHour = Math.floor((t + utcOffset * HOUR) / HOUR) % 24;
@@ -342,16 +390,37 @@ function awake(rnd: Random, t: number, utcOffset: number): number {
 
 /**
  * All events of the plan in production order: ascending event time (ties by user index, then by
- * the user's own order), so every user's events come in the order they happened.
+ * the user's own order), so every user's events come in the order they happened. The hot user's
+ * events are dealt among the others by position (after n events, its share of n), each at the
+ * time of the event before it.
  */
 export function* generateEvents(plan: LoadPlan): Generator<GeneratedEvent> {
   const heap = new TimelineHeap();
+  let hot: Generator<GeneratedEvent> | null = null;
+  let hotLeft = 0;
   for (const user of plan.users) {
     const it = userTimeline(user, plan.options);
+    if (user.hot) {
+      hot = it;
+      hotLeft = user.ordinary;
+      continue;
+    }
     const first = it.next();
     if (!first.done) heap.push({ next: first.value, index: user.index, it });
   }
+  const total = plan.options.events;
+  const hotTotal = hotLeft;
+  let produced = 0;
+  let lastTime = plan.options.startTime;
+  const nextHot = (): GeneratedEvent => {
+    const g = hot!.next().value as GeneratedEvent;
+    hotLeft--;
+    produced++;
+    return { ...g, event: { ...g.event, timestamp: lastTime } };
+  };
   for (let top = heap.peek(); top; top = heap.peek()) {
+    // Integer form of "the hot user's events so far <= its share of the events so far".
+    while (hotLeft > 0 && (hotTotal - hotLeft + 1) * total <= (produced + 1) * hotTotal) yield nextHot();
     const out = top.next;
     const following = top.it.next();
     if (following.done) heap.pop();
@@ -359,8 +428,11 @@ export function* generateEvents(plan: LoadPlan): Generator<GeneratedEvent> {
       top.next = following.value;
       heap.siftDownTop();
     }
+    produced++;
+    lastTime = out.event.timestamp;
     yield out;
   }
+  while (hotLeft > 0) yield nextHot();
 }
 
 /** Convenience: the whole load in memory (for tests and small runs). */
