@@ -14,7 +14,7 @@ import { Engine } from './Engine.ts';
 import { RulesHolder } from './rules.ts';
 import { buildParts } from './wiring.ts';
 import { systemSupervisionDeps } from './supervisionDeps.ts';
-import { announceWorkerStarted, runPrimary, workerInstanceId } from './workers.ts';
+import { announceWorkerStarted, runPrimary, untilPrimarySaysGo, workerInstanceId } from './workers.ts';
 
 export async function runService(env: Env = process.env, flags: SettingFlags = {}): Promise<void> {
   let settings;
@@ -101,6 +101,9 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
+  // A worker of `--workers` joins the group with its siblings (./workers.ts).
+  await untilPrimarySaysGo();
+  if (stopping) return;
   await engine.start();
   log.info({ admin: address, embedded: isEmbedded(settings) }, 'risk-engine started');
   announceWorkerStarted();

@@ -6,6 +6,9 @@
  * - worker i is instance `<instanceId>-w<i>`, also when it is forked again;
  * - worker 0 is forked first and the others once it listens, so that a setting only a bind can
  *   refuse (port in use) stops start-up with the one line of one worker, not one per worker;
+ * - a worker starts its engine (joins the group) when the primary says so: at start-up once every
+ *   worker listens, so that they join together instead of one taking every shard first and
+ *   handing most of them over moments later; a worker forked again is told at once;
  * - a worker that exits with 2 (a bad setting) stops the others and the primary exits 2;
  * - a worker that dies otherwise is forked again after a backoff (WORKER_POLICY); past the
  *   policy's limit the primary drains the others and exits 1;
@@ -19,6 +22,8 @@ import { RestartWindow, WORKER_POLICY, type RestartPolicy } from '../supervision
 
 /** What a worker sends its primary once its engine started (node:cluster IPC). */
 export const WORKER_STARTED = 'risk-engine:worker-started';
+/** What the primary sends a listening worker when it may start its engine. */
+export const WORKER_GO = 'risk-engine:worker-go';
 
 export const workerInstanceId = (instanceId: string, index: number): string => `${instanceId}-w${index}`;
 
@@ -26,6 +31,8 @@ export const workerInstanceId = (instanceId: string, index: number): string => `
 export interface WorkerProcess {
   readonly pid: number | undefined;
   kill(signal: NodeJS.Signals): void;
+  /** Lets it start its engine. */
+  go(): void;
 }
 
 export interface WorkerEvents {
@@ -70,6 +77,8 @@ export class WorkerPool {
   private stopping = false;
   private exitCode = 0;
   private othersForked = false;
+  /** Every worker listened once: from then on a (re)forked worker may start as soon as it listens. */
+  private allListenedOnce = false;
   private allStartedOnce = false;
   private deadline: Timer | null = null;
   private ended = false;
@@ -118,7 +127,17 @@ export class WorkerPool {
       listening: () => {
         if (slot.proc !== proc) return;
         slot.listening = true;
-        if (!this.othersForked && !this.stopping) {
+        if (this.stopping) return;
+        if (this.allListenedOnce) {
+          proc?.go();
+          return;
+        }
+        if (this.slots.every((s) => s.listening)) {
+          this.allListenedOnce = true;
+          for (const s of this.slots) s.proc?.go();
+          return;
+        }
+        if (!this.othersForked) {
           this.othersForked = true;
           for (const other of this.slots) if (other !== slot && !other.proc) this.fork(other);
         }
@@ -200,8 +219,24 @@ export function forkClusterWorker(instanceId: string) {
         // worker.kill() would first disconnect the IPC channel; a signal lets the engine drain.
         if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill(signal);
       },
+      go: () => {
+        if (worker.isConnected()) worker.send({ type: WORKER_GO });
+      },
     };
   };
+}
+
+/** In a worker: resolves when the primary lets this engine start; at once in a process of its own. */
+export function untilPrimarySaysGo(): Promise<void> {
+  if (!cluster.isWorker) return Promise.resolve();
+  return new Promise((resolve) => {
+    const onMessage = (msg: unknown) => {
+      if ((msg as { type?: unknown } | null)?.type !== WORKER_GO) return;
+      process.off('message', onMessage);
+      resolve();
+    };
+    process.on('message', onMessage);
+  });
 }
 
 /** In a worker: tells the primary that this engine started. */

@@ -7,6 +7,8 @@ interface Forked {
   index: number;
   events: WorkerEvents;
   signals: NodeJS.Signals[];
+  /** Times it was let start its engine. */
+  gone: number;
 }
 
 /** The pool on fake processes and a hand-driven clock. */
@@ -17,9 +19,9 @@ function harness(count: number, policy: RestartPolicy = WORKER_POLICY) {
   const exits: number[] = [];
   const pool = new WorkerPool(count, {
     fork: (index, events) => {
-      const f: Forked = { index, events, signals: [] };
+      const f: Forked = { index, events, signals: [], gone: 0 };
       forked.push(f);
-      return { pid: 1000 + forked.length, kill: (s) => f.signals.push(s) };
+      return { pid: 1000 + forked.length, kill: (s) => f.signals.push(s), go: () => f.gone++ };
     },
     policy,
     stopTimeoutMs: 35_000,
@@ -51,7 +53,7 @@ function harness(count: number, policy: RestartPolicy = WORKER_POLICY) {
 function running(count: number, policy?: RestartPolicy) {
   const h = harness(count, policy);
   h.pool.start();
-  h.worker(0).events.listening();
+  for (let i = 0; i < count; i++) h.worker(i).events.listening();
   for (let i = 0; i < count; i++) h.worker(i).events.started();
   return h;
 }
@@ -69,6 +71,22 @@ test('worker 0 is forked first; the others once it listens (a refused bind shows
   t.deepEqual(h.forked.map((f) => f.index), [0, 1, 2]);
   h.worker(1).events.listening();
   t.is(h.forked.length, 3);
+});
+
+test('the workers start their engines together, once every one of them listens; a worker forked again starts when it listens', (t) => {
+  const h = harness(3);
+  h.pool.start();
+  h.worker(0).events.listening();
+  h.worker(2).events.listening();
+  t.deepEqual(h.forked.map((f) => f.gone), [0, 0, 0], 'none joins the group before all can');
+  h.worker(1).events.listening();
+  t.deepEqual(h.forked.map((f) => f.gone), [1, 1, 1]);
+  h.worker(1).events.exited(1, null);
+  h.advance(900);
+  t.is(h.worker(1).gone, 0);
+  h.worker(1).events.listening();
+  t.is(h.worker(1).gone, 1);
+  t.deepEqual(h.forked.map((f) => f.gone), [1, 1, 1, 1], 'the others are not told again');
 });
 
 test('SIGTERM goes to every worker; the primary exits 0 once all of them exited 0', (t) => {
