@@ -9,30 +9,43 @@
  *   (c)      the same with tracing on (OTLP/HTTP export to a local receiver that drops the spans)
  *   (d)      latency produce -> decision at a fixed offered load of half of (b)'s rate, on fresh
  *            topics with a fresh engine; its heap after a GC before and after gives bytes per live actor
+ *   (e)      workers: (b) again with the engine started as `risk-engine start --workers 2`
+ *            (CPU summed over the primary and its workers); (e)/(b)
+ *   (f)      hot user: (b) on a backlog of its own where one user sends 20% of all events
+ *            (--hot-user-share), the others as usual; (f)/(b)
+ *   embedded the embedded engine (`npm start` without KAFKA_BROKERS, a temporary DATA_DIR), the
+ *            events posted as NDJSON to POST /events by 4 concurrent clients in batches of 1,000
+ *            lines, each user's events by one client in order; events/s until every event is decided
  *   profile  (--profile) (b) once more with the V8 CPU profiler (the same as --cpu-prof, but only
- *            from ready to caught up, without start-up); the top frames go into the results
+ *            from ready to caught up, without start-up), and the embedded scenario under it; the
+ *            top frames go into the results
  *
- * Writes bench/results/<date>.json, bench/results/latest.json and bench/results/latest.svg.
- * Topics and Redis keys of the run are deleted at the end (--keep keeps them).
+ * `--only b,e` runs some of a,b,c,d,e,f,embedded (a ratio whose other side did not run is null;
+ * (d) needs (b) or --latency-rate). A full run writes bench/results/<date>.json,
+ * bench/results/latest.json and bench/results/latest.svg; a partial one only
+ * bench/results/<date>-<scenarios>.json. Topics and Redis keys of the run are deleted at the end
+ * (--keep keeps them).
  *
- *   npm run bench [-- --events 100000 --users 5000 --partitions 12 --latency-seconds 30 --profile --keep]
+ *   npm run bench [-- --events 100000 --users 5000 --partitions 12 --latency-seconds 30 --only b,e --profile --keep]
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { createClient } from 'redis';
 import { loadSettings } from '../src/config/settings.ts';
 import { createLogger } from '../src/log.ts';
 import { createKafka } from '../src/transport/kafka/kafkaClient.ts';
-import { compressionArg, integerArg } from '../src/loadgen/cliOptions.ts';
+import { shardOf } from '../src/transport/shardOf.ts';
+import { compressionArg, integerArg, numberArg } from '../src/loadgen/cliOptions.ts';
 import { generateEvents, planLoad, type LoadEvent } from '../src/loadgen/generator.ts';
 import { produce } from '../src/loadgen/produce.ts';
 import { KafkaEventSink, type Compression } from '../src/loadgen/sinks.ts';
 import { percentile } from '../src/loadgen/stats.ts';
 import { chartFromReport, type BenchReport } from './lib/chart.ts';
 import { buildEngine, EngineChild } from './lib/engineChild.ts';
+import { postNdjson, splitByUser } from './lib/httpClients.ts';
 import { baselineConsume, createEngineTopics, deleteTopics, endOffsets, followDecisions, totalOf, waitCaughtUp, type DecisionSeen, type Ends } from './lib/kafka.ts';
 import { startOtlpSink } from './lib/otlpSink.ts';
 import { summarizeProfile, type ProfileSummary } from './lib/profile.ts';
@@ -51,6 +64,21 @@ interface Args {
   profile: boolean;
   profileTracing: boolean;
   keep: boolean;
+  only: Scenario[];
+  workers: number;
+  hotUserShare: number;
+  embeddedClients: number;
+  embeddedBatch: number;
+}
+
+const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f', 'embedded'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+function scenarioList(value: string): Scenario[] {
+  const list = value.split(',').map((x) => x.trim()).filter(Boolean);
+  const unknown = list.filter((x) => !(SCENARIOS as readonly string[]).includes(x));
+  if (!list.length || unknown.length) throw new InvalidArgumentError(`expects a comma-separated list of ${SCENARIOS.join(', ')}${unknown.length ? ` (not: ${unknown.join(', ')})` : ''}`);
+  return SCENARIOS.filter((x) => list.includes(x));
 }
 
 function defaultsFile(): { kafka: { maxBytesPerPartition: number } } {
@@ -73,9 +101,14 @@ const args = new Command('bench')
     integerArg(1024),
     defaultsFile().kafka.maxBytesPerPartition,
   )
-  .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames', false)
+  .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
   .option('--keep', 'keep the topics and Redis keys of the run', false)
+  .option('--only <list>', `scenarios to run, of ${SCENARIOS.join(',')} (default: all)`, scenarioList, [...SCENARIOS])
+  .option('--workers <n>', 'engine processes of (e)', integerArg(2, 64), 2)
+  .option('--hot-user-share <r>', "share of all events sent by (f)'s hot user", numberArg(0.01, 0.9), 0.2)
+  .option('--embedded-clients <n>', 'concurrent HTTP clients of the embedded scenario', integerArg(1, 64), 4)
+  .option('--embedded-batch <n>', 'NDJSON lines per POST /events of the embedded scenario', integerArg(1, 10_000), 1000)
   .parse(process.argv)
   .opts<Args>();
 
@@ -120,14 +153,23 @@ function latencyStats(values: number[]): { p50: number; p99: number; p999: numbe
   return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999), max: sorted[sorted.length - 1] ?? NaN, mean: r(mean, 2), count: sorted.length, quantiles };
 }
 
+interface CatchUpOptions {
+  /** Profile the engine from ready to caught up into this file. */
+  profileFile?: string;
+  env?: Record<string, string>;
+  /** `start --workers N`: ready once every worker is; metrics summed over them. */
+  workers?: number;
+}
+
 /** Catch-up of a backlog by a fresh engine child: events/s from ready (group joined) to all offsets committed. */
-async function catchUp(label: string, groupId: string, topics: ReturnType<typeof topicsOf>, ends: Ends, profileFile?: string, env?: Record<string, string>) {
+async function catchUp(label: string, groupId: string, topics: ReturnType<typeof topicsOf>, ends: Ends, options: CatchUpOptions = {}) {
+  const { profileFile, env, workers = 1 } = options;
   statePrefixes.push(groupId);
   const spawnedAt = Date.now();
-  const child = await EngineChild.start({ id, topics, brokers: BROKERS, groupId, statePrefix: groupId, workDir, kafkaConfig, env });
+  const child = await EngineChild.start({ id, topics, brokers: BROKERS, groupId, statePrefix: groupId, workDir, kafkaConfig, env, ...(workers > 1 ? { args: ['--workers', String(workers)] } : {}) });
   let exited = false;
   void child.exited.then(() => (exited = true));
-  const readyAt = await child.ready();
+  const readyAt = await child.ready(60_000 * workers, workers);
   if (profileFile) await child.startProfile();
   const cpu0 = child.procStats();
   const total = totalOf(ends);
@@ -159,7 +201,7 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
   }
   const cpu1 = child.procStats();
   if (profileFile) await child.stopProfile(profileFile);
-  const metrics = await child.metrics();
+  const { metrics, instances } = workers > 1 ? await child.metricsOfWorkers(workers) : { metrics: await child.metrics(), instances: null };
   const stopped = await child.stop();
   const seconds = (doneAt - readyAt) / 1000;
   // Steady state: from the first sample past 10% committed to the first past 90%.
@@ -177,6 +219,8 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
       eventsPerSecond: r(total / seconds, 0),
       steadyEventsPerSecond: steady === null ? null : r(steady, 0),
       firstCommitAfterReadyMs: firstCommit ? firstCommit.at - readyAt : null,
+      // Work done before the clock started (e.g. by a worker that joined before its siblings were ready).
+      committedAtReady: samples[0]?.committed ?? null,
       startupMs: readyAt - spawnedAt,
       decisions,
       decisionsTotal: Object.values(decisions).reduce((a, b) => a + b, 0),
@@ -184,12 +228,14 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
       batchRetries: sum('risk_batch_retries_total'),
       liveActorsAtEnd: metrics.get('risk_live_actors') ?? null,
       peakRssMB: cpu1 ? r(cpu1.peakRssBytes / 2 ** 20) : null,
+      processes: cpu1?.processes ?? null,
+      ...(instances ? { metricsOf: instances } : {}),
       cpuSeconds: cpu0 && cpu1 ? r(cpu1.cpuSeconds - cpu0.cpuSeconds, 2) : null,
       cpuMsPer1000Events: cpu0 && cpu1 ? r(((cpu1.cpuSeconds - cpu0.cpuSeconds) * 1000 * 1000) / total, 1) : null,
       exit: stopped,
       engineWarnings: child.logLines.length,
       engineLogSample: child.logLines.slice(0, 5),
-      measured: 'eventsPerSecond: from GET /readyz = 200 (group joined) until the group committed offsets reach the end of every input partition (polled every 100 ms); steadyEventsPerSecond: between 10% and 90% committed',
+      measured: `eventsPerSecond: from GET /readyz = 200 (group joined${workers > 1 ? ', in every worker' : ''}) until the group committed offsets reach the end of every input partition (polled every 100 ms); steadyEventsPerSecond: between 10% and 90% committed; CPU and RSS of the engine's process tree (peak RSS: the sum of each process's peak)`,
     },
   };
 }
@@ -212,275 +258,444 @@ const report: Record<string, unknown> = {
   },
 };
 
+type CatchUpResult = Awaited<ReturnType<typeof catchUp>>['result'];
+
+interface EmbeddedResult {
+  seconds: number;
+  eventsPerSecond: number;
+  postedEventsPerSecond: number;
+  cpuMsPer1000Events: number | null;
+  peakRssMB: number | null;
+  [more: string]: unknown;
+}
+
+const want = (scenario: Scenario): boolean => args.only.includes(scenario);
+const fullRun = SCENARIOS.every(want);
+
+/** Fresh input topics with a generated backlog of `plan`; their end offsets. */
+async function prefill(topics: ReturnType<typeof topicsOf>, plan: ReturnType<typeof planLoad>, label: string): Promise<{ ends: Ends; result: Record<string, unknown> }> {
+  await createEngineTopics(admin, topics, args.partitions);
+  say(`prefill ${label}: ${args.events} events of ${args.users} users into ${topics.inputs.join(', ')} (${args.partitions} partitions each)`);
+  const sink = await KafkaEventSink.open({ kafka, inputs: topics.inputs, other: null, compression: args.compression, target: 'kafka' });
+  const pre = await produce(generateEvents(plan), sink, { rate: 0, batchSize: 2000 });
+  await sink.close();
+  const ends = await endOffsets(admin, topics.inputs);
+  if (totalOf(ends) !== args.events) throw new Error(`prefill ${label}: the topics hold ${totalOf(ends)} records, not ${args.events}`);
+  say(`prefill ${label}: ${Math.round(pre.eventsPerSecond)} events/s`);
+  return { ends, result: { events: pre.sent, seconds: r(pre.seconds, 2), eventsPerSecond: r(pre.eventsPerSecond, 0), producer: 'kafkajs idempotent, acks=all, batches of 2000, one in flight' } };
+}
+
 try {
   // ---- prefill -------------------------------------------------------------------------------
   const A = topicsOf(`${id}-a`);
-  const D = topicsOf(`${id}-d`);
-  await createEngineTopics(admin, A, args.partitions);
-  await createEngineTopics(admin, D, args.partitions);
-  say(`prefill: ${args.events} events of ${args.users} users into ${A.inputs.join(', ')} (${args.partitions} partitions each)`);
-  const sinkA = await KafkaEventSink.open({ kafka, inputs: A.inputs, other: null, compression: args.compression, target: 'kafka' });
+  const needsA = want('a') || want('b') || want('c') || want('e') || args.profile;
   const planA = planLoad({ users: args.users, events: args.events, fraudRatio: args.fraudRatio, seed: args.seed, idPrefix: `${id}-a-` });
-  const pre = await produce(generateEvents(planA), sinkA, { rate: 0, batchSize: 2000 });
-  await sinkA.close();
-  const ends = await endOffsets(admin, A.inputs);
-  if (totalOf(ends) !== args.events) throw new Error(`prefill: the topics hold ${totalOf(ends)} records, not ${args.events}`);
-  report.prefill = { events: pre.sent, seconds: r(pre.seconds, 2), eventsPerSecond: r(pre.eventsPerSecond, 0), producer: 'kafkajs idempotent, acks=all, batches of 2000, one in flight' };
-  say(`prefill: ${Math.round(pre.eventsPerSecond)} events/s`);
+  const backlogA = needsA ? await prefill(A, planA, '(a)-(c), (e)') : null;
+  report.prefill = backlogA?.result ?? null;
+  const ends = backlogA?.ends ?? new Map();
 
   // ---- (a) baseline --------------------------------------------------------------------------
-  const concurrency = args.partitions * A.inputs.length;
-  const base = await baselineConsume(kafka, `${id}-a-baseline`, ends, { maxBytesPerPartition: args.maxBytesPerPartition, concurrency }, 300_000);
-  const aSeconds = (base.doneAt - base.joinedAt) / 1000;
-  const a = {
-    events: base.messages,
-    seconds: r(aSeconds, 2),
-    eventsPerSecond: r(base.messages / aSeconds, 0),
-    megabytesPerSecond: r(base.bytes / 2 ** 20 / aSeconds, 2),
-    joinMs: base.joinedAt - base.runAt,
-    measured: 'from GROUP_JOIN until every input partition was read to its end (eachBatch does nothing; no commits)',
-    consumer: { readUncommitted: false, maxBytesPerPartition: args.maxBytesPerPartition, partitionsConsumedConcurrently: concurrency },
-  };
-  report.a_baseline = a;
-  say(`(a) baseline: ${a.eventsPerSecond} events/s (${a.seconds} s)`);
+  let a: { eventsPerSecond: number } | null = null;
+  if (want('a')) {
+    const concurrency = args.partitions * A.inputs.length;
+    const base = await baselineConsume(kafka, `${id}-a-baseline`, ends, { maxBytesPerPartition: args.maxBytesPerPartition, concurrency }, 300_000);
+    const aSeconds = (base.doneAt - base.joinedAt) / 1000;
+    const aResult = {
+      events: base.messages,
+      seconds: r(aSeconds, 2),
+      eventsPerSecond: r(base.messages / aSeconds, 0),
+      megabytesPerSecond: r(base.bytes / 2 ** 20 / aSeconds, 2),
+      joinMs: base.joinedAt - base.runAt,
+      measured: 'from GROUP_JOIN until every input partition was read to its end (eachBatch does nothing; no commits)',
+      consumer: { readUncommitted: false, maxBytesPerPartition: args.maxBytesPerPartition, partitionsConsumedConcurrently: concurrency },
+    };
+    report.a_baseline = aResult;
+    a = aResult;
+    say(`(a) baseline: ${aResult.eventsPerSecond} events/s (${aResult.seconds} s)`);
+  }
 
   // ---- (b) full pipeline ---------------------------------------------------------------------
-  say('(b) pipeline: starting the engine on the backlog');
-  const { result: b } = await catchUp('(b)', `${id}-b`, A, ends);
-  report.b_pipeline = b;
-  say(`(b) pipeline: ${b.eventsPerSecond} events/s (${b.seconds} s), peak RSS ${b.peakRssMB} MB, ${b.decisionsTotal} decisions`);
+  let b: CatchUpResult | null = null;
+  if (want('b')) {
+    say('(b) pipeline: starting the engine on the backlog');
+    b = (await catchUp('(b)', `${id}-b`, A, ends)).result;
+    report.b_pipeline = b;
+    say(`(b) pipeline: ${b.eventsPerSecond} events/s (${b.seconds} s), peak RSS ${b.peakRssMB} MB, ${b.decisionsTotal} decisions`);
+  }
 
   // ---- (c) tracing on ------------------------------------------------------------------------
-  const otlp = await startOtlpSink();
-  const tracingEnv = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_SERVICE_NAME: 'risk-engine-bench' };
-  say(`(c) tracing: the engine again on the backlog, exporting spans over OTLP/HTTP to ${otlp.endpoint} (a receiver that drops them)`);
-  let c: Record<string, unknown>;
-  try {
-    const { result } = await catchUp('(c)', `${id}-c`, A, ends, undefined, tracingEnv);
-    const exported = otlp.stats();
-    c = { ...result, tracing: { env: { ...tracingEnv, OTEL_EXPORTER_OTLP_ENDPOINT: '<local receiver>' }, exportRequests: exported.requests, exportedBytes: exported.bytes, note: 'SDK defaults otherwise (http/protobuf, batch span processor: queue 2048, batches of 512 every 5 s); spans that do not fit the queue are dropped by the SDK' } };
-    say(`(c) tracing: ${result.eventsPerSecond} events/s (${result.seconds} s), ${exported.requests} OTLP exports, ${Math.round(exported.bytes / 1024)} KiB`);
-    if (args.profileTracing) {
-      const kept = join(RESULTS, `${id}-tracing.cpuprofile`);
-      const { result: pc } = await catchUp('(profile c)', `${id}-pc`, A, ends, kept, tracingEnv);
-      report.profileTracing = { ...summarizeProfile(kept), eventsPerSecond: pc.eventsPerSecond };
-      say(`profile (c): ${pc.eventsPerSecond} events/s under the profiler; written to ${kept}`);
+  let c: Record<string, unknown> | null = null;
+  if (want('c')) {
+    const otlp = await startOtlpSink();
+    const tracingEnv = { OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, OTEL_SERVICE_NAME: 'risk-engine-bench' };
+    say(`(c) tracing: the engine again on the backlog, exporting spans over OTLP/HTTP to ${otlp.endpoint} (a receiver that drops them)`);
+    try {
+      const { result } = await catchUp('(c)', `${id}-c`, A, ends, { env: tracingEnv });
+      const exported = otlp.stats();
+      c = { ...result, tracing: { env: { ...tracingEnv, OTEL_EXPORTER_OTLP_ENDPOINT: '<local receiver>' }, exportRequests: exported.requests, exportedBytes: exported.bytes, note: 'SDK defaults otherwise (http/protobuf, batch span processor: queue 2048, batches of 512 every 5 s); spans that do not fit the queue are dropped by the SDK' } };
+      say(`(c) tracing: ${result.eventsPerSecond} events/s (${result.seconds} s), ${exported.requests} OTLP exports, ${Math.round(exported.bytes / 1024)} KiB`);
+      if (args.profileTracing) {
+        const kept = join(RESULTS, `${id}-tracing.cpuprofile`);
+        const { result: pc } = await catchUp('(profile c)', `${id}-pc`, A, ends, { profileFile: kept, env: tracingEnv });
+        report.profileTracing = { ...summarizeProfile(kept), eventsPerSecond: pc.eventsPerSecond };
+        say(`profile (c): ${pc.eventsPerSecond} events/s under the profiler; written to ${kept}`);
+      }
+    } finally {
+      await otlp.close();
     }
-  } finally {
-    await otlp.close();
+    report.c_tracing = c;
   }
-  report.c_tracing = c;
-  const cRate = c.eventsPerSecond as number;
+  const cRate = c ? (c.eventsPerSecond as number) : null;
 
   // ---- (d) latency at half load, and memory per live actor ----------------------------------
-  const rateD = args.latencyRate ?? Math.max(1, Math.round(b.eventsPerSecond / 2));
-  const eventsD = Math.min(200_000, Math.max(2000, Math.round(rateD * args.latencySeconds)));
-  // The same events per user as the backlog during the latency window; afterwards the same
-  // users get the rest of their ~56 events as fast as possible, so that every live actor ends
-  // with a full history (50 events, 50 decisions) for the memory figure.
-  const usersD = Math.max(20, Math.round((eventsD * args.users) / args.events));
-  const fillD = Math.max(0, usersD * 56 - eventsD);
-  statePrefixes.push(`${id}-d`);
-  say(`(d) latency: ${eventsD} events of ${usersD} users offered at ${rateD} events/s (half of (b)), then ${fillD} more as fast as possible`);
-  const child = await EngineChild.start({ id, topics: D, brokers: BROKERS, groupId: `${id}-d`, statePrefix: `${id}-d`, workDir, kafkaConfig });
-  await child.ready();
-  // Shards open on assignment; measure the empty heap once all of them are open.
-  for (let i = 0; i < 500 && ((await child.metrics()).get('risk_owned_shards') ?? 0) < args.partitions; i++) await new Promise((res) => setTimeout(res, 20));
-  const mem0 = await child.memory();
-  type Phase = 'half' | 'low' | 'fill';
-  const sentAt = new Map<string, { at: number; phase: Phase }>();
-  const decide: number[] = [];
-  const visible: number[] = [];
-  const decideLow: number[] = [];
-  // The first seconds of (d) are a cold start: every user's first event spawns its actor, which
-  // recovers from Redis. Latency after them is reported apart (steady state), as well as in all.
-  const WARMUP_MS = 5000;
-  let halfStartedAt = Number.POSITIVE_INFINITY;
-  const decideSteady: number[] = [];
-  const visibleSteady: number[] = [];
-  const visibleLow: number[] = [];
-  const verdicts: Record<string, number> = {};
-  let received = 0;
-  let waiter: { target: number; resolve: () => void } | null = null;
-  const reader = await followDecisions(kafka, `${id}-d-reader`, D.decisions, (dec: DecisionSeen) => {
-    const sent = sentAt.get(dec.eventId);
-    if (sent === undefined) return;
-    sentAt.delete(dec.eventId);
-    received++;
-    if (sent.phase === 'half') {
-      decide.push(dec.decidedAt - sent.at);
-      visible.push(dec.receivedAt - sent.at);
-      if (sent.at - halfStartedAt >= WARMUP_MS) {
-        decideSteady.push(dec.decidedAt - sent.at);
-        visibleSteady.push(dec.receivedAt - sent.at);
+  /** (d) on fresh topics with a fresh engine at `rateD` events/s, then the memory figures. */
+  const latencyScenario = async (rateD: number) => {
+    const D = topicsOf(`${id}-d`);
+    await createEngineTopics(admin, D, args.partitions);
+    const eventsD = Math.min(200_000, Math.max(2000, Math.round(rateD * args.latencySeconds)));
+    // The same events per user as the backlog during the latency window; afterwards the same
+    // users get the rest of their ~56 events as fast as possible, so that every live actor ends
+    // with a full history (50 events, 50 decisions) for the memory figure.
+    const usersD = Math.max(20, Math.round((eventsD * args.users) / args.events));
+    const fillD = Math.max(0, usersD * 56 - eventsD);
+    statePrefixes.push(`${id}-d`);
+    say(`(d) latency: ${eventsD} events of ${usersD} users offered at ${rateD} events/s (half of (b)), then ${fillD} more as fast as possible`);
+    const child = await EngineChild.start({ id, topics: D, brokers: BROKERS, groupId: `${id}-d`, statePrefix: `${id}-d`, workDir, kafkaConfig });
+    await child.ready();
+    // Shards open on assignment; measure the empty heap once all of them are open.
+    for (let i = 0; i < 500 && ((await child.metrics()).get('risk_owned_shards') ?? 0) < args.partitions; i++) await new Promise((res) => setTimeout(res, 20));
+    const mem0 = await child.memory();
+    type Phase = 'half' | 'low' | 'fill';
+    const sentAt = new Map<string, { at: number; phase: Phase }>();
+    const decide: number[] = [];
+    const visible: number[] = [];
+    const decideLow: number[] = [];
+    // The first seconds of (d) are a cold start: every user's first event spawns its actor, which
+    // recovers from Redis. Latency after them is reported apart (steady state), as well as in all.
+    const WARMUP_MS = 5000;
+    let halfStartedAt = Number.POSITIVE_INFINITY;
+    const decideSteady: number[] = [];
+    const visibleSteady: number[] = [];
+    const visibleLow: number[] = [];
+    const verdicts: Record<string, number> = {};
+    let received = 0;
+    let waiter: { target: number; resolve: () => void } | null = null;
+    const reader = await followDecisions(kafka, `${id}-d-reader`, D.decisions, (dec: DecisionSeen) => {
+      const sent = sentAt.get(dec.eventId);
+      if (sent === undefined) return;
+      sentAt.delete(dec.eventId);
+      received++;
+      if (sent.phase === 'half') {
+        decide.push(dec.decidedAt - sent.at);
+        visible.push(dec.receivedAt - sent.at);
+        if (sent.at - halfStartedAt >= WARMUP_MS) {
+          decideSteady.push(dec.decidedAt - sent.at);
+          visibleSteady.push(dec.receivedAt - sent.at);
+        }
+        verdicts[dec.decision] = (verdicts[dec.decision] ?? 0) + 1;
+      } else if (sent.phase === 'low') {
+        decideLow.push(dec.decidedAt - sent.at);
+        visibleLow.push(dec.receivedAt - sent.at);
       }
-      verdicts[dec.decision] = (verdicts[dec.decision] ?? 0) + 1;
-    } else if (sent.phase === 'low') {
-      decideLow.push(dec.decidedAt - sent.at);
-      visibleLow.push(dec.receivedAt - sent.at);
-    }
-    if (waiter && received >= waiter.target) waiter.resolve();
-  });
-  /** Resolves when `target` decisions were read, or after `ms` (then the figures say complete: false). */
-  const decisionsRead = (target: number, ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      waiter = {
-        target,
-        resolve: () => {
-          clearTimeout(timer);
-          waiter = null;
-          resolve();
-        },
-      };
-      if (received >= target) waiter.resolve();
+      if (waiter && received >= waiter.target) waiter.resolve();
     });
-  const sinkD = await KafkaEventSink.open({ kafka, inputs: D.inputs, other: null, compression: args.compression, target: 'kafka' });
-  // spread 0: every user gets the same number of events, so that all of them end with a full history.
-  const planD = planLoad({ users: usersD, events: eventsD + fillD, fraudRatio: args.fraudRatio, seed: args.seed + 1, idPrefix: `${id}-d-`, spread: 0 });
-  const loadD = generateEvents(planD);
-  const take = function* <T>(it: Iterator<T>, n: number): Generator<T> {
-    for (let i = 0; i < n; i++) {
-      const next = it.next();
-      if (next.done) return;
-      yield next.value;
+    /** Resolves when `target` decisions were read, or after `ms` (then the figures say complete: false). */
+    const decisionsRead = (target: number, ms: number) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        waiter = {
+          target,
+          resolve: () => {
+            clearTimeout(timer);
+            waiter = null;
+            resolve();
+          },
+        };
+        if (received >= target) waiter.resolve();
+      });
+    const sinkD = await KafkaEventSink.open({ kafka, inputs: D.inputs, other: null, compression: args.compression, target: 'kafka' });
+    // spread 0: every user gets the same number of events, so that all of them end with a full history.
+    const planD = planLoad({ users: usersD, events: eventsD + fillD, fraudRatio: args.fraudRatio, seed: args.seed + 1, idPrefix: `${id}-d-`, spread: 0 });
+    const loadD = generateEvents(planD);
+    const take = function* <T>(it: Iterator<T>, n: number): Generator<T> {
+      for (let i = 0; i < n; i++) {
+        const next = it.next();
+        if (next.done) return;
+        yield next.value;
+      }
+    };
+    // Recorded before the send: a decision can never be seen before its event's send time.
+    const stampAs = (phase: Phase) => (e: LoadEvent, at: number) => {
+      sentAt.set(e.eventId, { at, phase });
+      return e;
+    };
+    halfStartedAt = Date.now();
+    const offered = await produce(take(loadD, eventsD), sinkD, { rate: rateD, batchSize: 500, stamp: stampAs('half') });
+    await decisionsRead(eventsD, 300_000);
+    const latencyComplete = received >= eventsD;
+    // The latency floor: the same engine and users at a low load, once the half-load backlog is gone.
+    const lowEvents = Math.min(fillD, args.lowRate * 10);
+    say(`(d) low load: ${lowEvents} events at ${args.lowRate} events/s`);
+    await produce(take(loadD, lowEvents), sinkD, { rate: args.lowRate, batchSize: 500, stamp: stampAs('low') });
+    await decisionsRead(eventsD + lowEvents, 120_000);
+    const metricsLatency = await child.metrics();
+    const mem1 = await child.memory();
+    const live1 = metricsLatency.get('risk_live_actors') ?? 0;
+    say(`(d) fill: ${fillD} more events so that every actor has a full history`);
+    await produce(loadD, sinkD, { rate: 0, batchSize: 2000, stamp: stampAs('fill') });
+    await sinkD.close();
+    await decisionsRead(eventsD + fillD, 300_000);
+    const mem2 = await child.memory();
+    // What a full user state weighs as JSON (GET /users/:id), for comparison with the heap figure.
+    const views = await Promise.all(
+      planD.users.slice(0, 20).map(async (u) => (await fetch(`${child.adminUrl}/users/${encodeURIComponent(u.userId)}`)).json() as Promise<{ recentEvents?: unknown[]; decisions?: unknown[] }>),
+    );
+    const jsonBytes = (f: (v: { recentEvents?: unknown[]; decisions?: unknown[] }) => unknown) => Math.round(views.reduce((n, v) => n + Buffer.byteLength(JSON.stringify(f(v) ?? null)), 0) / Math.max(1, views.length));
+    const viewSizes = { users: views.length, wholeView: jsonBytes((v) => v), recentEvents: jsonBytes((v) => v.recentEvents), decisions: jsonBytes((v) => v.decisions), recentEventsCount: views[0]?.recentEvents?.length ?? null, decisionsCount: views[0]?.decisions?.length ?? null };
+    const metricsD = await child.metrics();
+    const statsD = child.procStats();
+    await reader.disconnect();
+    const stoppedD = await child.stop();
+    const live2 = metricsD.get('risk_live_actors') ?? 0;
+    /** A histogram of the engine's /metrics as {count, meanMs, buckets: {le: cumulative count}}. */
+    const histogram = (metrics: Map<string, number>, name: string) => {
+      const buckets: Record<string, number> = {};
+      for (const [k, v] of metrics) {
+        const m = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(k);
+        if (m) buckets[m[1]!] = v;
+      }
+      const count = metrics.get(`${name}_count`) ?? 0;
+      return { count, meanMs: count ? r(((metrics.get(`${name}_sum`) ?? 0) / count) * 1000, 1) : null, buckets };
+    };
+    const d = {
+      offeredRate: rateD,
+      events: eventsD,
+      users: usersD,
+      achievedSendRate: r(offered.eventsPerSecond, 0),
+      decisionsReceived: Math.min(received, eventsD),
+      complete: latencyComplete,
+      decisions: verdicts,
+      decideLatencyMs: latencyStats(decide),
+      visibleLatencyMs: latencyStats(visible),
+      afterWarmup: { warmupMs: WARMUP_MS, events: decideSteady.length, decideLatencyMs: latencyStats(decideSteady), visibleLatencyMs: latencyStats(visibleSteady) },
+      definitions: {
+        decideLatencyMs: "decidedAt (engine clock, when the actor decided, before the shard's Kafka transaction commits) - the time the event was handed to the producer (same machine, same clock)",
+        visibleLatencyMs: 'the time a read_committed consumer in the bench received the decision - the time the event was handed to the producer: end to end, commit included',
+      },
+      peakRssMB: statsD ? r(statsD.peakRssBytes / 2 ** 20) : null,
+      engineMetrics: {
+        note: "the engine's own histograms at the end of the latency phase: time to judge and commit one batch (chunk), and decidedAt - Kafka record timestamp",
+        batchSeconds: histogram(metricsLatency, 'risk_batch_seconds'),
+        decisionLatencySeconds: histogram(metricsLatency, 'risk_decision_latency_seconds'),
+      },
+      exit: stoppedD,
+      engineWarnings: child.logLines.length,
+      engineLogSample: child.logLines.slice(0, 5),
+    };
+    report.d_latency = d;
+    const dLow = { offeredRate: args.lowRate, events: lowEvents, decideLatencyMs: latencyStats(decideLow), visibleLatencyMs: latencyStats(visibleLow), note: 'not a target: the latency floor of the same engine and users at a low load, measured after the half-load backlog was decided' };
+    report.d_low_load = dLow;
+    const perActor = (after: typeof mem0, n: number, field: 'heapUsed' | 'rss') => (n ? Math.round((after[field] - mem0[field]) / n) : null);
+    const memory = {
+      gcForced: mem0.gc && mem1.gc && mem2.gc,
+      heapUsedEmptyMB: r(mem0.heapUsed / 2 ** 20, 2),
+      afterLatencyPhase: { liveActors: live1, eventsPerActor: r(eventsD / usersD, 1), heapUsedMB: r(mem1.heapUsed / 2 ** 20, 2), bytesPerLiveActorHeap: perActor(mem1, live1, 'heapUsed'), bytesPerLiveActorRss: perActor(mem1, live1, 'rss') },
+      userViewJsonBytes: viewSizes,
+      fullHistory: { liveActors: live2, eventsPerActor: r((eventsD + fillD) / usersD, 1), heapUsedMB: r(mem2.heapUsed / 2 ** 20, 2), bytesPerLiveActorHeap: perActor(mem2, live2, 'heapUsed'), bytesPerLiveActorRss: perActor(mem2, live2, 'rss') },
+      method: 'engine child of (d): heapUsed after two forced GCs (--expose-gc) once all shards were open and no actor lived, then after the latency phase, then after every user reached ~56 events (full 50/50 history); (difference) / risk_live_actors. An upper bound: heap the engine grows for other reasons (buffers, metrics) is counted too',
+    };
+    report.memory = memory;
+    const bytesPerActor = memory.fullHistory.bytesPerLiveActorHeap;
+    say(`(d) latency: decide p50 ${d.decideLatencyMs.p50} ms p99 ${d.decideLatencyMs.p99} ms p99.9 ${d.decideLatencyMs.p999} ms; visible p99 ${d.visibleLatencyMs.p99} ms; ${bytesPerActor} B heap per live actor (full history)`);
+    return { d, dLow, memory, bytesPerActor, live2, rateD, warmupMs: WARMUP_MS };
+  };
+  const latencyRate = args.latencyRate ?? (b ? Math.max(1, Math.round(b.eventsPerSecond / 2)) : null);
+  if (want('d') && latencyRate === null) throw new Error('(d) offers half of (b)\'s rate: run (b) too, or give --latency-rate');
+  const latency = want('d') ? await latencyScenario(latencyRate!) : null;
+
+  // ---- (e) workers ---------------------------------------------------------------------------
+  let e: (CatchUpResult & { workers: number }) | null = null;
+  if (want('e')) {
+    say(`(e) workers: the engine as \`start --workers ${args.workers}\` on the backlog of (b)`);
+    const { result } = await catchUp('(e)', `${id}-e`, A, ends, { workers: args.workers });
+    e = { ...result, workers: args.workers };
+    report.e_workers = e;
+    say(`(e) workers: ${e.eventsPerSecond} events/s (${e.seconds} s) with ${args.workers} workers, ${e.cpuMsPer1000Events} CPU-ms per 1000 events over ${e.processes} processes`);
+  }
+
+  // ---- (f) hot user --------------------------------------------------------------------------
+  let fResult: (CatchUpResult & { hotUser: Record<string, unknown>; prefill: Record<string, unknown> }) | null = null;
+  if (want('f')) {
+    const F = topicsOf(`${id}-f`);
+    const planF = planLoad({ users: args.users, events: args.events, fraudRatio: args.fraudRatio, seed: args.seed, idPrefix: `${id}-f-`, hotUserShare: args.hotUserShare });
+    const hot = planF.users.find((u) => u.hot)!;
+    const { ends: endsF, result: prefillF } = await prefill(F, planF, '(f)');
+    say(`(f) hot user: ${hot.userId} sends ${hot.ordinary} of ${args.events} events (partition ${shardOf(hot.userId, args.partitions)} of every input topic)`);
+    const { result } = await catchUp('(f)', `${id}-f`, F, endsF);
+    fResult = { ...result, hotUser: { userId: hot.userId, events: hot.ordinary, share: args.hotUserShare, partition: shardOf(hot.userId, args.partitions) }, prefill: prefillF };
+    report.f_hot_user = fResult;
+    say(`(f) hot user: ${result.eventsPerSecond} events/s (${result.seconds} s)`);
+  }
+
+  // ---- embedded: NDJSON over HTTP ------------------------------------------------------------
+  let embedded: EmbeddedResult | null = null;
+  if (want('embedded')) {
+    const dataDir = mkdtempSync(join(os.tmpdir(), 'risk-bench-embedded-'));
+    try {
+      const planE = planLoad({ users: args.users, events: args.events, fraudRatio: args.fraudRatio, seed: args.seed, idPrefix: `${id}-x-` });
+      const clientOf = (userId: string) => shardOf(userId, args.embeddedClients);
+      const bodies = splitByUser((function* () {
+        for (const g of generateEvents(planE)) yield g.event;
+      })(), args.embeddedClients, args.embeddedBatch, clientOf);
+      say(`embedded: ${args.events} events as NDJSON by ${args.embeddedClients} clients in batches of ${args.embeddedBatch} lines, to an embedded engine (DATA_DIR ${dataDir})`);
+      const child = await EngineChild.start({ id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-x`, statePrefix: `${id}-x`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
+      try {
+        await child.ready();
+        const decided = async () => {
+          const m = await child.metrics();
+          let n = 0;
+          for (const [k, v] of m) if (k.startsWith('risk_decisions_total{') || k.startsWith('risk_dlq_records_total{')) n += v;
+          return n;
+        };
+        const before = await decided();
+        if (args.profile) await child.startProfile();
+        const cpu0 = child.procStats();
+        const startedAt = Date.now();
+        const posted = await postNdjson(`${child.adminUrl}/events`, bodies);
+        const postedAt = Date.now();
+        if (posted.rejected) say(`embedded: ${posted.rejected} lines refused, e.g. ${posted.reasons.slice(0, 3).join('; ')}`);
+        // Decided = a decision committed, or the record dead-lettered; nothing announces the last one, so poll.
+        let last = { n: -1, at: Date.now() };
+        let lastSay = Date.now();
+        for (;;) {
+          const n = (await decided()) - before;
+          if (n >= posted.accepted) break;
+          if (n !== last.n) last = { n, at: Date.now() };
+          if (Date.now() - last.at > 60_000) throw new Error(`embedded: no decision for 60 s at ${n}/${posted.accepted}; the engine's log is ${child.logFile}`);
+          if (Date.now() - lastSay > 5000) {
+            lastSay = Date.now();
+            say(`embedded: ${n}/${posted.accepted} decided`);
+          }
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        const doneAt = Date.now();
+        const cpu1 = child.procStats();
+        if (args.profile) {
+          const kept = join(RESULTS, `${id}-embedded.cpuprofile`);
+          await child.stopProfile(kept);
+          report.profileEmbedded = summarizeProfile(kept);
+          say(`profile (embedded): written to ${kept}`);
+        }
+        const metrics = await child.metrics();
+        const stopped = await child.stop();
+        const seconds = (doneAt - startedAt) / 1000;
+        const result: EmbeddedResult = {
+          events: args.events,
+          accepted: posted.accepted,
+          rejected: posted.rejected,
+          rejectReasons: posted.reasons,
+          requests: posted.requests,
+          clients: args.embeddedClients,
+          linesPerRequest: args.embeddedBatch,
+          seconds: r(seconds, 2),
+          eventsPerSecond: r(posted.accepted / seconds, 0),
+          postedEventsPerSecond: r(posted.accepted / ((postedAt - startedAt) / 1000), 0),
+          decisions: Object.fromEntries(['ALLOW', 'CHALLENGE', 'BLOCK'].map((d) => [d, metrics.get(`risk_decisions_total{decision="${d}"}`) ?? 0])),
+          peakRssMB: cpu1 ? r(cpu1.peakRssBytes / 2 ** 20) : null,
+          cpuSeconds: cpu0 && cpu1 ? r(cpu1.cpuSeconds - cpu0.cpuSeconds, 2) : null,
+          cpuMsPer1000Events: cpu0 && cpu1 ? r(((cpu1.cpuSeconds - cpu0.cpuSeconds) * 1000 * 1000) / posted.accepted, 1) : null,
+          exit: stopped,
+          underProfiler: args.profile,
+          engineWarnings: child.logLines.length,
+          engineLogSample: child.logLines.slice(0, 5),
+          measured: "eventsPerSecond: from the first POST /events until risk_decisions_total + risk_dlq_records_total of GET /metrics (polled every 50 ms) reach the accepted lines; postedEventsPerSecond: until the last POST was answered (202); the bodies are prepared before the clock starts; CPU and RSS of the engine process (HTTP parsing included)",
+        };
+        embedded = result;
+        report.embedded = result;
+        say(`embedded: ${result.eventsPerSecond} events/s decided (${result.seconds} s), posted at ${result.postedEventsPerSecond} events/s, ${result.cpuMsPer1000Events} CPU-ms per 1000 events`);
+      } finally {
+        await child.stop(10_000);
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
     }
-  };
-  // Recorded before the send: a decision can never be seen before its event's send time.
-  const stampAs = (phase: Phase) => (e: LoadEvent, at: number) => {
-    sentAt.set(e.eventId, { at, phase });
-    return e;
-  };
-  halfStartedAt = Date.now();
-  const offered = await produce(take(loadD, eventsD), sinkD, { rate: rateD, batchSize: 500, stamp: stampAs('half') });
-  await decisionsRead(eventsD, 300_000);
-  const latencyComplete = received >= eventsD;
-  // The latency floor: the same engine and users at a low load, once the half-load backlog is gone.
-  const lowEvents = Math.min(fillD, args.lowRate * 10);
-  say(`(d) low load: ${lowEvents} events at ${args.lowRate} events/s`);
-  await produce(take(loadD, lowEvents), sinkD, { rate: args.lowRate, batchSize: 500, stamp: stampAs('low') });
-  await decisionsRead(eventsD + lowEvents, 120_000);
-  const metricsLatency = await child.metrics();
-  const mem1 = await child.memory();
-  const live1 = metricsLatency.get('risk_live_actors') ?? 0;
-  say(`(d) fill: ${fillD} more events so that every actor has a full history`);
-  await produce(loadD, sinkD, { rate: 0, batchSize: 2000, stamp: stampAs('fill') });
-  await sinkD.close();
-  await decisionsRead(eventsD + fillD, 300_000);
-  const mem2 = await child.memory();
-  // What a full user state weighs as JSON (GET /users/:id), for comparison with the heap figure.
-  const views = await Promise.all(
-    planD.users.slice(0, 20).map(async (u) => (await fetch(`${child.adminUrl}/users/${encodeURIComponent(u.userId)}`)).json() as Promise<{ recentEvents?: unknown[]; decisions?: unknown[] }>),
-  );
-  const jsonBytes = (f: (v: { recentEvents?: unknown[]; decisions?: unknown[] }) => unknown) => Math.round(views.reduce((n, v) => n + Buffer.byteLength(JSON.stringify(f(v) ?? null)), 0) / Math.max(1, views.length));
-  const viewSizes = { users: views.length, wholeView: jsonBytes((v) => v), recentEvents: jsonBytes((v) => v.recentEvents), decisions: jsonBytes((v) => v.decisions), recentEventsCount: views[0]?.recentEvents?.length ?? null, decisionsCount: views[0]?.decisions?.length ?? null };
-  const metricsD = await child.metrics();
-  const statsD = child.procStats();
-  await reader.disconnect();
-  const stoppedD = await child.stop();
-  const live2 = metricsD.get('risk_live_actors') ?? 0;
-  /** A histogram of the engine's /metrics as {count, meanMs, buckets: {le: cumulative count}}. */
-  const histogram = (metrics: Map<string, number>, name: string) => {
-    const buckets: Record<string, number> = {};
-    for (const [k, v] of metrics) {
-      const m = new RegExp(`^${name}_bucket\\{le="([^"]+)"\\}$`).exec(k);
-      if (m) buckets[m[1]!] = v;
-    }
-    const count = metrics.get(`${name}_count`) ?? 0;
-    return { count, meanMs: count ? r(((metrics.get(`${name}_sum`) ?? 0) / count) * 1000, 1) : null, buckets };
-  };
-  const d = {
-    offeredRate: rateD,
-    events: eventsD,
-    users: usersD,
-    achievedSendRate: r(offered.eventsPerSecond, 0),
-    decisionsReceived: Math.min(received, eventsD),
-    complete: latencyComplete,
-    decisions: verdicts,
-    decideLatencyMs: latencyStats(decide),
-    visibleLatencyMs: latencyStats(visible),
-    afterWarmup: { warmupMs: WARMUP_MS, events: decideSteady.length, decideLatencyMs: latencyStats(decideSteady), visibleLatencyMs: latencyStats(visibleSteady) },
-    definitions: {
-      decideLatencyMs: "decidedAt (engine clock, when the actor decided, before the shard's Kafka transaction commits) - the time the event was handed to the producer (same machine, same clock)",
-      visibleLatencyMs: 'the time a read_committed consumer in the bench received the decision - the time the event was handed to the producer: end to end, commit included',
-    },
-    peakRssMB: statsD ? r(statsD.peakRssBytes / 2 ** 20) : null,
-    engineMetrics: {
-      note: "the engine's own histograms at the end of the latency phase: time to judge and commit one batch (chunk), and decidedAt - Kafka record timestamp",
-      batchSeconds: histogram(metricsLatency, 'risk_batch_seconds'),
-      decisionLatencySeconds: histogram(metricsLatency, 'risk_decision_latency_seconds'),
-    },
-    exit: stoppedD,
-    engineWarnings: child.logLines.length,
-    engineLogSample: child.logLines.slice(0, 5),
-  };
-  report.d_latency = d;
-  const dLow = { offeredRate: args.lowRate, events: lowEvents, decideLatencyMs: latencyStats(decideLow), visibleLatencyMs: latencyStats(visibleLow), note: 'not a target: the latency floor of the same engine and users at a low load, measured after the half-load backlog was decided' };
-  report.d_low_load = dLow;
-  const perActor = (after: typeof mem0, n: number, field: 'heapUsed' | 'rss') => (n ? Math.round((after[field] - mem0[field]) / n) : null);
-  const memory = {
-    gcForced: mem0.gc && mem1.gc && mem2.gc,
-    heapUsedEmptyMB: r(mem0.heapUsed / 2 ** 20, 2),
-    afterLatencyPhase: { liveActors: live1, eventsPerActor: r(eventsD / usersD, 1), heapUsedMB: r(mem1.heapUsed / 2 ** 20, 2), bytesPerLiveActorHeap: perActor(mem1, live1, 'heapUsed'), bytesPerLiveActorRss: perActor(mem1, live1, 'rss') },
-    userViewJsonBytes: viewSizes,
-    fullHistory: { liveActors: live2, eventsPerActor: r((eventsD + fillD) / usersD, 1), heapUsedMB: r(mem2.heapUsed / 2 ** 20, 2), bytesPerLiveActorHeap: perActor(mem2, live2, 'heapUsed'), bytesPerLiveActorRss: perActor(mem2, live2, 'rss') },
-    method: 'engine child of (d): heapUsed after two forced GCs (--expose-gc) once all shards were open and no actor lived, then after the latency phase, then after every user reached ~56 events (full 50/50 history); (difference) / risk_live_actors. An upper bound: heap the engine grows for other reasons (buffers, metrics) is counted too',
-  };
-  report.memory = memory;
-  const bytesPerActor = memory.fullHistory.bytesPerLiveActorHeap;
-  say(`(d) latency: decide p50 ${d.decideLatencyMs.p50} ms p99 ${d.decideLatencyMs.p99} ms p99.9 ${d.decideLatencyMs.p999} ms; visible p99 ${d.visibleLatencyMs.p99} ms; ${bytesPerActor} B heap per live actor (full history)`);
+  }
 
   // ---- profile -------------------------------------------------------------------------------
   let profile: (ProfileSummary & { eventsPerSecond: number }) | null = null;
   if (args.profile) {
     say('profile: (b) again with the V8 CPU profiler on from ready to caught up');
     const kept = join(RESULTS, `${id}.cpuprofile`);
-    const { result: p } = await catchUp('(profile)', `${id}-p`, A, ends, kept);
+    const { result: p } = await catchUp('(profile)', `${id}-p`, A, ends, { profileFile: kept });
     profile = { ...summarizeProfile(kept), eventsPerSecond: p.eventsPerSecond };
     say(`profile: ${p.eventsPerSecond} events/s under the profiler; written to ${profile.file}`);
   }
   report.profile = profile ?? { status: 'not run (npm run bench -- --profile)' };
 
   // ---- ratios, targets, files ----------------------------------------------------------------
-  const ratio = b.eventsPerSecond / a.eventsPerSecond;
+  /** x / y to 3 places, null when a side did not run. */
+  const ratioOf = (x: number | null | undefined, y: number | null | undefined): number | null => (x != null && y ? r(x / y, 3) : null);
+  const bRate = b?.eventsPerSecond ?? null;
+  const d = latency?.d ?? null;
+  const bytesPerActor = latency?.bytesPerActor ?? null;
+  const ratio = ratioOf(bRate, a?.eventsPerSecond);
+  const cOverB = ratioOf(cRate, bRate);
+  const eOverB = ratioOf(e?.eventsPerSecond, bRate);
+  const fOverB = ratioOf(fResult?.eventsPerSecond, bRate);
   report.ratios = {
-    b_over_a: r(ratio, 3),
-    b_steady_over_a: b.steadyEventsPerSecond === null ? null : r(b.steadyEventsPerSecond / a.eventsPerSecond, 3),
-    c_over_b: r(cRate / b.eventsPerSecond, 3),
-    c_steady_over_b_steady: c.steadyEventsPerSecond && b.steadyEventsPerSecond ? r((c.steadyEventsPerSecond as number) / b.steadyEventsPerSecond, 3) : null,
-    d_offered_over_b: r(rateD / b.eventsPerSecond, 3),
+    b_over_a: ratio,
+    b_steady_over_a: ratioOf(b?.steadyEventsPerSecond, a?.eventsPerSecond),
+    c_over_b: cOverB,
+    c_steady_over_b_steady: ratioOf(c?.steadyEventsPerSecond as number | null | undefined, b?.steadyEventsPerSecond),
+    d_offered_over_b: ratioOf(latency?.rateD, bRate),
+    e_over_b: eOverB,
+    e_steady_over_b_steady: ratioOf(e?.steadyEventsPerSecond, b?.steadyEventsPerSecond),
+    f_over_b: fOverB,
+    f_steady_over_b_steady: ratioOf(fResult?.steadyEventsPerSecond, b?.steadyEventsPerSecond),
   };
+  const met = (v: number | null, ok: (x: number) => boolean) => (v === null ? null : ok(v));
   report.targets = [
-    { name: '(b)/(a) throughput', target: '>= 0.5', measured: r(ratio, 3), met: ratio >= 0.5 },
-    { name: 'p99 produce -> decision at half load (decidedAt-based)', target: '< 25 ms', measured: d.decideLatencyMs.p99, met: d.decideLatencyMs.p99 < 25 },
-    { name: 'p99 produce -> decision visible to a read_committed consumer', target: '(no target; for reference)', measured: d.visibleLatencyMs.p99, met: null },
-    { name: 'tracing on / off throughput, (c)/(b)', target: '>= 0.8', measured: r(cRate / b.eventsPerSecond, 3), met: cRate / b.eventsPerSecond >= 0.8 },
-    { name: 'bytes per live actor with a full history (heap)', target: '<= 8192', measured: bytesPerActor, met: bytesPerActor !== null && bytesPerActor <= 8192 },
+    { name: '(b)/(a) throughput', target: '>= 0.5', measured: ratio, met: met(ratio, (x) => x >= 0.5) },
+    { name: 'p99 produce -> decision at half load (decidedAt-based)', target: '< 25 ms', measured: d?.decideLatencyMs.p99 ?? null, met: met(d?.decideLatencyMs.p99 ?? null, (x) => x < 25) },
+    { name: 'p99 produce -> decision visible to a read_committed consumer', target: '(no target; for reference)', measured: d?.visibleLatencyMs.p99 ?? null, met: null },
+    { name: 'tracing on / off throughput, (c)/(b)', target: '>= 0.8', measured: cOverB, met: met(cOverB, (x) => x >= 0.8) },
+    { name: 'bytes per live actor with a full history (heap)', target: '<= 8192', measured: bytesPerActor, met: met(bytesPerActor, (x) => x <= 8192) },
+    { name: `--workers ${args.workers} / 1 throughput, (e)/(b)`, target: `measured (goal >= 1.6 with cores to spare; this machine has ${os.cpus().length})`, measured: eOverB, met: null },
+    { name: `hot user at ${Math.round(args.hotUserShare * 100)}% of events / uniform throughput, (f)/(b)`, target: '>= 0.5 (goal >= 0.9)', measured: fOverB, met: met(fOverB, (x) => x >= 0.5) },
+    { name: 'embedded, NDJSON to POST /events by 4 clients, decided events/s', target: '>= 20000 (goal >= 50000)', measured: embedded?.eventsPerSecond ?? null, met: met(embedded?.eventsPerSecond ?? null, (x) => x >= 20_000) },
   ];
+  report.scenarios = args.only;
   (report.machine as Record<string, unknown>).loadavgEnd = os.loadavg().map((x) => r(x, 2));
   report.benchSeconds = r((Date.now() - benchStarted) / 1000, 0);
 
   const json = JSON.stringify(report, null, 2) + '\n';
-  const file = join(RESULTS, `${stamp}.json`);
+  // Only a full run is "latest": a partial one must not hide the last full set of figures.
+  const file = join(RESULTS, fullRun ? `${stamp}.json` : `${stamp}-${args.only.join('-')}.json`);
   writeFileSync(file, json);
-  writeFileSync(join(RESULTS, 'latest.json'), json);
-  const svg = chartFromReport(report as unknown as BenchReport);
-  writeFileSync(join(RESULTS, 'latest.svg'), svg);
-  say(`wrote ${file}, ${RESULTS}/latest.json, ${RESULTS}/latest.svg`);
-  process.stdout.write(
-    [
-      '',
-      `(a) kafkajs baseline      ${a.eventsPerSecond} events/s`,
-      `(b) full pipeline         ${b.eventsPerSecond} events/s   (b)/(a) = ${r(ratio, 3)}   steady ${b.steadyEventsPerSecond} events/s   peak RSS ${b.peakRssMB} MB   ${b.cpuMsPer1000Events} CPU-ms per 1000 events`,
-      `(c) tracing on            ${cRate} events/s   (c)/(b) = ${r(cRate / b.eventsPerSecond, 3)}   steady ${c.steadyEventsPerSecond as number} events/s`,
+  if (fullRun) {
+    writeFileSync(join(RESULTS, 'latest.json'), json);
+    writeFileSync(join(RESULTS, 'latest.svg'), chartFromReport(report as unknown as BenchReport));
+    say(`wrote ${file}, ${RESULTS}/latest.json, ${RESULTS}/latest.svg`);
+  } else say(`wrote ${file} (a partial run: latest.json and latest.svg are left as they were)`);
+  const lines = [''];
+  if (a) lines.push(`(a) kafkajs baseline      ${a.eventsPerSecond} events/s`);
+  if (b) lines.push(`(b) full pipeline         ${b.eventsPerSecond} events/s   (b)/(a) = ${ratio}   steady ${b.steadyEventsPerSecond} events/s   peak RSS ${b.peakRssMB} MB   ${b.cpuMsPer1000Events} CPU-ms per 1000 events`);
+  if (c) lines.push(`(c) tracing on            ${cRate} events/s   (c)/(b) = ${cOverB}   steady ${c.steadyEventsPerSecond as number} events/s`);
+  if (latency && d) {
+    const { dLow, memory, live2, rateD, warmupMs } = latency;
+    lines.push(
       `(d) at ${rateD} events/s`.padEnd(26) + `decidedAt-based p50 ${d.decideLatencyMs.p50} ms  p99 ${d.decideLatencyMs.p99} ms  p99.9 ${d.decideLatencyMs.p999} ms`,
       `                          visible (read_committed) p50 ${d.visibleLatencyMs.p50} ms  p99 ${d.visibleLatencyMs.p99} ms  p99.9 ${d.visibleLatencyMs.p999} ms`,
-      `                          after the first ${WARMUP_MS / 1000} s: decidedAt-based p50 ${d.afterWarmup.decideLatencyMs.p50} ms  p99 ${d.afterWarmup.decideLatencyMs.p99} ms; visible p99 ${d.afterWarmup.visibleLatencyMs.p99} ms`,
+      `                          after the first ${warmupMs / 1000} s: decidedAt-based p50 ${d.afterWarmup.decideLatencyMs.p50} ms  p99 ${d.afterWarmup.decideLatencyMs.p99} ms; visible p99 ${d.afterWarmup.visibleLatencyMs.p99} ms`,
       `(d) at ${args.lowRate} events/s`.padEnd(26) + `decidedAt-based p50 ${dLow.decideLatencyMs.p50} ms  p99 ${dLow.decideLatencyMs.p99} ms  p99.9 ${dLow.decideLatencyMs.p999} ms (low load, for reference)`,
       `memory                    ${bytesPerActor} B heap (${memory.fullHistory.bytesPerLiveActorRss} B RSS) per live actor with a full history over ${live2} actors; ${memory.afterLatencyPhase.bytesPerLiveActorHeap} B at ~${memory.afterLatencyPhase.eventsPerActor} events; peak RSS (d) ${d.peakRssMB} MB`,
-      '',
-    ].join('\n'),
-  );
+    );
+  }
+  if (e) lines.push(`(e) --workers ${e.workers}`.padEnd(26) + `${e.eventsPerSecond} events/s   (e)/(b) = ${eOverB}   steady ${e.steadyEventsPerSecond} events/s   peak RSS ${e.peakRssMB} MB (${e.processes} processes)   ${e.cpuMsPer1000Events} CPU-ms per 1000 events`);
+  if (fResult) lines.push(`(f) hot user ${Math.round(args.hotUserShare * 100)}%`.padEnd(26) + `${fResult.eventsPerSecond} events/s   (f)/(b) = ${fOverB}   steady ${fResult.steadyEventsPerSecond} events/s   ${fResult.cpuMsPer1000Events as number} CPU-ms per 1000 events`);
+  if (embedded) lines.push(`embedded (POST /events)`.padEnd(26) + `${embedded.eventsPerSecond} events/s decided, ${args.embeddedClients} clients x ${args.embeddedBatch} lines   posted at ${embedded.postedEventsPerSecond} events/s   peak RSS ${embedded.peakRssMB} MB   ${embedded.cpuMsPer1000Events} CPU-ms per 1000 events`);
+  lines.push('');
+  process.stdout.write(lines.join('\n'));
 } finally {
   if (!args.keep) {
     try {

@@ -61,7 +61,10 @@ export function chartSvg(title: string, subtitle: string, bars: Bar[], series: S
       out.push(`<text x="${x + w / 2}" y="${L.y + L.h - h - 6}" text-anchor="middle" font-weight="bold">${fmt(b.value)}</text>`);
       if (b.note) out.push(`<text x="${x + w / 2}" y="${L.y + L.h - h - 20}" text-anchor="middle" fill="#555">${esc(b.note)}</text>`);
     }
-    out.push(`<text x="${x + w / 2}" y="${L.y + L.h + 16}" text-anchor="middle">${esc(b.label)}</text>`);
+    // "(x) what it is" on two lines: six bars share the panel.
+    const [tag, ...rest] = b.label.split(' ');
+    out.push(`<text x="${x + w / 2}" y="${L.y + L.h + 16}" text-anchor="middle">${esc(rest.length && tag!.startsWith('(') ? tag! : b.label)}</text>`);
+    if (rest.length && tag!.startsWith('(')) out.push(`<text x="${x + w / 2}" y="${L.y + L.h + 30}" text-anchor="middle">${esc(rest.join(' '))}</text>`);
   });
   out.push(`<line x1="${L.x}" y1="${L.y + L.h}" x2="${L.x + L.w}" y2="${L.y + L.h}" stroke="#333"/>`);
 
@@ -124,6 +127,9 @@ export interface BenchReport {
   d_latency: { offeredRate: number; decideLatencyMs: Latency; visibleLatencyMs: Latency };
   d_low_load?: { offeredRate: number; decideLatencyMs: Latency };
   memory: { fullHistory: { bytesPerLiveActorHeap: number | null } };
+  e_workers?: { eventsPerSecond: number; workers: number };
+  f_hot_user?: { eventsPerSecond: number; hotUser: { share: number } };
+  embedded?: { eventsPerSecond: number };
 }
 
 export function chartFromReport(report: BenchReport): string {
@@ -152,6 +158,9 @@ export function chartFromReport(report: BenchReport): string {
       typeof report.c_tracing?.eventsPerSecond === 'number'
         ? { label: '(c) tracing on', value: report.c_tracing.eventsPerSecond, color: '#7b5bd6', note: `${Math.round((report.c_tracing.eventsPerSecond / b) * 100)}% of (b)` }
         : { label: '(c) tracing on', value: null, note: 'not measured: no tracing', color: '#ccc' },
+      ...(report.e_workers ? [{ label: `(e) ${report.e_workers.workers} workers`, value: report.e_workers.eventsPerSecond, color: '#1f9e89', note: `${Math.round((report.e_workers.eventsPerSecond / b) * 100)}% of (b)` }] : []),
+      ...(report.f_hot_user ? [{ label: `(f) hot user ${Math.round(report.f_hot_user.hotUser.share * 100)}%`, value: report.f_hot_user.eventsPerSecond, color: '#d6a21e', note: `${Math.round((report.f_hot_user.eventsPerSecond / b) * 100)}% of (b)` }] : []),
+      ...(report.embedded ? [{ label: 'embedded HTTP', value: report.embedded.eventsPerSecond, color: '#8c564b' }] : []),
     ],
     series,
     percentiles,

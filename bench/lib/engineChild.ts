@@ -2,11 +2,14 @@
  * The engine under test as a child process: `risk-engine start` as users run it (the compiled
  * dist/cli/main.js, which `buildEngine` brings up to date with src/ first) on
  * Kafka + Redis + NATS, with its own topics, group and state prefix, so that its RSS, CPU and
- * heap are its own. Readiness is GET /readyz; memory comes over IPC (childHook.ts).
+ * heap are its own; or embedded (no brokers: a DATA_DIR of its own). Readiness is GET /readyz;
+ * memory comes over IPC (childHook.ts). With `--workers N` the child is a primary and N worker
+ * processes: CPU and RSS are summed over the process tree, /metrics over the workers.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -15,9 +18,13 @@ import { pathToFileURL } from 'node:url';
 
 export interface EngineChildOptions {
   id: string;
-  /** Topic names of this run (inputs and outputs). */
+  /** Topic names of this run (inputs and outputs); embedded: the log's topics. */
   topics: { inputs: string[]; decisions: string; aggregates: string; dlq: string; rules: string };
-  brokers: string[];
+  /** Kafka brokers; absent: the engine runs embedded in `dataDir`. */
+  brokers?: string[];
+  dataDir?: string;
+  /** Arguments after `start`, e.g. ['--workers', '2']. */
+  args?: string[];
   groupId: string;
   statePrefix: string;
   /** Directory for the child's log (`<groupId>.log`: its stderr, i.e. warnings and errors). */
@@ -67,12 +74,16 @@ export class EngineChild {
     const hook = pathToFileURL(resolve('bench/lib/childHook.ts')).href;
     // tsx only for the hook (TypeScript); the engine itself is the compiled JavaScript, with the
     // V8 flag bin/risk-engine.js gives it.
-    const args = ['--expose-gc', '--max-semi-space-size=64', '--import', 'tsx', '--import', hook, 'dist/cli/main.js', 'start'];
+    const args = ['--expose-gc', '--max-semi-space-size=64', '--import', 'tsx', '--import', hook, 'dist/cli/main.js', 'start', ...(o.args ?? [])];
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    // Embedded: no broker at all (one in the bench's own environment must not leak in).
+    delete env.KAFKA_BROKERS;
     const proc = spawn(process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
-        ...process.env,
-        KAFKA_BROKERS: o.brokers.join(','),
+        ...env,
+        ...(o.brokers ? { KAFKA_BROKERS: o.brokers.join(',') } : {}),
+        ...(o.dataDir ? { DATA_DIR: o.dataDir } : {}),
         KAFKA_GROUP_ID: o.groupId,
         STATE_PREFIX: o.statePrefix,
         INSTANCE_ID: o.groupId,
@@ -95,17 +106,20 @@ export class EngineChild {
     return this.stderr;
   }
 
-  /** Polls /readyz until the consumer has joined; rejects when the child exits first. */
-  async ready(timeoutMs = 60_000): Promise<number> {
+  /**
+   * Polls /readyz until the consumer has joined (in each of `workers` processes, told apart by
+   * x-risk-instance on connections of their own); rejects when the child exits first.
+   */
+  async ready(timeoutMs = 60_000, workers = 1): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.exited.then(() => (exited = true));
+    const readyOnes = new Set<string>();
     for (;;) {
       if (exited) throw new Error(`engine exited before it was ready:\n${this.stderr.slice(-10).join('\n')}`);
-      const ok = await fetch(`${this.adminUrl}/readyz`)
-        .then((r) => r.status === 200)
-        .catch(() => false);
-      if (ok) return Date.now();
+      const answer = await getOnOwnConnection(`${this.adminUrl}/readyz`).catch(() => null);
+      if (answer?.status === 200) readyOnes.add(answer.instance);
+      if (readyOnes.size >= workers) return Date.now();
       if (Date.now() > deadline) throw new Error(`engine not ready within ${timeoutMs} ms:\n${this.stderr.slice(-10).join('\n')}`);
       await sleep(20);
     }
@@ -144,26 +158,46 @@ export class EngineChild {
 
   /** Prometheus text of /metrics, parsed into `name{labels}` -> value. */
   async metrics(): Promise<Map<string, number>> {
-    const text = await (await fetch(`${this.adminUrl}/metrics`)).text();
-    const out = new Map<string, number>();
-    for (const line of text.split('\n')) {
-      if (!line || line.startsWith('#')) continue;
-      const at = line.lastIndexOf(' ');
-      out.set(line.slice(0, at), Number(line.slice(at + 1)));
-    }
-    return out;
+    return parseMetrics(await (await fetch(`${this.adminUrl}/metrics`)).text());
   }
 
-  /** Linux /proc figures of the child: current and peak RSS, CPU seconds used so far. */
-  procStats(): { rssBytes: number; peakRssBytes: number; cpuSeconds: number } | null {
+  /**
+   * /metrics of each of `workers` processes (asked on connections of their own until that many
+   * distinct x-risk-instance answered), summed: counters and gauges of the whole engine.
+   */
+  async metricsOfWorkers(workers: number, attempts = 200): Promise<{ metrics: Map<string, number>; instances: string[] }> {
+    const byInstance = new Map<string, Map<string, number>>();
+    for (let i = 0; i < attempts && byInstance.size < workers; i++) {
+      const answer = await getOnOwnConnection(`${this.adminUrl}/metrics`);
+      if (!byInstance.has(answer.instance)) byInstance.set(answer.instance, parseMetrics(answer.body));
+    }
+    const sum = new Map<string, number>();
+    for (const m of byInstance.values()) for (const [k, v] of m) sum.set(k, (sum.get(k) ?? 0) + v);
+    return { metrics: sum, instances: [...byInstance.keys()] };
+  }
+
+  /**
+   * Linux /proc figures of the child and its descendants (the workers of `--workers`): RSS and
+   * peak RSS summed (the peaks need not coincide: an upper bound), CPU seconds used so far,
+   * including exited and reaped workers' (the primary's cutime/cstime).
+   */
+  procStats(): { rssBytes: number; peakRssBytes: number; cpuSeconds: number; processes: number } | null {
     try {
-      const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
-      const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): utime, stime in clock ticks.
-      const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), cpuSeconds: ticks / 100 };
+      const root = procOf(this.pid);
+      let { rssBytes, peakRssBytes, ticks } = root;
+      ticks += root.childTicks;
+      const pids = descendantsOf(this.pid);
+      for (const pid of pids) {
+        try {
+          const p = procOf(pid);
+          rssBytes += p.rssBytes;
+          peakRssBytes += p.peakRssBytes;
+          ticks += p.ticks;
+        } catch {
+          // Exited between the listing and the read: its CPU is in the primary's cutime by now.
+        }
+      }
+      return { rssBytes, peakRssBytes, cpuSeconds: ticks / 100, processes: 1 + pids.length };
     } catch {
       return null;
     }
@@ -180,6 +214,71 @@ export class EngineChild {
       clearTimeout(timer);
     }
   }
+}
+
+/** One process's /proc figures; clock ticks are 1/100 s on Linux. */
+function procOf(pid: number): { rssBytes: number; peakRssBytes: number; ticks: number; childTicks: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  // Fields 14-17 of /proc/<pid>/stat (after the parenthesised name): utime, stime, cutime, cstime.
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { rssBytes: kb('VmRSS'), peakRssBytes: kb('VmHWM'), ticks: Number(fields[11]) + Number(fields[12]), childTicks: Number(fields[13]) + Number(fields[14]) };
+}
+
+/** Every process below `pid` (children of any of its threads, recursively). */
+function descendantsOf(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      return;
+    }
+    for (const tid of tasks) {
+      let children: string;
+      try {
+        children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.split(' ').filter(Boolean).map(Number)) {
+        out.push(c);
+        walk(c);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+export function parseMetrics(text: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/**
+ * GET on a connection of its own: the primary of `--workers` hands each connection to one worker,
+ * and x-risk-instance says which one answered.
+ */
+export function getOnOwnConnection(url: string): Promise<{ status: number; instance: string; body: string }> {
+  return new Promise((resolveIt, reject) => {
+    const req = request(url, { agent: false, headers: { connection: 'close' } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => resolveIt({ status: res.statusCode ?? 0, instance: String(res.headers['x-risk-instance'] ?? ''), body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.setTimeout(10_000, () => req.destroy(new Error(`GET ${url}: no answer within 10 s`)));
+    req.end();
+  });
 }
 
 export async function freePort(): Promise<number> {
