@@ -9,7 +9,7 @@
  * safe: journaled events come back as `redelivered` with the decision stored the first time.
  */
 import nact from 'nact';
-import { parseRecord, type Outcome, type RiskEvent, type Rules, type UserState, type UserView } from '../domain/index.ts';
+import { parseRecord, type DomainConfig, type Outcome, type RiskEvent, type Rules, type UserState, type UserView } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
@@ -28,6 +28,8 @@ import { persistenceKey, PoisonError, spawnUserActor, type IdleClose, type Round
 export interface ShardDeps {
   shard: number;
   epoch: number;
+  /** The domain's settings (built once for the engine). */
+  domain: DomainConfig;
   /** Partitions of the input topics as they are (not as configured): records are checked against murmur2's. */
   partitions: number;
   settings: Settings;
@@ -152,7 +154,7 @@ export class ShardSupervisor {
       shard: deps.shard,
       fence: () => this.fence,
       rules: deps.rules,
-      domain: { ...settings.domain, unknownTypes: 'other' },
+      domain: deps.domain,
       store: deps.store,
       clock: deps.supervision.clock,
       onRecovered: (ms) => deps.metrics.recovery.observe(ms / 1000),

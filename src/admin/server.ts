@@ -7,7 +7,7 @@
  * (./auth.ts). Settings refuse a non-loopback bind without a token.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import type { Settings } from '../config/settings.ts';
+import { domainConfigOf, type Settings } from '../config/settings.ts';
 import { ConfigError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { bearerAuth } from './auth.ts';
@@ -81,7 +81,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   registerUsers(app, engine);
   registerShards(app, engine, settings.instanceId);
   registerRules(app, options.rules ?? null);
-  registerIngest(app, engine.parts.ingest, settings.kafka.topics, { ...settings.domain, unknownTypes: 'other' }, log);
+  registerIngest(app, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);
   // Last: by the time this plugin loads, every route above (plugins included) has been seen.
   void app.register(async (scope) => methodNotAllowed(scope, routes));
   return app;

@@ -1,7 +1,6 @@
 /** What the admin API needs from the engine (the Engine class has it; unit tests stub it). */
 import type { Registry } from 'prom-client';
-import type { UserStateView } from '../app/Engine.ts';
-import type { Rules } from '../domain/index.ts';
+import type { Rules, UserStateView } from '../domain/index.ts';
 import type { EventSource, IngestSink } from '../transport/ports.ts';
 
 export interface AdminEngine {

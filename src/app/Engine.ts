@@ -4,10 +4,11 @@
  * ones it loses, and routes each input batch to its shard.
  */
 import nact from 'nact';
-import { initialState, toUserView, upcastState, evolve, upcastJournal, type Rules, type UserView } from '../domain/index.ts';
+import { initialState, toUserView, upcastState, evolve, upcastJournal, type Rules, type UserStateView } from '../domain/index.ts';
 import { EngineError, errorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Settings } from '../config/settings.ts';
+import { domainConfigOf, type Settings } from '../config/settings.ts';
+import type { DomainConfig } from '../domain/index.ts';
 import { NactPersistenceEngine, replayState } from '../persistence/NactPersistenceEngine.ts';
 import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
 import { persistenceKey } from '../actors/UserActor.ts';
@@ -34,13 +35,9 @@ export interface EngineParts {
   close(): Promise<void>;
 }
 
-export interface UserStateView extends UserView {
-  shard: number;
-  source: 'actor' | 'store';
-}
-
 export class Engine implements ShardListener {
   private readonly system: nact.Ref<unknown>;
+  private readonly domain: DomainConfig;
   private readonly shards = new Map<number, Promise<ShardSupervisor>>();
   /** The shards that are open, for cheap synchronous reads (metrics). */
   private readonly open = new Map<number, ShardSupervisor>();
@@ -62,6 +59,7 @@ export class Engine implements ShardListener {
     makeSupervision: (metrics: Metrics) => SupervisionDeps,
     private readonly log: Logger,
   ) {
+    this.domain = domainConfigOf(settings);
     this.metrics = new Metrics({
       liveActors: () => [...this.open.values()].reduce((n, s) => n + s.liveActors, 0),
       ownedShards: () => this.open.size,
@@ -211,6 +209,7 @@ export class Engine implements ShardListener {
     const sup = new ShardSupervisor(this.system, {
       shard,
       partitions: this.parts.partitions,
+      domain: this.domain,
       epoch,
       settings: this.settings,
       sink,
@@ -252,7 +251,7 @@ export class Engine implements ShardListener {
     // A live actor that journaled nothing (its first write failed) is no user yet.
     if (live && live.sequenceNumber > 0) return { ...live, shard, source: 'actor' };
     const state = await replayState(this.parts.store, persistenceKey(userId), initialState(userId), upcastState, (s, data) =>
-      evolve(s, upcastJournal(data), { ...this.settings.domain, unknownTypes: 'other' }),
+      evolve(s, upcastJournal(data), this.domain),
     );
     if (state.sequenceNumber === 0) return null;
     return { ...toUserView(state, this.settings.domain.history, this.settings.domain.defaultCurrency), shard, source: 'store' };

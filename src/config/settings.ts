@@ -8,6 +8,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
+import type { DomainConfig } from '../domain/config.ts';
 
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'host:port');
 const positiveInt = z.number().int().positive();
@@ -143,6 +144,9 @@ export function isLoopback(host: string): boolean {
     return false; // e.g. a zone id ("::1%lo"), which a URL cannot carry
   }
 }
+
+/** The domain's settings as the pure core takes them (built once, where the engine is put together). */
+export const domainConfigOf = (s: Settings): DomainConfig => ({ ...s.domain, unknownTypes: 'other' });
 
 /** Embedded mode: no external service; chosen when no broker is configured (KAFKA_BROKERS unset). */
 export const isEmbedded = (s: Settings): boolean => s.kafka.brokers.length === 0;

@@ -12,5 +12,5 @@ export { initialState, STATE_SCHEMA_VERSION, type UserState } from './state.ts';
 export { JOURNAL_VERSION, type JournalEvent, type EventAccepted, type WindowsClosed, type WindowsEmitted, type WindowsIdleClosed } from './journal.ts';
 export { closeIdleWindows, decide, nextTimerAt, windowsEmitted, type DecideContext, type Outcome } from './decide.ts';
 export { evolve } from './evolve.ts';
-export { toUserView, type RecentEventView, type UserView } from './view.ts';
+export { toUserView, type RecentEventView, type UserStateView, type UserView } from './view.ts';
 export { upcastJournal, upcastState } from './upcast.ts';

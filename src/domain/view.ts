@@ -17,6 +17,12 @@ export interface RecentEventView {
   failedLogin: boolean;
 }
 
+/** A user's view as the admin API answers it: where it lives and where the answer came from. */
+export interface UserStateView extends UserView {
+  shard: number;
+  source: 'actor' | 'store';
+}
+
 export interface UserView {
   userId: string;
   sequenceNumber: number;

@@ -7,7 +7,7 @@ import sinon from 'sinon';
 import nact from 'nact';
 import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
 import { EngineError, errorCode } from '../../../src/errors.ts';
-import { loadSettings } from '../../../src/config/settings.ts';
+import { domainConfigOf, loadSettings } from '../../../src/config/settings.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
 import { NO_FAULTS, type Faults } from '../../../src/app/faults.ts';
 import { silentLogger } from '../../../src/log.ts';
@@ -51,6 +51,7 @@ function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; commit
   const sup = new ShardSupervisor(system as nact.Ref<unknown>, {
     shard: 0,
     partitions: settings.kafka.partitions,
+    domain: domainConfigOf(settings),
     epoch: 1,
     settings,
     sink: { commit, close: async () => {} },

@@ -8,7 +8,7 @@ import sinon from 'sinon';
 import nact from 'nact';
 import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
 import { EngineError } from '../../../src/errors.ts';
-import { loadSettings } from '../../../src/config/settings.ts';
+import { domainConfigOf, loadSettings } from '../../../src/config/settings.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
 import { NO_FAULTS, type Faults } from '../../../src/app/faults.ts';
 import type { WindowAggregate } from '../../../src/domain/index.ts';
@@ -42,6 +42,7 @@ function openShard(store: MemoryJournal, clock: { now: number }, committed: Outp
   const sup = new ShardSupervisor(system as nact.Ref<unknown>, {
     shard: 0,
     partitions: settings.kafka.partitions,
+    domain: domainConfigOf(settings),
     epoch,
     settings,
     sink: { commit, close: async () => {} },

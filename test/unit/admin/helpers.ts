@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadSettings, type Settings } from '../../../src/config/settings.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { buildAdmin, type AdminEngine, type AdminOptions } from '../../../src/admin/server.ts';
-import type { UserStateView } from '../../../src/app/Engine.ts';
+import type { UserStateView } from '../../../src/domain/index.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
 import { embeddedRulesChannel } from '../../../src/app/rules/channel.ts';
 
