@@ -60,6 +60,13 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+/** The waiting batches of one partition taken together, merged into one. */
+interface Taken {
+  batch: InputBatch;
+  control: BatchControl;
+  waiters: Waiting[];
+}
+
 interface InFlight<J> extends Judged<J> {
   done: Waiting[];
   users: Map<string, number>;
@@ -124,32 +131,46 @@ export class ShardBatchQueue<J> {
       });
   }
 
-  /** Everything waiting, but at most one batch per partition (its records must be contiguous). */
-  private take(): Waiting[] {
-    const taken: Waiting[] = [];
+  /**
+   * Everything waiting, as one batch per partition: a source that fetches ahead hands over many
+   * small batches of a partition while the shard works, and taking one of them per round would
+   * leave the shard further behind with every round. A batch that does not follow the one before
+   * it (it starts below that one's end) waits for the next round.
+   */
+  private take(): Taken[] {
+    const taken = new Map<string, Taken>();
     const later: Waiting[] = [];
-    const seen = new Set<string>();
     for (const w of this.waiting) {
       const key = partitionKey(w.batch);
-      (seen.has(key) ? later : taken).push(w);
-      seen.add(key);
+      const group = taken.get(key);
+      if (!group) {
+        taken.set(key, { batch: w.batch, control: w.control, waiters: [w] });
+        continue;
+      }
+      const first = w.batch.records[0];
+      if (later.length || (first && BigInt(first.offset) < BigInt(group.batch.nextOffset))) {
+        later.push(w);
+        continue;
+      }
+      group.batch = { ...group.batch, records: group.batch.records.concat(w.batch.records), nextOffset: w.batch.nextOffset };
+      group.waiters.push(w);
     }
     this.waiting = later;
     if (later.length) this.scheduleRound();
-    return taken;
+    return [...taken.values()];
   }
 
-  private async round(taken: readonly Waiting[]): Promise<void> {
-    const live: Waiting[] = [];
+  private async round(taken: readonly Taken[]): Promise<void> {
+    const live: Taken[] = [];
     const batches: InputBatch[] = [];
     const failuresBefore = this.failures;
     try {
-      for (const w of taken) {
-        const batch = this.deps.uncommitted(w.batch);
+      for (const group of taken) {
+        const batch = this.deps.uncommitted(group.batch);
         if (batch.records.length === 0) {
-          w.resolve();
+          for (const w of group.waiters) w.resolve();
         } else {
-          live.push(w);
+          live.push(group);
           batches.push(batch);
         }
       }
@@ -164,12 +185,12 @@ export class ShardBatchQueue<J> {
         const judged = await this.deps.judge(chunk, control);
         if (this.failures !== failuresBefore) throw this.lastFailure;
         for (const [user, n] of users) this.uncommittedPerUser.set(user, (this.uncommittedPerUser.get(user) ?? 0) + n);
-        this.inFlight.push({ chunk, judged, done: chunk.completes.map((i) => live[i]!), users, control });
+        this.inFlight.push({ chunk, judged, done: chunk.completes.flatMap((i) => live[i]!.waiters), users, control });
         this.startCommitting();
       }
     } catch (err) {
       // Settled promises ignore this: only the batches with records not committed yet fail.
-      for (const w of taken) w.reject(err);
+      for (const group of taken) for (const w of group.waiters) w.reject(err);
       if (this.failures === failuresBefore) this.fail(err);
     }
   }

@@ -203,10 +203,23 @@ test('records committed already are not judged again; a batch with nothing left 
   t.deepEqual(commits[0]!.offsets.map((o) => `${o.topic}:${o.offset}`), ['payment:7']);
 });
 
-test('two batches of one partition never share a round', async (t) => {
+test('batches of one partition waiting together are merged, in order, into one round', async (t) => {
   const { push, commits } = setup();
   await Promise.all([push(batch('login', 0, ['a'])), push(batch('login', 1, ['a'])), push(batch('payment', 0, ['a']))]);
-  t.deepEqual(commits.map((c) => c.offsets.map((o) => `${o.topic}:${o.offset}`)), [['login:1', 'payment:1'], ['login:2']]);
+  t.deepEqual(commits.map((c) => c.offsets.map((o) => `${o.topic}:${o.offset}`)), [['login:2', 'payment:1']]);
+  t.deepEqual(ids(commits[0]!.records), ['login@0', 'login@1', 'payment@0']);
+});
+
+test('many small batches of a partition (a source fetching ahead) are taken in one round, not one per round', async (t) => {
+  const { push, events } = setup();
+  await Promise.all(Array.from({ length: 20 }, (_, i) => push(batch('login', i, [`u${i}`]))));
+  t.is(events.filter((e) => e.startsWith('judge')).length, 1);
+});
+
+test('a batch of a partition that starts below the one before it waits for the next round', async (t) => {
+  const { push, commits } = setup();
+  await Promise.all([push(batch('login', 0, ['a', 'b'])), push(batch('login', 1, ['b', 'c']))]);
+  t.deepEqual(commits.map((c) => c.offsets.map((o) => `${o.topic}:${o.offset}`)), [['login:2'], ['login:3']]);
 });
 
 test('a stopped shard rejects what waits', async (t) => {
