@@ -3,59 +3,10 @@
  * store, as two instances share Redis, and are handed shards as a consumer group would.
  */
 import test from 'ava';
-import { Engine } from '../../../src/app/Engine.ts';
-import { RulesHolder } from '../../../src/app/rules.ts';
-import { systemSupervisionDeps } from '../../../src/app/supervisionDeps.ts';
-import { loadSettings } from '../../../src/config/settings.ts';
-import { silentLogger } from '../../../src/log.ts';
-import type { EventSource, InputBatch, OutputRecord, ShardListener } from '../../../src/transport/ports.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
+import { control, fakeEngine, payment } from './engineFakes.ts';
 
-function instance(store: MemoryJournal) {
-  const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
-  settings.kafka.partitions = 1;
-  const holder = RulesHolder.fromFile(settings.rulesFile);
-  const committed: OutputRecord[] = [];
-  const source: EventSource = {
-    start: async (_listener: ShardListener) => {},
-    stop: async () => {},
-    openSink: async () => ({
-      commit: async (records) => {
-        committed.push(...records);
-      },
-      close: async () => {},
-    }),
-    committedOffsets: async () => ({}),
-    positions: async () => [],
-    generation: 1,
-    memberId: 'm',
-    isConnected: () => true,
-  };
-  const parts = {
-    source,
-    store,
-    alerts: { publish: async () => {}, close: async () => {}, isConnected: () => true },
-    ingest: { send: async () => {}, close: async () => {} },
-    partitions: 1,
-    rules: { current: holder.current, publish: async () => {}, update: async () => holder.current(), start: async () => {}, close: async () => {} },
-    close: async () => {},
-  };
-  const engine = new Engine(settings, parts, holder.current, (metrics) => systemSupervisionDeps(silentLogger, metrics), silentLogger);
-  return { engine, committed };
-}
-
-/** One payment of user `u` at `offset` of partition 0 of `payment-events`. */
-function payment(eventId: string, offset: number): InputBatch {
-  const value = { eventId, userId: 'u', eventType: 'payment', timestamp: 1_700_000_000_000 + offset, amount: '10.00' };
-  return {
-    topic: 'payment-events',
-    partition: 0,
-    records: [{ topic: 'payment-events', partition: 0, offset: String(offset), key: Buffer.from('u'), value: Buffer.from(JSON.stringify(value)), headers: {}, timestamp: value.timestamp }],
-    nextOffset: String(offset + 1),
-  };
-}
-
-const control = { heartbeat: async () => {} };
+const instance = (store: MemoryJournal) => fakeEngine({ store });
 
 test('a shard kept across a rebalance after another owner had it meanwhile is reopened: its users show that owner\'s events', async (t) => {
   const store = new MemoryJournal();
