@@ -22,8 +22,8 @@ import { endSpan, SpanKind, startConsume, startRound, type Traced } from '../tel
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
 import { ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
-import { ask, type Reply } from './reply.ts';
-import { persistenceKey, PoisonError, spawnUserActor, type IdleClose, type RoundItem, type UserActorDeps, type UserMsg, type UserRound } from './UserActor.ts';
+import { persistenceKey, PoisonError, type IdleClose, type RoundItem, type UserRound } from './UserActor.ts';
+import { ShardUsers, withDeadline } from './ShardUsers.ts';
 
 export interface ShardDeps {
   shard: number;
@@ -76,13 +76,6 @@ function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
 
 const without = <T>(items: readonly T[], at: number): T[] => items.filter((_, i) => i !== at);
 
-interface LiveUser {
-  ref: nact.Ref<UserMsg>;
-  lastUsed: number;
-  /** When the actor wants `closeIdle` (a window due to close by the clock, or aggregates still to commit), or null. */
-  timerAt: number | null;
-}
-
 /** Attempts of one transaction that fails for an unexpected reason, before its batches fail for good. */
 const MAX_BATCH_ATTEMPTS = 8;
 /** Dependency outages: the transaction waits (no commit) and retries for as long as the group keeps us. */
@@ -105,10 +98,9 @@ export class ShardSupervisor {
   /** States of this round to snapshot once it is committed. */
   private snapshotsDue: UserState[] = [];
   private readonly ref: nact.Ref<unknown>;
-  private readonly users = new Map<string, LiveUser>();
+  private readonly users: ShardUsers;
   private readonly topics: OutputTopics;
-  private readonly userDeps: UserActorDeps;
-  private readonly userOnCrash: ReturnType<typeof onCrashWithPolicy>;
+  private readonly domain: DomainConfig;
   private serial: Promise<unknown> = Promise.resolve();
   private readonly queue: ShardBatchQueue<Judged>;
   private stopped = false;
@@ -150,17 +142,26 @@ export class ShardSupervisor {
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
       onCrash: ((_msg: unknown, err: unknown, ctx: { stopAllChildren: symbol; stop: symbol }) => this.onEscalation(err, ctx)) as never,
     });
-    this.userDeps = {
+    this.domain = deps.domain;
+    this.users = new ShardUsers({
+      parent: this.ref,
+      actor: {
+        shard: deps.shard,
+        fence: () => this.fence,
+        rules: deps.rules,
+        domain: deps.domain,
+        store: deps.store,
+        clock: deps.supervision.clock,
+        onRecovered: (ms) => deps.metrics.recovery.observe(ms / 1000),
+        beforeDecide: (event) => deps.faults.beforeDecide(event),
+      },
+      onCrash: onCrashWithPolicy(USER_ACTOR_POLICY, deps.supervision) as never,
+      supervision: deps.supervision,
+      timeoutMs: settings.actors.eventTimeoutMs,
+      log: deps.log,
       shard: deps.shard,
-      fence: () => this.fence,
-      rules: deps.rules,
-      domain: deps.domain,
-      store: deps.store,
-      clock: deps.supervision.clock,
-      onRecovered: (ms) => deps.metrics.recovery.observe(ms / 1000),
-      beforeDecide: (event) => deps.faults.beforeDecide(event),
-    };
-    this.userOnCrash = onCrashWithPolicy(USER_ACTOR_POLICY, deps.supervision);
+      onPassivated: (reason) => deps.metrics.passivations.inc({ reason }),
+    });
     const { passivateAfterMs } = settings.actors;
     const period = Math.min(10_000, Math.max(100, Math.min(passivateAfterMs, settings.domain.windows.idleCloseMs) / 2));
     this.ticker = setInterval(() => {
@@ -194,7 +195,7 @@ export class ShardSupervisor {
     const verdict = this.shardWindow.onFailure(this.deps.supervision.clock(), this.deps.supervision.random());
     this.deps.supervision.onVerdict?.(SHARD_POLICY, verdict, code);
     this.deps.log.error({ shard: this.shard, policy: SHARD_POLICY.name, code, err: errorMessage(err), verdict }, `supervision: shard ${verdict.action}`);
-    this.users.clear();
+    this.users.forgetAll();
     if (verdict.action === 'restart') return ctx.stopAllChildren;
     this.gaveUp = true;
     this.deps.onFatal(err);
@@ -207,14 +208,10 @@ export class ShardSupervisor {
       const now = this.deps.supervision.clock();
       await this.closeDueWindows(now);
       const idleBefore = now - this.deps.settings.actors.passivateAfterMs;
-      const idle = [...this.users].filter(([, u]) => u.lastUsed <= idleBefore);
-      await Promise.all(idle.map(([userId]) => this.passivate(userId, 'idle')));
+      const idle = this.users.entries().filter(([, u]) => u.lastUsed <= idleBefore);
+      await Promise.all(idle.map(([userId]) => this.users.passivate(userId, 'idle')));
       const excess = this.users.size - this.deps.actorBudget();
-      if (excess > 0) {
-        // Map order is least recently used first.
-        const coldest = [...this.users.keys()].slice(0, excess);
-        await Promise.all(coldest.map((userId) => this.passivate(userId, 'cap')));
-      }
+      if (excess > 0) await Promise.all(this.users.coldest(excess).map((userId) => this.users.passivate(userId, 'cap')));
     });
   }
 
@@ -227,11 +224,11 @@ export class ShardSupervisor {
    * is the same aggregate.
    */
   private async closeDueWindows(now: number): Promise<void> {
-    const due = [...this.users].filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
+    const due = this.users.entries().filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
     if (!due.length) return;
     const closed = await Promise.allSettled(
       due.map(async ([userId, u]) => {
-        const r = await this.ask<IdleClose>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
+        const r = await this.users.ask<IdleClose>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
         u.timerAt = r.timerAt;
         return { userId, u, ...r };
       }),
@@ -248,7 +245,7 @@ export class ShardSupervisor {
       const confirmed = await Promise.all(
         emitting.map(async ({ userId, u, aggregates }) => {
           const windowStarts = aggregates.map((a) => a.windowStart);
-          const r = await this.ask<IdleClose>(u.ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now, reply }));
+          const r = await this.users.ask<IdleClose>(u.ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now, reply }));
           u.timerAt = r.timerAt;
           return { userId, ...r };
         }),
@@ -263,39 +260,6 @@ export class ShardSupervisor {
   private async journalIdle(answers: readonly { userId: string; entries: JournalEntry[] }[]): Promise<void> {
     const written = answers.filter((c) => c.entries.length > 0);
     await this.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
-  }
-
-  /**
-   * Replaces a user's actor whose state may be ahead of the store with a fresh incarnation that
-   * recovers from the store. Its idle timer is due at once: windows it closed and has not seen
-   * committed are emitted again by the next tick.
-   */
-  private restartUser(userId: string, code: string): void {
-    const live = this.users.get(userId);
-    if (!live) return;
-    this.users.delete(userId);
-    nact.stop(live.ref);
-    this.deps.supervision.onVerdict?.(USER_ACTOR_POLICY, { action: 'restart', delayMs: 0, attempt: 1 }, code);
-    if (!this.stopped) this.user(userId).timerAt = this.deps.supervision.clock();
-  }
-
-  private dropUser(userId: string, cause: unknown): void {
-    const live = this.users.get(userId);
-    if (!live) return;
-    this.deps.log.warn({ shard: this.shard, userId, err: errorMessage(cause) }, 'supervision: stopping an unresponsive user actor');
-    this.users.delete(userId);
-    nact.stop(live.ref);
-    this.deps.supervision.onVerdict?.(USER_ACTOR_POLICY, { action: 'stop', attempt: 1 }, 'TIMEOUT');
-  }
-
-  /** Snapshots (when changed) and stops a user actor; its next event brings it back from the store. */
-  private async passivate(userId: string, reason: 'idle' | 'cap'): Promise<void> {
-    const live = this.users.get(userId);
-    if (!live) return;
-    await this.ask(live.ref, (reply) => ({ type: 'snapshot', ifChanged: true, reply }));
-    this.users.delete(userId);
-    nact.stop(live.ref);
-    this.deps.metrics.passivations.inc({ reason });
   }
 
   get liveActors(): number {
@@ -374,12 +338,12 @@ export class ShardSupervisor {
   async view(userId: string): Promise<UserView | null> {
     const live = this.users.get(userId);
     if (!live) return null;
-    return this.ask(live.ref, (reply) => ({ type: 'view', reply }));
+    return this.users.ask(live.ref, (reply) => ({ type: 'view', reply }));
   }
 
   /** Forces a snapshot of a user (spawning its actor from the store when it is not live). */
   async snapshot(userId: string): Promise<void> {
-    await this.ask(this.user(userId).ref, (reply) => ({ type: 'snapshot', reply }));
+    await this.users.ask(this.users.touch(userId).ref, (reply) => ({ type: 'snapshot', reply }));
   }
 
   /** The batch in flight may still commit, but no longer waits out a dependency outage. */
@@ -396,13 +360,10 @@ export class ShardSupervisor {
       this.stopped = true;
       // What is judged commits first (or fails at once, draining): the sink closes after it.
       await this.queue.idle();
-      const results = await Promise.allSettled(
-        [...this.users.values()].map((u) => this.ask(u.ref, (reply) => ({ type: 'snapshot', reply }))),
-      );
-      const failed = results.filter((r) => r.status === 'rejected').length;
+      const failed = await this.users.snapshotAll();
       if (failed) this.deps.log.warn({ shard: this.shard, failed }, 'some snapshots failed at shard stop');
       nact.stop(this.ref);
-      this.users.clear();
+      this.users.forgetAll();
       await this.deps.sink.close().catch((err) => this.deps.log.warn({ err, shard: this.shard }, 'closing the shard sink failed'));
     });
   }
@@ -509,7 +470,7 @@ export class ShardSupervisor {
     const byUser = new Map<string, UserBatch>();
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
-      const parsed = parseRecord(rec, this.userDeps.domain, { now, partitions: this.deps.partitions });
+      const parsed = parseRecord(rec, this.domain, { now, partitions: this.deps.partitions });
       if (!parsed.ok) {
         parts[i] = deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code);
         continue;
@@ -564,13 +525,13 @@ export class ShardSupervisor {
     for (;;) {
       if (batch.items.length === 0) return { userId, batch, round: null, poisoned };
       try {
-        const live = this.user(userId);
-        const round = await this.ask<UserRound>(live.ref, (reply) => ({ type: 'judge', items: batch.items, now, reply }));
+        const live = this.users.touch(userId);
+        const round = await this.users.ask<UserRound>(live.ref, (reply) => ({ type: 'judge', items: batch.items, now, reply }));
         return { userId, batch, round, poisoned };
       } catch (err) {
         // An actor that does not answer is stuck: it is stopped, and the retried transaction
         // meets a fresh incarnation recovered from the store.
-        if (errorCode(err) === 'TIMEOUT') this.dropUser(userId, err);
+        if (errorCode(err) === 'TIMEOUT') this.users.drop(userId, err);
         if (!(err instanceof PoisonError)) {
           batch.consumes.forEach((c) => endSpan(c, err));
           throw err;
@@ -598,7 +559,7 @@ export class ShardSupervisor {
     const span = startRound('risk.journal', SpanKind.CLIENT, events, { 'risk.shard': this.shard, 'risk.entries': entries.length });
     try {
       this.deps.faults.beforePersist(entries.length);
-      await this.withDeadline(this.deps.store.append(entries, this.fence), 'the journal write');
+      await withDeadline(this.deps.store.append(entries, this.fence), this.deps.settings.actors.eventTimeoutMs, 'the journal write');
       endSpan(span);
     } catch (err) {
       endSpan(span, err);
@@ -608,7 +569,7 @@ export class ShardSupervisor {
       }
       const failure = new EngineError(errorCode(err) === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE', `journal write of ${entries.length} entries failed: ${errorMessage(err)}`, { cause: err });
       for (const userId of users) {
-        if (failure.code === 'TIMEOUT') this.dropUser(userId, failure);
+        if (failure.code === 'TIMEOUT') this.users.drop(userId, failure);
         else this.restartUser(userId, failure.code);
       }
       throw failure;
@@ -646,38 +607,8 @@ export class ShardSupervisor {
     else if (rec.timestamp > 0) metrics.latency.observe(Math.max(0, outcome.decision.decidedAt - rec.timestamp) / 1000);
   }
 
-  private user(userId: string): LiveUser {
-    const now = this.deps.supervision.clock();
-    const live = this.users.get(userId);
-    if (live) {
-      // Re-inserted so that Map order is least-recently-used first (passivation order).
-      this.users.delete(userId);
-      live.lastUsed = now;
-      this.users.set(userId, live);
-      return live;
-    }
-    const entry: LiveUser = { ref: undefined as never, lastUsed: now, timerAt: null };
-    entry.ref = spawnUserActor(this.ref, userId, this.userDeps, {
-      onCrash: this.userOnCrash as never,
-      afterStop: () => {
-        if (this.users.get(userId) === entry) this.users.delete(userId);
-      },
-    });
-    this.users.set(userId, entry);
-    return entry;
-  }
-
-  private ask<T>(ref: nact.Ref<UserMsg>, make: (reply: Reply<T>) => UserMsg): Promise<T> {
-    return this.withDeadline(ask<UserMsg, T>((m) => nact.dispatch(ref, m), make), 'user actor');
-  }
-
-  /** Fails with TIMEOUT after `actors.eventTimeoutMs`: a stuck actor or store must not hold the shard. */
-  private withDeadline<T>(work: Promise<T>, what: string): Promise<T> {
-    const timeoutMs = this.deps.settings.actors.eventTimeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new EngineError('TIMEOUT', `${what} did not answer within ${timeoutMs} ms`)), timeoutMs);
-    });
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  /** A user whose state may be ahead of the store: a fresh incarnation recovers from it (none once the shard stops). */
+  private restartUser(userId: string, code: string): void {
+    this.users.restart(userId, code, !this.stopped);
   }
 }

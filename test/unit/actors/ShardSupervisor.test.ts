@@ -6,6 +6,7 @@ import test from 'ava';
 import sinon from 'sinon';
 import nact from 'nact';
 import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
+import type { ShardUsers } from '../../../src/actors/ShardUsers.ts';
 import { EngineError, errorCode } from '../../../src/errors.ts';
 import { domainConfigOf, loadSettings } from '../../../src/config/settings.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
@@ -357,15 +358,16 @@ test('a user that does not answer fails the round; the users that did answer are
   const { sup, store, commits, stop, settings } = setup();
   t.teardown(stop);
   // `ask` is the shard's one way to its actors: the first message to `slow` gets no answer in time.
-  const ask = sinon.stub(sup as unknown as { ask: (...args: unknown[]) => Promise<unknown> }, 'ask').callThrough();
-  const slowRef = () => (sup as unknown as { users: Map<string, { ref: unknown }> }).users.get('slow')?.ref;
+  const users = (sup as unknown as { users: ShardUsers }).users;
+  const ask = sinon.stub(users, 'ask').callThrough();
+  const slowRef = () => users.get('slow')?.ref;
   let timedOut = false;
   ask.callsFake(async (ref: unknown, ...rest: unknown[]) => {
     if (!timedOut && ref === slowRef()) {
       timedOut = true;
       throw new EngineError('TIMEOUT', 'user actor did not answer within 300 ms');
     }
-    return ask.wrappedMethod.call(sup, ref, ...rest);
+    return (ask.wrappedMethod as (...args: unknown[]) => Promise<unknown>).call(users, ref, ...rest);
   });
   await sup.processBatch(batch([{ eventId: 'e-1', userId: 'fast' }, { eventId: 'e-2', userId: 'slow' }]), control);
 
