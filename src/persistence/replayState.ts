@@ -21,6 +21,12 @@ export async function replayState<S>(
     const from = snapshot?.sequenceNumber ?? 0;
     const tail = await store.readAfter(key, from);
     const gapAt = tail.findIndex((e, i) => e.sequenceNumber !== from + i + 1);
+    // An empty tail cannot show a gap: a snapshot that landed between the two reads and trimmed
+    // the whole tail is only seen by asking for the newest snapshot again.
+    if (tail.length === 0 && ((await store.latestSnapshot(key))?.sequenceNumber ?? 0) > from) {
+      if (attempt < ATTEMPTS) continue;
+      throw new EngineError('UNAVAILABLE', `${key}: snapshots keep moving under the read`);
+    }
     if (gapAt >= 0) {
       if (attempt < ATTEMPTS) continue;
       throw new EngineError('UNAVAILABLE', `${key}: journal keeps moving under the read (entry ${tail[gapAt]!.sequenceNumber} after ${from + gapAt})`);

@@ -44,3 +44,14 @@ test('gives up with UNAVAILABLE when the journal keeps moving', async (t) => {
   const { store: s } = store([moving, moving, moving]);
   await t.throwsAsync(replayState(s, 'k', { total: 0 }, upcast, sum), { code: 'UNAVAILABLE' });
 });
+
+test('a snapshot that lands between the two reads and trims the whole tail is seen, and the read is done again', async (t) => {
+  const latestSnapshot = sinon.stub();
+  const readAfter = sinon.stub().resolves([]);
+  // Snapshot 53 is the newest when first read; another instance then snapshots at 55, which trims
+  // entries 54 and 55 before our journal read: the tail comes back empty.
+  latestSnapshot.onCall(0).resolves(snapshot(53, 53));
+  latestSnapshot.resolves(snapshot(55, 55));
+  const s = { latestSnapshot, readAfter } as unknown as JournalStore;
+  t.deepEqual(await replayState(s, 'k', { total: 0 }, upcast, sum), { total: 55 });
+});
