@@ -73,7 +73,7 @@ interface InFlight<J> extends Judged<J> {
   control: BatchControl;
 }
 
-const partitionKey = (b: { topic: string; partition: number }) => `${b.topic}\u0000${b.partition}`;
+export const partitionKey = (b: { topic: string; partition: number }): string => `${b.topic}\u0000${b.partition}`;
 const userOf = (rec: InputRecord): string => rec.key?.toString('utf8') ?? '';
 
 export class ShardBatchQueue<J> {
@@ -89,6 +89,7 @@ export class ShardBatchQueue<J> {
   private lastCommitAt = Number.NEGATIVE_INFINITY;
   /** Bumped by every failure for good: chunks judged before it are not committed. */
   private failures = 0;
+  private lastFailure: unknown;
 
   constructor(private readonly deps: BatchQueueDeps<J>) {}
 
@@ -102,9 +103,8 @@ export class ShardBatchQueue<J> {
 
   /** Records taken and not committed yet (waiting, being judged or committing). */
   get backlog(): number {
-    let n = 0;
+    let n = this.pendingRecords();
     for (const w of this.waiting) n += w.batch.records.length;
-    for (const f of this.inFlight) n += f.chunk.records.length;
     return n;
   }
 
@@ -250,8 +250,6 @@ export class ShardBatchQueue<J> {
     }
     return this.inFlight.slice(0, n);
   }
-
-  private lastFailure: unknown;
 
   /** A failure for good: everything judged and not committed is given up, with the batches it completes. */
   private fail(err: unknown): void {

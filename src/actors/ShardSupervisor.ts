@@ -21,7 +21,7 @@ import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startConsume, startRound, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
-import { ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
+import { partitionKey, ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
 import { persistenceKey, PoisonError, type IdleClose, type RoundItem, type UserRound } from './UserActor.ts';
 import { ShardUsers, withDeadline } from './ShardUsers.ts';
 
@@ -66,11 +66,19 @@ interface UserBatch {
   consumes: (Traced | null)[];
 }
 
+/** What one user's part of a round gave: its actor's answer (null when every event was poison) and its quarantined events. */
+interface UserJudged {
+  userId: string;
+  batch: UserBatch;
+  round: UserRound | null;
+  poisoned: { at: number; judged: Judged }[];
+}
+
 /** Per partition, the offset of the last chunk that touches it. */
 function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
   if (chunks.length === 1) return chunks[0]!.offsets;
   const last = new Map<string, ConsumedOffset>();
-  for (const c of chunks) for (const o of c.offsets) last.set(`${o.topic}\u0000${o.partition}`, o);
+  for (const c of chunks) for (const o of c.offsets) last.set(partitionKey(o), o);
   return [...last.values()];
 }
 
@@ -100,7 +108,6 @@ export class ShardSupervisor {
   private readonly ref: nact.Ref<unknown>;
   private readonly users: ShardUsers;
   private readonly topics: OutputTopics;
-  private readonly domain: DomainConfig;
   private serial: Promise<unknown> = Promise.resolve();
   private readonly queue: ShardBatchQueue<Judged>;
   private stopped = false;
@@ -142,7 +149,6 @@ export class ShardSupervisor {
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
       onCrash: ((_msg: unknown, err: unknown, ctx: { stopAllChildren: symbol; stop: symbol }) => this.onEscalation(err, ctx)) as never,
     });
-    this.domain = deps.domain;
     this.users = new ShardUsers({
       parent: this.ref,
       actor: {
@@ -470,7 +476,7 @@ export class ShardSupervisor {
     const byUser = new Map<string, UserBatch>();
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
-      const parsed = parseRecord(rec, this.domain, { now, partitions: this.deps.partitions });
+      const parsed = parseRecord(rec, this.deps.domain, { now, partitions: this.deps.partitions });
       if (!parsed.ok) {
         parts[i] = deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code);
         continue;
@@ -493,7 +499,7 @@ export class ShardSupervisor {
       for (const r of settled) if (r.status === 'fulfilled' && r.value.round?.entries.length) this.restartUser(r.value.userId, errorCode(failure.reason));
       throw failure.reason;
     }
-    const rounds = settled.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<ShardSupervisor['judgeUser']>>>).value);
+    const rounds = settled.map((r) => (r as PromiseFulfilledResult<UserJudged>).value);
     const entries: JournalEntry[] = [];
     for (const r of rounds) if (r.round) for (const e of r.round.entries) entries.push(e);
     const journaled = rounds.filter((r) => r.round !== null && r.round.entries.length > 0);
@@ -519,7 +525,7 @@ export class ShardSupervisor {
    * the actor restarts under its policy) is retried with the rest of the user's events and, past
    * the poison policy's attempts, quarantined to the DLQ while the others go on.
    */
-  private async judgeUser(userId: string, batch: UserBatch, now: number): Promise<{ userId: string; batch: UserBatch; round: UserRound | null; poisoned: { at: number; judged: Judged }[] }> {
+  private async judgeUser(userId: string, batch: UserBatch, now: number): Promise<UserJudged> {
     const poisoned: { at: number; judged: Judged }[] = [];
     const attempts = new Map<string, number>();
     for (;;) {
