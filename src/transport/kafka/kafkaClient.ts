@@ -1,15 +1,11 @@
 /** The kafkajs client: codecs registered once, kafkajs logs bridged into the engine's logger. */
 import kafkajs, { type Kafka, type LogEntry, logLevel as KafkaLogLevel } from 'kafkajs';
-import { createRequire } from 'node:module';
-import SnappyCodec from 'kafkajs-snappy';
-import { decompress as zstdDecompress } from 'fzstd';
 import type { Logger } from '../../log.ts';
+import { registerCodecs } from './codecs.ts';
 
-const { Kafka: KafkaCtor, CompressionCodecs, CompressionTypes } = kafkajs;
-// kafkajs-lz4's typings declare an ES default export, but at run time module.exports is the class.
-const LZ4Codec = createRequire(import.meta.url)('kafkajs-lz4') as new () => { codec: () => unknown };
+export { registerCodecs, zstdCodec } from './codecs.ts';
 
-let codecsRegistered = false;
+const { Kafka: KafkaCtor } = kafkajs;
 
 // Producers here use the default (murmur2, Java-compatible) partitioner on purpose: no warning.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
@@ -46,28 +42,6 @@ export function kafkaLogLevel(level: KafkaLogLevel, entry: { message: string; er
   if (isExpectedKafkaLog(entry)) return 'debug';
   if (level <= KafkaLogLevel.ERROR) return entry.message.startsWith('Response ') && typeof entry.error === 'string' && LEADERSHIP.test(entry.error) ? 'warn' : 'error';
   return level === KafkaLogLevel.WARN ? 'warn' : 'debug';
-}
-
-/**
- * zstd for reading only: the maintained native zstd codec for kafkajs does not build on Node 20,
- * and the engine never writes zstd, so a pure-JS decompressor is enough.
- */
-export const zstdReadOnlyCodec = () => ({
-  async compress(): Promise<Buffer> {
-    throw new Error('zstd compression is not supported: the engine only reads zstd records');
-  },
-  async decompress(buffer: Buffer): Promise<Buffer> {
-    return Buffer.from(zstdDecompress(buffer));
-  },
-});
-
-/** Records written by the seed's producers come snappy- and lz4-compressed; gzip is built in. */
-export function registerCodecs(): void {
-  if (codecsRegistered) return;
-  CompressionCodecs[CompressionTypes.ZSTD] = zstdReadOnlyCodec as () => never;
-  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
-  CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec as () => never;
-  codecsRegistered = true;
 }
 
 export function createKafka(brokers: string[], clientId: string, log: Logger): Kafka {
