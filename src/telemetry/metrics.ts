@@ -62,7 +62,19 @@ export class Metrics {
     new Gauge({ name: 'risk_live_actors', help: 'User actors in memory', registers, collect() { this.set(live.liveActors()); } });
     new Gauge({ name: 'risk_owned_shards', help: 'Shards this instance owns', registers, collect() { this.set(live.ownedShards()); } });
     new Gauge({ name: 'risk_alerts_buffered', help: 'Alerts waiting for the alert bus to come back', registers, collect() { this.set(live.alertsBuffered()); } });
-    new Gauge({ name: 'risk_fenced_writes_total', help: 'Journal writes refused because a newer owner holds the shard', registers, collect() { this.set(live.fencedWrites()); } });
+    // The store keeps the count; the counter catches up with it at scrape time (a counter, not a
+    // gauge: the name ends in _total, and rate() over it is what the alert asks).
+    let fencedCounted = 0;
+    new Counter({
+      name: 'risk_fenced_writes_total',
+      help: 'Journal writes refused because a newer owner holds the shard',
+      registers,
+      collect() {
+        const now = live.fencedWrites();
+        if (now > fencedCounted) this.inc(now - fencedCounted);
+        fencedCounted = Math.max(fencedCounted, now);
+      },
+    });
     new Gauge({
       name: 'risk_dependency_up',
       help: 'Connection state of each dependency (1 up, 0 down)',
@@ -72,6 +84,11 @@ export class Metrics {
         for (const [dependency, up] of Object.entries(live.dependencies())) this.set({ dependency }, up ? 1 : 0);
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: 'risk_process_' });
+    // Standard names (process_*, nodejs_*), so that stock Node.js dashboards and alerts work.
+    collectDefaultMetrics({ register: this.registry });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges named like
+    // counters (promtool check metrics flags them); each is the sum of its per-type gauge
+    // without the suffix, which stays: sum(nodejs_active_handles) is the same number.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) this.registry.removeSingleMetric(name);
   }
 }
