@@ -11,7 +11,7 @@ test('risk_fenced_writes_total is a counter that follows the store count', async
   const m = metricsWith(() => fenced);
   fenced = 2;
   let f = (await families(m)).get('risk_fenced_writes_total');
-  t.is(f?.type, 'counter');
+  t.is(String(f?.type), 'counter');
   t.deepEqual(f?.values.map((v) => v.value), [2]);
   fenced = 5;
   f = (await families(m)).get('risk_fenced_writes_total');
@@ -19,7 +19,7 @@ test('risk_fenced_writes_total is a counter that follows the store count', async
 });
 
 test('only counters end in _total (what promtool check metrics asks)', async (t) => {
-  const wrong = [...(await families(metricsWith(() => 0))).values()].filter((f) => f.name.endsWith('_total') && f.type !== 'counter').map((f) => f.name);
+  const wrong = [...(await families(metricsWith(() => 0))).values()].filter((f) => f.name.endsWith('_total') && String(f.type) !== 'counter').map((f) => f.name);
   t.deepEqual(wrong, []);
 });
 
