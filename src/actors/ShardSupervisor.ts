@@ -20,7 +20,7 @@ import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startConsume, startRound, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
-import { deadLetter, endJudged, judgedOutcome, mergeJudged, type Judged } from './judged.ts';
+import { addJudged, addOutcome, deadLetter, emptyJudged, endJudged, mergeJudged, type Judged } from './judged.ts';
 import { partitionKey, ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
 import { persistenceKey, PoisonError, type IdleClose, type RoundItem, type UserRound } from './UserActor.ts';
 import { ShardUsers, withDeadline } from './ShardUsers.ts';
@@ -58,6 +58,13 @@ export interface ShardFaults {
 }
 
 /** A user's records of one round, their events, and the consume span of each (null without tracing). */
+/** A record's outcome, waiting for the round's outputs to be built in input order. */
+interface Decided {
+  outcome: Outcome;
+  rec: InputRecord;
+  consume: Traced | null;
+}
+
 interface UserBatch {
   /** Where each record sits in the transaction: outputs keep the records' order. */
   at: number[];
@@ -472,7 +479,8 @@ export class ShardSupervisor {
    */
   private async judge(records: readonly InputRecord[]): Promise<Judged> {
     const now = this.deps.supervision.clock();
-    const parts = new Array<Judged | undefined>(records.length);
+    // Per record, in input order: its dead letter, or its user's outcome (outputs keep the records' order).
+    const parts = new Array<Judged | Decided | undefined>(records.length);
     const byUser = new Map<string, UserBatch>();
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
@@ -512,12 +520,17 @@ export class ShardSupervisor {
       this.dueSnapshot(round.entries, round.state);
       for (let i = 0; i < round.outcomes.length; i++) {
         const outcome = round.outcomes[i]!;
-        const rec = batch.records[i]!;
-        this.observe(outcome, rec);
-        parts[batch.at[i]!] = judgedOutcome(outcome, { topics: this.topics, shard: this.shard, incoming: rec.headers.traceparent ?? null, consume: batch.consumes[i]!, log: this.deps.log });
+        this.observe(outcome, batch.records[i]!);
+        parts[batch.at[i]!] = { outcome, rec: batch.records[i]!, consume: batch.consumes[i]! };
       }
     }
-    return mergeJudged(parts.filter((p) => p !== undefined));
+    const all = emptyJudged();
+    for (const part of parts) {
+      if (part === undefined) continue;
+      if ('outcome' in part) addOutcome(all, part.outcome, { topics: this.topics, shard: this.shard, incoming: part.rec.headers.traceparent ?? null, consume: part.consume, log: this.deps.log });
+      else addJudged(all, part);
+    }
+    return all;
   }
 
   /**

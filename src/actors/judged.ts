@@ -20,15 +20,20 @@ export interface Judged {
 
 export const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code], spans: [] });
 
+export const emptyJudged = (): Judged => ({ records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] });
+
+/** Appends `part` to `into` (one accumulator per round: no arrays made per event). */
+export function addJudged(into: Judged, part: Judged): void {
+  for (const r of part.records) into.records.push(r);
+  for (const a of part.alerts) into.alerts.push(a);
+  for (const v of part.verdicts) into.verdicts.push(v);
+  for (const c of part.dlqCodes) into.dlqCodes.push(c);
+  for (const s of part.spans) into.spans.push(s);
+}
+
 export function mergeJudged(parts: readonly Judged[]): Judged {
-  const all: Judged = { records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] };
-  for (const p of parts) {
-    all.records.push(...p.records);
-    all.alerts.push(...p.alerts);
-    all.verdicts.push(...p.verdicts);
-    all.dlqCodes.push(...p.dlqCodes);
-    all.spans.push(...p.spans);
-  }
+  const all = emptyJudged();
+  for (const p of parts) addJudged(all, p);
   return all;
 }
 
@@ -47,17 +52,18 @@ log: Logger;
 }
 
 /**
- * The output records and alert of one event's outcome. The event's one span (`process <topic>`)
- * gets the decision's attributes and is what the decision record and the alert point to.
+ * Appends the output records and alert of one event's outcome to `into`, the round's
+ * accumulator. The event's one span (`process <topic>`) gets the decision's attributes and is
+ * what the decision record and the alert point to.
  */
-export function judgedOutcome(outcome: Outcome, { topics, shard, incoming, consume, log }: JudgeContext): Judged {
-  const spans = consume ? [consume] : [];
-  if (outcome.kind === 'duplicate') return { records: [], alerts: [], verdicts: [], dlqCodes: [], spans };
+export function addOutcome(into: Judged, outcome: Outcome, { topics, shard, incoming, consume, log }: JudgeContext): void {
+  if (consume) into.spans.push(consume);
+  if (outcome.kind === 'duplicate') return;
   const { decision, aggregates } = outcome;
-  const records = aggregates.map((a) => aggregateRecord(topics, a));
   if (!decision) {
+    for (const a of aggregates) into.records.push(aggregateRecord(topics, a));
     log.warn({ shard: shard }, 'redelivered event whose decision is no longer retained');
-    return { records, alerts: [], verdicts: [], dlqCodes: [], spans };
+    return;
   }
   consume?.span.setAttributes({
     'risk.outcome': outcome.kind,
@@ -66,8 +72,9 @@ export function judgedOutcome(outcome: Outcome, { topics, shard, incoming, consu
     'risk.rules_version': decision.rulesVersion,
   });
   const traceparent = traceparentOf(consume?.ctx) ?? incoming;
-  records.unshift(decisionRecord(topics, decision, traceparent));
+  into.records.push(decisionRecord(topics, decision, traceparent));
+  for (const a of aggregates) into.records.push(aggregateRecord(topics, a));
+  into.verdicts.push(decision.decision);
   const alert = alertFor(decision);
-  if (!alert) return { records, alerts: [], verdicts: [decision.decision], dlqCodes: [], spans };
-  return { records, alerts: [{ alert, traceparent }], verdicts: [decision.decision], dlqCodes: [], spans };
+  if (alert) into.alerts.push({ alert, traceparent });
 }
