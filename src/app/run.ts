@@ -5,6 +5,7 @@
  * With `workers` > 1 this process is the primary of ./workers.ts and each worker runs the above.
  */
 import cluster from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import { isEmbedded, loadSettings, type Env, type SettingFlags } from '../config/settings.ts';
 import { ConfigError, EngineError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -110,8 +111,9 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
   if (isEmbedded(settings)) process.stdout.write(embeddedBanner(address, settings.dataDir));
 }
 
-function embeddedBanner(url: string, dataDir: string): string {
-  const example = JSON.stringify({ eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '12.50', deviceId: 'd-1', country: 'DE' });
+/** A fresh eventId each start: a pasted example is then a new event, not a duplicate of last time's. */
+export function embeddedBanner(url: string, dataDir: string): string {
+  const example = JSON.stringify({ eventId: `e-${randomUUID()}`, userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '12.50', deviceId: 'd-1', country: 'DE' });
   return [
     `risk-engine is running embedded (no Kafka, Redis or NATS needed); state in ${dataDir}`,
     `admin API and ingestion on ${url}`,
