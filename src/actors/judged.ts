@@ -4,7 +4,7 @@
  */
 import type { Outcome } from '../domain/index.ts';
 import type { Logger } from '../log.ts';
-import { endSpan, traceparentOf, type Traced } from '../telemetry/tracing.ts';
+import { endSpan, traceFields, traceparentOf, type Traced } from '../telemetry/tracing.ts';
 import type { Alert, OutputRecord } from '../transport/ports.ts';
 import { aggregateRecord, alertFor, decisionRecord, type OutputTopics } from './outputRecords.ts';
 
@@ -56,7 +56,7 @@ export function judgedOutcome(outcome: Outcome, { topics, shard, incoming, consu
   const { decision, aggregates } = outcome;
   const records = aggregates.map((a) => aggregateRecord(topics, a));
   if (!decision) {
-    log.warn({ shard: shard }, 'redelivered event whose decision is no longer retained');
+    log.warn({ shard: shard, ...traceFields(consume) }, 'redelivered event whose decision is no longer retained');
     return { records, alerts: [], verdicts: [], dlqCodes: [], spans };
   }
   consume?.span.setAttributes({
