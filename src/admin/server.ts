@@ -16,6 +16,8 @@ import { clientErrorHandler, echo, errorHandler, frameworkErrors, schemaErrorFor
 import { registerIngest } from './ingest.ts';
 import { PROBES, registerProbes } from './routes/probes.ts';
 import { registerRules } from './routes/rules.ts';
+import { registerDecisions, type DecisionsControl } from './routes/decisions.ts';
+import { registerRulesVersions, type RulesVersions } from './routes/rulesVersions.ts';
 import { registerShards } from './routes/shards.ts';
 import { registerUsers } from './routes/users.ts';
 import type { AdminEngine, RulesControl } from './types.ts';
@@ -26,6 +28,8 @@ export type { AdminEngine, RulesControl } from './types.ts';
 export interface AdminOptions {
   /** GET/PUT /rules; without it they answer 503 (e.g. a test that does not need them). */
   rules?: RulesControl;
+  /** POST /decide, GET /decisions/..., GET /rules/versions/:v; without it they answer 503. */
+  decisions?: DecisionsControl & RulesVersions;
 }
 
 /** A userId may be 128 characters, percent-encoded up to 12 bytes each. */
@@ -82,6 +86,8 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   registerShards(app, engine, settings.instanceId);
   registerRules(app, options.rules ?? null);
   registerIngest(app, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);
+  registerDecisions(app, options.decisions ?? null, settings.kafka.topics, domainConfigOf(settings), log);
+  registerRulesVersions(app, options.decisions ?? null);
   // Last: by the time this plugin loads, every route above (plugins included) has been seen.
   void app.register(async (scope) => methodNotAllowed(scope, routes));
   return app;

@@ -14,6 +14,10 @@ import { buildAdmin, listenAdmin } from '../admin/server.ts';
 import { Engine } from './Engine.ts';
 import { RulesHolder } from './rules.ts';
 import { buildParts } from './wiring.ts';
+import { DecisionService } from './decisions/service.ts';
+import { keepRulesVersions } from './rules/versions.ts';
+import { isDecisionStore } from '../persistence/decisionIndex.ts';
+import { domainConfigOf } from '../config/settings.ts';
 import { systemSupervisionDeps } from './supervisionDeps.ts';
 import { announceWorkerStarted, runPrimary, untilPrimarySaysGo, workerInstanceId } from './workers.ts';
 
@@ -60,7 +64,9 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     throw err;
   }
   const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
-  const admin = buildAdmin(engine, settings, log, { rules: parts.rules });
+  const decisions = new DecisionService({ store: parts.store, ingest: parts.ingest, feed: parts.decisionFeed, domain: domainConfigOf(settings), rules: rules.current, log: log.child({ component: 'decide' }) });
+  if (isDecisionStore(parts.store)) keepRulesVersions(rules, parts.store, log);
+  const admin = buildAdmin(engine, settings, log, { rules: parts.rules, decisions });
   let address: string;
   try {
     address = await listenAdmin(admin, settings.admin);
@@ -72,6 +78,8 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     throw err;
   }
   log.info({ address }, 'admin API listening');
+  // Not awaited: POST /decide waits for it within its own timeout.
+  void decisions.start().catch(() => undefined);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -84,6 +92,7 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     }, settings.shutdownTimeoutMs);
     deadline.unref();
     try {
+      await decisions.close();
       await engine.stop();
       await admin.close();
       await stopTracing().catch((err) => log.warn({ err }, 'flushing traces failed'));

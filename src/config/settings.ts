@@ -106,6 +106,9 @@ const settingsSchema = z
       fxRates: z.record(z.string().regex(/^[A-Z]{3}$/, 'three capital letters'), z.number().positive().max(1e9)).describe('units of the default currency per unit of each accepted currency'),
     }),
     readiness: z.object({ stuckAfterMs: positiveInt.describe('a shard with lag and no commit for this long makes /readyz 503') }),
+    decisions: z.object({
+      retentionDays: positiveInt.max(3650).describe('how long GET /decisions/:eventId (the decision index) keeps a decision, in days'),
+    }),
     embedded: z.object({
       retention: z.object({
         maxAgeMs: positiveInt.describe('embedded log: age past which committed records are trimmed'),

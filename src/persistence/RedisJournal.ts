@@ -3,6 +3,9 @@
  *   j:{key}            sorted set, score = sequence number, member = JSON envelope (v, seq, at, data)
  *   s:{key}            sorted set of the newest `keepSnapshots` snapshots, same shape
  *   shard:<n>:epoch    integer, the shard's fencing epoch
+ *   d:{eventId}        hash userId -> decision index value (./decisionIndex.ts), expiring after
+ *                      the retention; written by the append script with the journal entries
+ *   rules:v:<n>        the rules object of version n (every version is kept)
  * Every check-and-write is one Lua script (./redisScripts.ts), sent as EVALSHA.
  *
  * Connection policy: the client reconnects by itself, and while it is not connected commands fail
@@ -26,6 +29,8 @@ import {
   type Snapshot,
 } from './JournalStore.ts';
 import { CONFLICT, FENCED, scripts, type ScriptReply } from './redisScripts.ts';
+import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
+import type { Rules } from '../domain/index.ts';
 
 export interface RedisJournalOptions {
   url: string;
@@ -33,6 +38,8 @@ export interface RedisJournalOptions {
   prefix?: string;
   /** Snapshots kept per key; default 2. */
   keepSnapshots?: number;
+  /** How long the decision index keeps an eventId (decisions.retentionDays); default 30 days. */
+  decisionRetentionMs?: number;
   /** A command without an answer after this long fails; default 5000. */
   commandTimeoutMs?: number;
   /** Longest pause between reconnection attempts; default 2000. */
@@ -46,6 +53,8 @@ export function redisKeys(prefix: string) {
     journal: (key: string) => `${prefix}:j:{${key}}`,
     snapshots: (key: string) => `${prefix}:s:{${key}}`,
     epoch: (shard: number) => `${prefix}:shard:${shard}:epoch`,
+    decision: (eventId: string) => `${prefix}:d:{${eventId}}`,
+    rules: (version: number) => `${prefix}:rules:v:${version}`,
   };
 }
 
@@ -68,7 +77,7 @@ function createJournalClient(o: RedisJournalOptions) {
 
 type JournalClient = ReturnType<typeof createJournalClient>;
 
-export class RedisJournal implements JournalStore {
+export class RedisJournal implements JournalStore, DecisionStore {
   /** Creates the store and waits until Redis answered once. */
   static async connect(options: RedisJournalOptions): Promise<RedisJournal> {
     const journal = new RedisJournal(options);
@@ -80,6 +89,7 @@ export class RedisJournal implements JournalStore {
   readonly #client: JournalClient;
   readonly #keep: number;
   readonly #timeoutMs: number;
+  readonly #indexTtlSeconds: number;
   readonly #log: Logger;
   readonly #healthListeners = new Set<(healthy: boolean) => void>();
   #healthy = false;
@@ -94,6 +104,7 @@ export class RedisJournal implements JournalStore {
     this.keys = redisKeys(options.prefix ?? 'risk');
     this.#keep = options.keepSnapshots ?? 2;
     this.#timeoutMs = options.commandTimeoutMs ?? 5000;
+    this.#indexTtlSeconds = Math.max(1, Math.ceil((options.decisionRetentionMs ?? DEFAULT_DECISION_RETENTION_MS) / 1000));
     if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) throw new RangeError(`keepSnapshots must be >= 1, got ${this.#keep}`);
     this.#log = options.logger ?? silentLogger;
     this.#client = createJournalClient(options);
@@ -146,12 +157,13 @@ export class RedisJournal implements JournalStore {
       key,
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+      index: this.#indexArgs(group),
     }));
     // All script calls are issued in this one synchronous loop: node-redis writes every command
     // queued in a tick together, so the batch costs one round trip whatever the number of keys.
     const replies = await this.#deadline(
       'append',
-      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes))),
+      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index))),
     );
     const errors = new Map<string, Error>();
     replies.forEach((r, i) => {
@@ -195,6 +207,39 @@ export class RedisJournal implements JournalStore {
     if (err) throw err;
   }
 
+  async decisionsOf(eventId: string, userId?: string): Promise<IndexedDecision[]> {
+    const key = this.keys.decision(eventId);
+    if (userId !== undefined) {
+      const value = await this.#deadline('decisionsOf', this.#client.hGet(key, userId));
+      const found = value === null || value === undefined ? null : parseIndexValue(userId, value);
+      return found ? [found] : [];
+    }
+    const all = await this.#deadline('decisionsOf', this.#client.hGetAll(key));
+    return Object.entries(all)
+      .map(([user, value]) => parseIndexValue(user, value))
+      .filter((d): d is IndexedDecision => d !== null);
+  }
+
+  async snapshotAtOrBefore(key: string, sequenceNumber: number): Promise<Snapshot | null> {
+    const [found] = await this.#deadline(
+      'snapshotAtOrBefore',
+      this.#client.zRange(this.keys.snapshots(key), sequenceNumber, '-inf', { BY: 'SCORE', REV: true, LIMIT: { offset: 0, count: 1 } }),
+    );
+    if (found === undefined) return null;
+    const e = decodeEnvelope(found);
+    return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+  }
+
+  async saveRulesVersion(rules: Rules): Promise<boolean> {
+    const reply = await this.#deadline('saveRulesVersion', this.#client.set(this.keys.rules(rules.rulesVersion), JSON.stringify(rules), { condition: 'NX' }));
+    return reply === 'OK';
+  }
+
+  async rulesVersion(v: number): Promise<Rules | null> {
+    const value = await this.#deadline('rulesVersion', this.#client.get(this.keys.rules(v)));
+    return value === null || value === undefined ? null : (JSON.parse(value) as Rules);
+  }
+
   async claimShard(fence: Fence): Promise<number> {
     checkFence(fence);
     return this.#deadline('claimShard', this.#client.journalClaim(this.keys.epoch(fence.shard), fence.epoch));
@@ -213,6 +258,16 @@ export class RedisJournal implements JournalStore {
     if (this.#client.isReady) await this.#client.close();
     else if (this.#client.isOpen) this.#client.destroy();
     this.#setConnected(false);
+  }
+
+  /** The decision-index (key, userId, value) triples of a key's entries, as the append script takes them. */
+  #indexArgs(entries: readonly JournalEntry[]): string[] {
+    const args: string[] = [];
+    for (const e of entries) {
+      const indexed = indexEntryOf(e);
+      if (indexed) args.push(this.keys.decision(indexed.eventId), indexed.userId, indexed.value);
+    }
+    return args;
   }
 
   #scriptKeys(key: string, shard: number): [string, string, string] {
