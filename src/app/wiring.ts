@@ -9,7 +9,7 @@ import { EmbeddedJournal } from '../persistence/EmbeddedJournal.ts';
 import { RedisJournal } from '../persistence/RedisJournal.ts';
 import type { Writable } from 'node:stream';
 import { openEmbeddedTransport, type EmbeddedTransport } from '../transport/embedded/index.ts';
-import { createKafka } from '../transport/kafka/kafkaClient.ts';
+import { createKafka, kafkaConnectError } from '../transport/kafka/kafkaClient.ts';
 import { KafkaEventSource } from '../transport/kafka/KafkaEventSource.ts';
 import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
 import { ensureTopics } from '../transport/kafka/topics.ts';
@@ -105,18 +105,19 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     for (const part of opened.reverse()) await part.close().catch((err) => log.warn({ err }, 'closing a part failed'));
   };
   try {
-    const kafka = createKafka(settings.kafka.brokers, `${settings.kafka.clientId}-${settings.instanceId}`, log);
+    const kafka = createKafka(settings.kafka.brokers, `${settings.kafka.clientId}-${settings.instanceId}`, log, settings.kafka);
     const admin = kafka.admin();
-    await admin.connect();
+    await admin.connect().catch((err: unknown) => Promise.reject(kafkaConnectError(err)));
     opened.push({ close: () => admin.disconnect() });
     const { partitions } = await ensureTopics(admin, settings);
     const rulesChannel = openRulesChannel(kafka, settings, rules, log.child({ component: 'rules' }));
     opened.push(rulesChannel);
     await rulesChannel.start(); // the latest rules are in force before the engine takes events
-    const store = await RedisJournal.connect({ url: settings.redis.url, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: decisionRetentionMs(settings) });
+    const { username, password, tlsCaFile } = settings.redis;
+    const store = await RedisJournal.connect({ url: settings.redis.url, username, password, tlsCaFile, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: decisionRetentionMs(settings) });
     opened.push(store);
     const alerts = await NatsAlertBus.connect(
-      { url: settings.nats.url, stream: settings.nats.stream, duplicateWindowMs: settings.nats.duplicateWindowMs, bufferSize: settings.nats.alertBufferSize },
+      { ...settings.nats, bufferSize: settings.nats.alertBufferSize },
       log.child({ component: 'alerts' }),
     );
     opened.push(alerts);

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { DomainConfig } from '../domain/config.ts';
+import { CONNECTION_ENV_VARS, checkConnections, kafkaSecurityShape, natsAuthShape, redisAuthShape } from './connections.ts';
 
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'host:port');
 const positiveInt = z.number().int().positive();
@@ -27,6 +28,7 @@ const settingsSchema = z
     workers: z.number().int().min(1).max(MAX_WORKERS).describe('engine processes on this machine (also start --workers N); Kafka mode only'),
     kafka: z.object({
       brokers: z.array(hostPort).meta({ description: 'comma list of host:port', defaultText: 'unset (embedded)' }),
+      ...kafkaSecurityShape,
       clientId: z.string().min(1).describe('Kafka client id (the instance id is appended)'),
       groupId: z.string().min(1).max(200).describe('consumer group shared by all instances'),
       fromBeginning: z.boolean().describe('a new group starts from the earliest record'),
@@ -53,12 +55,14 @@ const settingsSchema = z
     redis: z.object({
       url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').describe('state store'),
       prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1..64)').describe('namespace of every Redis key'),
+      ...redisAuthShape,
     }),
     nats: z.object({
       url: z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'a nats:// URL').describe('alert bus'),
       stream: z.string().regex(/^[A-Za-z0-9_-]+$/).describe('JetStream stream that keeps the alerts'),
       duplicateWindowMs: positiveInt.describe('JetStream window in which a repeated alert (same eventId) is dropped'),
       alertBufferSize: positiveInt.describe('alerts kept in memory while NATS is down'),
+      ...natsAuthShape,
     }),
     admin: z.object({
       host: z.string().min(1).describe('admin API address; non-loopback needs ADMIN_TOKEN'),
@@ -140,6 +144,7 @@ export const ENV_VARS: Record<string, { path: string; parse: (v: string) => unkn
   STATE_PREFIX: { path: 'redis.prefix', parse: (v) => v, what: 'a key prefix of letters, digits, _ . - (1..64)' },
   LOG_LEVEL: { path: 'logLevel', parse: (v) => v, what: 'one of fatal, error, warn, info, debug, trace, silent' },
   RISK_WORKERS: { path: 'workers', parse: parseIntStrict, what: `a number of engine processes 1..${MAX_WORKERS}` },
+  ...CONNECTION_ENV_VARS,
 };
 
 /** Command-line flags that set a setting (they win over the environment), named as typed. */
@@ -219,6 +224,7 @@ export function loadSettings(env: Env = process.env, flags: SettingFlags = {}): 
   if (!Object.hasOwn(settings.domain.fxRates, settings.domain.defaultCurrency)) {
     throw new ConfigError('domain.fxRates', `expects a rate for the default currency ${settings.domain.defaultCurrency}`);
   }
+  checkConnections(settings, nameOf);
   if (!isLoopback(settings.admin.host) && !settings.admin.token) {
     throw new ConfigError('ADMIN_HOST', 'expects a loopback address (127.0.0.1, ::1, localhost) unless ADMIN_TOKEN is set');
   }

@@ -14,8 +14,10 @@
  * node-redis 6.3's own command timeout stops applying once a command is written to the socket.
  * Such a timeout marks the store unhealthy until Redis answers again.
  */
+import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
-import { EngineError } from '../errors.ts';
+import { redactUrl } from '../config/connections.ts';
+import { ConfigError, EngineError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
@@ -33,7 +35,14 @@ import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type Deci
 import type { Rules } from '../domain/index.ts';
 
 export interface RedisJournalOptions {
+  /** redis:// or rediss:// (TLS); may carry user and password, which `username`/`password` override. */
   url: string;
+  /** ACL user (REDIS_USERNAME). */
+  username?: string | undefined;
+  /** ACL or requirepass password (REDIS_PASSWORD). */
+  password?: string | undefined;
+  /** PEM file of the CA of a rediss:// server (REDIS_TLS_CA_FILE); default: the system CAs. */
+  tlsCaFile?: string | undefined;
   /** STATE_PREFIX; default 'risk'. */
   prefix?: string;
   /** Snapshots kept per key; default 2. */
@@ -58,10 +67,26 @@ export function redisKeys(prefix: string) {
   };
 }
 
+/**
+ * The URL without its credentials, and the credentials apart (the options win over the URL's):
+ * node-redis then never holds a URL with a password that an error could echo.
+ */
+export function redisConnection(o: Pick<RedisJournalOptions, 'url' | 'username' | 'password'>): { url: string; username?: string; password?: string } {
+  const u = new URL(o.url);
+  const username = o.username ?? (u.username ? decodeURIComponent(u.username) : undefined);
+  const password = o.password ?? (u.password ? decodeURIComponent(u.password) : undefined);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
+/** Redis refused the credentials (or wants some): WRONGPASS, NOAUTH, or a pre-6 "invalid password". */
+const isAuthError = (err: Error): boolean => /^(WRONGPASS|NOAUTH)\b|invalid password|AUTH .*without any password/i.test(err.message);
+
 function createJournalClient(o: RedisJournalOptions) {
   const maxDelay = o.maxReconnectDelayMs ?? 2000;
   return createClient({
-    url: o.url,
+    ...redisConnection(o),
     scripts,
     disableOfflineQueue: true,
     // RedisJournal enforces commandTimeoutMs itself; node-redis's own per-command timer (an
@@ -69,6 +94,7 @@ function createJournalClient(o: RedisJournalOptions) {
     commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: 2000,
+      ...(o.tlsCaFile !== undefined ? { tls: true as const, ca: readFileSync(o.tlsCaFile, 'utf8') } : {}),
       // Exponential with jitter, so many instances do not reconnect in lockstep; never gives up.
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, maxDelay) * (0.5 + Math.random() / 2),
     },
@@ -86,6 +112,7 @@ export class RedisJournal implements JournalStore, DecisionStore {
   }
 
   readonly keys: ReturnType<typeof redisKeys>;
+  readonly #url: string;
   readonly #client: JournalClient;
   readonly #keep: number;
   readonly #timeoutMs: number;
@@ -99,6 +126,8 @@ export class RedisJournal implements JournalStore, DecisionStore {
   #closed = false;
   #fencedWrites = 0;
   #scriptsLoaded: Promise<void> = Promise.resolve();
+  /** Set while start() waits: how an authentication error reaches it. */
+  #refusedAuth: ((err: Error) => void) | undefined;
 
   constructor(options: RedisJournalOptions) {
     this.keys = redisKeys(options.prefix ?? 'risk');
@@ -107,6 +136,7 @@ export class RedisJournal implements JournalStore, DecisionStore {
     this.#indexTtlSeconds = Math.max(1, Math.ceil((options.decisionRetentionMs ?? DEFAULT_DECISION_RETENTION_MS) / 1000));
     if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) throw new RangeError(`keepSnapshots must be >= 1, got ${this.#keep}`);
     this.#log = options.logger ?? silentLogger;
+    this.#url = redactUrl(options.url);
     this.#client = createJournalClient(options);
     this.#client
       .on('ready', () => {
@@ -127,11 +157,28 @@ export class RedisJournal implements JournalStore, DecisionStore {
    * its calls fail fast and `isHealthy()` is false.
    */
   async start(): Promise<void> {
+    // node-redis retries a refused AUTH for ever (connect() never settles): refused credentials
+    // at start are a bad setting, reported once (exit 2), not a Redis that is down.
+    let refuse: (err: Error) => void = () => undefined;
+    const refused = new Promise<never>((_, reject) => (refuse = reject));
+    this.#refusedAuth = refuse;
+    const onError = (err: Error) => {
+      if (isAuthError(err)) refuse(err);
+    };
+    this.#client.on('error', onError);
     try {
-      await this.#client.connect();
-      await this.#scriptsLoaded;
+      await Promise.race([this.#client.connect(), refused]);
+      await Promise.race([this.#scriptsLoaded, refused]);
     } catch (err) {
+      if (err instanceof Error && isAuthError(err)) {
+        this.#closed = true;
+        this.#client.destroy();
+        throw new ConfigError('REDIS_USERNAME/REDIS_PASSWORD', `expects credentials that Redis at ${this.#url} accepts (${err.message})`);
+      }
       if (!this.#closed) throw err;
+    } finally {
+      this.#refusedAuth = undefined;
+      this.#client.off('error', onError);
     }
   }
 
@@ -286,8 +333,10 @@ export class RedisJournal implements JournalStore, DecisionStore {
     try {
       await Promise.all(Object.values(scripts).map((s) => this.#client.scriptLoad(s.SCRIPT)));
     } catch (err) {
+      // A server that wants a password and got none answers NOAUTH here first: start() reports it.
+      if (err instanceof Error && isAuthError(err)) this.#refusedAuth?.(err);
       // Not fatal: EVALSHA falls back to EVAL on NOSCRIPT.
-      this.#log.warn({ err }, 'redis journal: could not preload the scripts');
+      else this.#log.warn({ err }, 'redis journal: could not preload the scripts');
     }
   }
 
