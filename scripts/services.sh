@@ -2,9 +2,14 @@
 # Local services of risk-engine: Kafka (single-node KRaft, fetched from Maven Central),
 # Redis and NATS with JetStream (Debian packages). Idempotent: every start command
 # returns at once when the service already answers.
+# Besides the plain ports, each service has a second, authenticated endpoint for the tests of
+# secure connections: Kafka's SASL_PLAINTEXT listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; the
+# SCRAM user is created when the storage is formatted, or once with kafka-configs on an older data
+# dir), a redis-server with requirepass and an ACL user, a nats-server with a token.
 #
 # usage: scripts/services.sh COMMAND
-#   up            start Redis, NATS and Kafka (whatever is not answering) and wait for them
+#   up            start Redis, NATS and Kafka and their authenticated endpoints (whatever is not
+#                 answering) and wait for them
 #   down          stop the Kafka broker (Redis and NATS are machine services and stay up)
 #   status        one line per service; exit 0 when all answer, 3 otherwise
 #   kafka-start   start the broker (keeps its data dir); waits until it answers
@@ -13,6 +18,8 @@
 #   redis-stop    shut Redis down
 #   nats-start    start nats-server -js on 127.0.0.1:4222 when it does not answer
 #   nats-stop     stop nats-server (SIGTERM, wait, then SIGKILL)
+#   redis-auth-start / redis-auth-stop   the redis-server with a password (RISK_REDIS_AUTH_PORT)
+#   nats-auth-start / nats-auth-stop     the nats-server with a token (RISK_NATS_AUTH_PORT)
 #   kafka-home    fetch Kafka if needed and print its install dir (jars in <dir>/libs)
 #   kafka-class CLASS [ARGS...]
 #                 run a Kafka main class on that classpath, e.g.
@@ -27,7 +34,13 @@
 #   RISK_KAFKA_JAVA_OPTS      extra JVM options for the broker
 #   RISK_KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (90)
 #   RISK_KAFKA_CLUSTER_ID     cluster id used when formatting a fresh data dir
+#   RISK_KAFKA_SASL_PORT      SASL_PLAINTEXT listener (9094); its user RISK_KAFKA_SASL_USER (risk-test)
+#                             with RISK_KAFKA_SASL_PASSWORD (risk-test-secret), for PLAIN and both SCRAMs
 #   RISK_REDIS_PORT (6379), RISK_NATS_PORT (4222)
+#   RISK_REDIS_AUTH_PORT (6380) with requirepass RISK_REDIS_AUTH_PASSWORD (risk-test-secret) and the
+#                             ACL user RISK_REDIS_AUTH_USER (risk-test, same password)
+#   RISK_NATS_AUTH_PORT (4223) with the token RISK_NATS_TOKEN (risk-test-token)
+# These are test credentials of local, loopback-only servers; never reuse them elsewhere.
 set -euo pipefail
 
 PROG=services.sh
@@ -48,6 +61,9 @@ KAFKA_DATA=${RISK_KAFKA_DATA:-$ROOT/.cache/kafka-data}
 KAFKA_HOST=127.0.0.1
 KAFKA_PORT=${RISK_KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${RISK_KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_SASL_PORT=${RISK_KAFKA_SASL_PORT:-9094}
+KAFKA_SASL_USER=${RISK_KAFKA_SASL_USER:-risk-test}
+KAFKA_SASL_PASSWORD=${RISK_KAFKA_SASL_PASSWORD:-risk-test-secret}
 KAFKA_HEAP=${RISK_KAFKA_HEAP:--Xms256m -Xmx768m}
 KAFKA_START_TIMEOUT=${RISK_KAFKA_START_TIMEOUT:-90}
 KAFKA_STOP_TIMEOUT=30
@@ -56,11 +72,17 @@ KAFKA_CLUSTER_ID=${RISK_KAFKA_CLUSTER_ID:-cmlza2VuZ2luZS1rYWZrYQ}
 KAFKA_PIDFILE=$KAFKA_DATA/kafka.pid
 KAFKA_CONFIG=$KAFKA_DATA/server.properties
 KAFKA_LOGDIR=$KAFKA_DATA/logs
+KAFKA_SCRAM_STAMP=$KAFKA_DATA/scram-user.stamp
 
 REDIS_HOST=127.0.0.1
 REDIS_PORT=${RISK_REDIS_PORT:-6379}
+REDIS_AUTH_PORT=${RISK_REDIS_AUTH_PORT:-6380}
+REDIS_AUTH_USER=${RISK_REDIS_AUTH_USER:-risk-test}
+REDIS_AUTH_PASSWORD=${RISK_REDIS_AUTH_PASSWORD:-risk-test-secret}
 NATS_HOST=127.0.0.1
 NATS_PORT=${RISK_NATS_PORT:-4222}
+NATS_AUTH_PORT=${RISK_NATS_AUTH_PORT:-4223}
+NATS_TOKEN=${RISK_NATS_TOKEN:-risk-test-token}
 NATS_BIN=/usr/sbin/nats-server
 
 say() { printf '%s: %s\n' "$PROG" "$*" >&2; }
@@ -224,11 +246,38 @@ kafka_write_config() {
     echo
     echo "# ---- added by scripts/services.sh"
     echo "log.dirs=$KAFKA_LOGDIR"
-    echo "listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
-    echo "advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+    echo "listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,CONTROLLER://$KAFKA_HOST:$KAFKA_CONTROLLER_PORT,SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT"
+    echo "advertised.listeners=PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT,SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PORT"
     echo "controller.quorum.voters=1@$KAFKA_HOST:$KAFKA_CONTROLLER_PORT"
+    # PLAIN checks passwords against this JAAS list; SCRAM against the credentials in the
+    # cluster metadata (created by kafka_format or kafka_ensure_scram)
+    echo "listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$KAFKA_SASL_USER=\"$KAFKA_SASL_PASSWORD\";"
+    echo "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    echo "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
   } >"$KAFKA_CONFIG.tmp"
+  chmod 600 "$KAFKA_CONFIG.tmp"
   mv "$KAFKA_CONFIG.tmp" "$KAFKA_CONFIG"
+}
+
+# the SCRAM user's stamp: which user and password the cluster metadata holds credentials for
+kafka_scram_stamp() { printf '%s\n' "$KAFKA_SASL_USER" "$KAFKA_SASL_PASSWORD" | sha256sum | cut -c1-64; }
+
+# A data dir formatted before the SASL listener existed (or another user/password): create the
+# SCRAM credentials through the running broker, once.
+kafka_ensure_scram() {
+  local stamp
+  stamp=$(kafka_scram_stamp)
+  [[ -f $KAFKA_SCRAM_STAMP && $(<"$KAFKA_SCRAM_STAMP") == "$stamp" ]] && return 0
+  say "kafka: creating SCRAM-SHA-256/512 credentials of user $KAFKA_SASL_USER"
+  if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+      --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+      --add-config "SCRAM-SHA-256=[password=$KAFKA_SASL_PASSWORD],SCRAM-SHA-512=[password=$KAFKA_SASL_PASSWORD]" \
+      >"$KAFKA_DATA/scram.log" 2>&1; then
+    cat "$KAFKA_DATA/scram.log" >&2
+    die "could not create the SCRAM credentials of $KAFKA_SASL_USER (kafka-configs, see above)"
+  fi
+  echo "$stamp" >"$KAFKA_SCRAM_STAMP"
 }
 
 kafka_format() {
@@ -237,10 +286,13 @@ kafka_format() {
   if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
       -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format \
       --cluster-id "$KAFKA_CLUSTER_ID" --config "$KAFKA_CONFIG" --ignore-formatted \
+      --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
+      --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
       >"$KAFKA_DATA/format.log" 2>&1; then
     cat "$KAFKA_DATA/format.log" >&2
     die "formatting Kafka storage in $KAFKA_LOGDIR failed"
   fi
+  kafka_scram_stamp >"$KAFKA_SCRAM_STAMP"
 }
 
 kafka_log_tail() { # server.log, then the JVM's own output of this start (kafka.out since its last marker)
@@ -264,8 +316,8 @@ kafka_wait() { # PID T0: wait until the broker answers, or fail
       rm -f "$KAFKA_PIDFILE"
       die "Kafka broker (pid $pid) exited during start-up; logs in $KAFKA_DATA"
     fi
-    if kafka_answers; then
-      say "kafka: ready on $KAFKA_HOST:$KAFKA_PORT after $(since "$t0")s (pid $pid, Kafka $KAFKA_VERSION)"
+    if kafka_answers && tcp_open "$KAFKA_HOST" "$KAFKA_SASL_PORT"; then
+      say "kafka: ready on $KAFKA_HOST:$KAFKA_PORT (SASL on $KAFKA_SASL_PORT) after $(since "$t0")s (pid $pid, Kafka $KAFKA_VERSION)"
       return 0
     fi
     if (( $(date +%s) >= deadline )); then
@@ -287,14 +339,22 @@ kafka_start() {
   t0=$(now)
   if pid=$(kafka_pid) || pid=$(kafka_stray_pid); then
     echo "$pid" >"$KAFKA_PIDFILE"
-    if kafka_answers; then
-      say "kafka: already running on $KAFKA_HOST:$KAFKA_PORT (pid $pid)"
+    if kafka_answers && ! tcp_open "$KAFKA_HOST" "$KAFKA_SASL_PORT"; then
+      # started from a config of before the SASL listener: once, restart it with the new one
+      say "kafka: pid $pid runs without the SASL listener on $KAFKA_SASL_PORT (an older config); restarting it"
+      stop_pid "$pid" "$KAFKA_STOP_TIMEOUT" "Kafka broker"
+      rm -f "$KAFKA_PIDFILE"
     else
-      say "kafka: pid $pid is starting, waiting for it"
-      kafka_wait "$pid" "$t0"
+      if kafka_answers; then
+        say "kafka: already running on $KAFKA_HOST:$KAFKA_PORT (pid $pid)"
+      else
+        say "kafka: pid $pid is starting, waiting for it"
+        kafka_wait "$pid" "$t0"
+      fi
+      kafka_ensure_scram
+      exec 9>&-
+      return 0
     fi
-    exec 9>&-
-    return 0
   fi
   rm -f "$KAFKA_PIDFILE"
   # A broker started by another checkout (or by the machine) already serves this port: use it.
@@ -303,11 +363,12 @@ kafka_start() {
     exec 9>&-
     return 0
   fi
-  if tcp_open "$KAFKA_HOST" "$KAFKA_PORT" || tcp_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT"; then
+  if tcp_open "$KAFKA_HOST" "$KAFKA_PORT" || tcp_open "$KAFKA_HOST" "$KAFKA_CONTROLLER_PORT" || tcp_open "$KAFKA_HOST" "$KAFKA_SASL_PORT"; then
     local other
     other=$(listener_pid "$KAFKA_PORT")
     [[ -n $other ]] || other=$(listener_pid "$KAFKA_CONTROLLER_PORT")
-    die "port $KAFKA_PORT or $KAFKA_CONTROLLER_PORT on $KAFKA_HOST is taken by another process${other:+ (pid $other: $(tr '\0' ' ' </proc/"$other"/cmdline 2>/dev/null | cut -c1-120))}"
+    [[ -n $other ]] || other=$(listener_pid "$KAFKA_SASL_PORT")
+    die "port $KAFKA_PORT, $KAFKA_CONTROLLER_PORT or $KAFKA_SASL_PORT on $KAFKA_HOST is taken by another process${other:+ (pid $other: $(tr '\0' ' ' </proc/"$other"/cmdline 2>/dev/null | cut -c1-120))}"
   fi
   kafka_write_config
   kafka_format
@@ -329,6 +390,7 @@ kafka_start() {
   echo "$pid" >"$KAFKA_PIDFILE"
   say "kafka: started pid $pid, waiting up to ${KAFKA_START_TIMEOUT}s for $KAFKA_HOST:$KAFKA_PORT (log $KAFKA_DATA/server.log)"
   kafka_wait "$pid" "$t0"
+  kafka_ensure_scram
   exec 9>&-
 }
 
@@ -350,7 +412,11 @@ kafka_status() {
   local pid
   if pid=$(kafka_pid) || pid=$(kafka_stray_pid); then
     if kafka_answers; then
-      echo "kafka  up    $KAFKA_HOST:$KAFKA_PORT  pid $pid  Kafka $KAFKA_VERSION  data $KAFKA_DATA"
+      if ! tcp_open "$KAFKA_HOST" "$KAFKA_SASL_PORT"; then
+        echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT  pid $pid answers, but not its SASL listener $KAFKA_HOST:$KAFKA_SASL_PORT ('$PROG kafka-start' restarts it)"
+        return 1
+      fi
+      echo "kafka  up    $KAFKA_HOST:$KAFKA_PORT  SASL $KAFKA_HOST:$KAFKA_SASL_PORT  pid $pid  Kafka $KAFKA_VERSION  data $KAFKA_DATA"
       return 0
     fi
     echo "kafka  down  $KAFKA_HOST:$KAFKA_PORT  pid $pid running but not answering (starting or stuck)  log $KAFKA_DATA/server.log"
@@ -434,26 +500,108 @@ redis_status() {
   return 1
 }
 
-# ---------------------------------------------------------------- NATS
+# ---------------------------------------------------------------- Redis with a password
 
-nats_info() { # first line of the NATS protocol: INFO {...}
-  # shellcheck disable=SC2016 # expanded by the inner bash
-  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && head -n1 <&3' _ "$NATS_HOST" "$NATS_PORT" 2>/dev/null
+redis_auth_cli() { # redis-cli on the password port; the password through the environment, not argv
+  REDISCLI_AUTH=$REDIS_AUTH_PASSWORD timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_AUTH_PORT" "$@" 2>/dev/null
 }
 
-nats_answers() { # answers with JetStream enabled
+redis_auth_answers() { # answers PONG with the password, and refuses a client without it
+  [[ $(redis_auth_cli ping) == PONG ]] || return 1
+  [[ $(timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_AUTH_PORT" ping 2>&1) == *NOAUTH* ]]
+}
+
+redis_auth_start() {
+  command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || apt_install redis-server
+  if redis_auth_answers; then
+    say "redis: password-protected server already running on $REDIS_HOST:$REDIS_AUTH_PORT"
+    return 0
+  fi
+  if tcp_open "$REDIS_HOST" "$REDIS_AUTH_PORT"; then
+    die "port $REDIS_AUTH_PORT on $REDIS_HOST answers, but not as a redis-server with the test password (RISK_REDIS_AUTH_PORT picks another)"
+  fi
+  mkdir -p /var/lib/redis /var/log/redis
+  local t0 i conf
+  t0=$(now)
+  # the passwords go in a config file of mode 600 rather than on the command line (ps shows that)
+  conf=/var/lib/redis/risk-auth-$REDIS_AUTH_PORT.conf
+  (
+    umask 077
+    {
+      echo "bind 127.0.0.1"
+      echo "port $REDIS_AUTH_PORT"
+      echo 'save ""'
+      echo "appendonly no"
+      echo "dir /var/lib/redis"
+      echo "dbfilename risk-auth-$REDIS_AUTH_PORT.rdb"
+      echo "logfile /var/log/redis/ci-auth-$REDIS_AUTH_PORT.log"
+      echo "daemonize yes"
+      echo "requirepass $REDIS_AUTH_PASSWORD"
+      echo "user $REDIS_AUTH_USER on >$REDIS_AUTH_PASSWORD ~* &* +@all"
+    } >"$conf"
+  )
+  redis-server "$conf" >&2
+  for ((i = 0; i < 200; i++)); do
+    if redis_auth_answers; then
+      say "redis: password-protected server ready on $REDIS_HOST:$REDIS_AUTH_PORT after $(since "$t0")s"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 20 "/var/log/redis/ci-auth-$REDIS_AUTH_PORT.log" >&2 || true
+  die "redis-server did not answer on $REDIS_HOST:$REDIS_AUTH_PORT within 20s"
+}
+
+redis_auth_stop() {
+  if ! redis_auth_answers; then
+    say "redis: no password-protected server on $REDIS_HOST:$REDIS_AUTH_PORT"
+    return 0
+  fi
+  redis_auth_cli shutdown nosave >/dev/null || true
+  local i
+  for ((i = 0; i < 100; i++)); do
+    tcp_open "$REDIS_HOST" "$REDIS_AUTH_PORT" || { say "redis: stopped the server on $REDIS_AUTH_PORT"; return 0; }
+    sleep 0.1
+  done
+  die "redis on $REDIS_HOST:$REDIS_AUTH_PORT did not shut down"
+}
+
+redis_auth_status() {
+  if command -v redis-cli >/dev/null 2>&1 && redis_auth_answers; then
+    echo "redis  up    $REDIS_HOST:$REDIS_AUTH_PORT  requirepass, ACL user $REDIS_AUTH_USER"
+    return 0
+  fi
+  echo "redis  down  $REDIS_HOST:$REDIS_AUTH_PORT  (requirepass)"
+  return 1
+}
+
+# ---------------------------------------------------------------- NATS
+
+nats_info() { # [PORT]: first line of the NATS protocol: INFO {...}
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2" && head -n1 <&3' _ "$NATS_HOST" "${1:-$NATS_PORT}" 2>/dev/null
+}
+
+nats_answers() { # [PORT]: answers with JetStream enabled
   local info
-  info=$(nats_info) || return 1
+  info=$(nats_info "${1:-$NATS_PORT}") || return 1
   [[ $info == INFO* && $info == *'"jetstream":true'* ]]
 }
 
-nats_paths() { # store dir and log file; the default port uses the standard Debian paths
-  if [[ $NATS_PORT == 4222 ]]; then
+nats_auth_answers() { # the token server: JetStream, and it requires authentication
+  local info
+  info=$(nats_info "$NATS_AUTH_PORT") || return 1
+  [[ $info == INFO* && $info == *'"jetstream":true'* && $info == *'"auth_required":true'* ]]
+}
+
+nats_paths() { # [PORT]: store dir and log file; the default port uses the standard Debian paths
+  local port=${1:-$NATS_PORT}
+  if [[ $port == 4222 ]]; then
     NATS_STORE=/var/lib/nats-server NATS_LOG=/var/log/nats-server.log
   else
-    NATS_STORE=/var/lib/nats-server-$NATS_PORT NATS_LOG=/var/log/nats-server-$NATS_PORT.log
+    NATS_STORE=/var/lib/nats-server-$port NATS_LOG=/var/log/nats-server-$port.log
   fi
-  NATS_PIDFILE=/run/nats-server-$NATS_PORT.pid
+  NATS_PIDFILE=/run/nats-server-$port.pid
 }
 
 nats_start() {
@@ -488,21 +636,63 @@ nats_start() {
   die "nats-server did not answer on $NATS_HOST:$NATS_PORT within 20s (log $NATS_LOG)"
 }
 
-nats_stop() {
-  nats_paths
+nats_stop() { # [PORT]
+  local port=${1:-$NATS_PORT}
+  nats_paths "$port"
   local pid
-  pid=$(listener_pid "$NATS_PORT")
+  pid=$(listener_pid "$port")
   if [[ -z $pid ]]; then
     rm -f "$NATS_PIDFILE"
-    say "nats: not running"
+    say "nats: not running on $port"
     return 0
   fi
   [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$NATS_BIN" ]] \
-    || die "port $NATS_PORT is held by pid $pid, which is not $NATS_BIN; not stopping it"
+    || die "port $port is held by pid $pid, which is not $NATS_BIN; not stopping it"
   # nats-server flushes JetStream state on SIGTERM (lame-duck would take minutes)
   stop_pid "$pid" 15 nats-server
   rm -f "$NATS_PIDFILE"
   say "nats: stopped pid $pid"
+}
+
+nats_auth_start() {
+  if nats_auth_answers; then
+    say "nats: token-protected server already running on $NATS_HOST:$NATS_AUTH_PORT"
+    return 0
+  fi
+  if tcp_open "$NATS_HOST" "$NATS_AUTH_PORT"; then
+    die "something answers on $NATS_HOST:$NATS_AUTH_PORT but not as nats-server with JetStream and auth (first line: $(nats_info "$NATS_AUTH_PORT" | cut -c1-80))"
+  fi
+  [[ -x $NATS_BIN ]] || apt_install nats-server
+  nats_paths "$NATS_AUTH_PORT"
+  mkdir -p "$NATS_STORE" "$(dirname "$NATS_LOG")" "$(dirname "$NATS_PIDFILE")"
+  local t0 i conf
+  t0=$(now)
+  # the token in a config file of mode 600, not on the command line
+  conf=$NATS_STORE/risk-auth.conf
+  (
+    umask 077
+    printf 'authorization { token: "%s" }\n' "$NATS_TOKEN" >"$conf"
+  )
+  start-stop-daemon --start --oknodo --background --make-pidfile --pidfile "$NATS_PIDFILE" \
+    --exec "$NATS_BIN" -- -c "$conf" -a "$NATS_HOST" -p "$NATS_AUTH_PORT" -js -sd "$NATS_STORE" -l "$NATS_LOG" >&2
+  for ((i = 0; i < 200; i++)); do
+    if nats_auth_answers; then
+      say "nats: token-protected server ready on $NATS_HOST:$NATS_AUTH_PORT after $(since "$t0")s"
+      return 0
+    fi
+    sleep 0.1
+  done
+  tail -n 20 "$NATS_LOG" >&2 || true
+  die "nats-server did not answer on $NATS_HOST:$NATS_AUTH_PORT within 20s (log $NATS_LOG)"
+}
+
+nats_auth_status() {
+  if nats_auth_answers; then
+    echo "nats   up    $NATS_HOST:$NATS_AUTH_PORT  JetStream, token"
+    return 0
+  fi
+  echo "nats   down  $NATS_HOST:$NATS_AUTH_PORT  (token)"
+  return 1
 }
 
 nats_status() {
@@ -523,7 +713,9 @@ nats_status() {
 status_all() {
   local rc=0
   redis_status || rc=3
+  redis_auth_status || rc=3
   nats_status || rc=3
+  nats_auth_status || rc=3
   kafka_status || rc=3
   return $rc
 }
@@ -537,7 +729,9 @@ cmd=${1:-}
 case $cmd in
   up)
     redis_start
+    redis_auth_start
     nats_start
+    nats_auth_start
     kafka_start
     status_all
     ;;
@@ -549,6 +743,10 @@ case $cmd in
   redis-stop) redis_stop ;;
   nats-start) nats_start ;;
   nats-stop) nats_stop ;;
+  redis-auth-start) redis_auth_start ;;
+  redis-auth-stop) redis_auth_stop ;;
+  nats-auth-start) nats_auth_start ;;
+  nats-auth-stop) nats_stop "$NATS_AUTH_PORT" ;;
   kafka-home)
     need_java
     kafka_fetch

@@ -66,6 +66,9 @@ install_promtool() {
 
 case ${1:-} in
   promtool-path) find_promtool ;;
-  '') find_promtool || install_promtool ;;
+  '')
+    if [[ -n ${PROMTOOL:-} ]]; then find_promtool || { say "PROMTOOL=$PROMTOOL is not an executable"; exit 1; }
+    else find_promtool || install_promtool
+    fi ;;
   *) say "unknown command: $1"; exit 64 ;;
 esac

@@ -18,7 +18,7 @@ import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.
 import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, SpanKind, startConsume, startRound, type Traced } from '../telemetry/tracing.ts';
+import { endSpan, SpanKind, startConsume, startRound, traceFields, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import { addJudged, addOutcome, deadLetter, emptyJudged, endJudged, mergeJudged, type Judged } from './judged.ts';
 import { partitionKey, ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
@@ -560,7 +560,7 @@ export class ShardSupervisor {
         attempts.set(err.eventId, n);
         if (at < 0 || n < POISON_POLICY.maxAttempts) continue;
         const rec = batch.records[at]!;
-        this.deps.log.error({ shard: this.shard, eventId: err.eventId, userId, err: errorMessage(err) }, 'poison event quarantined');
+        this.deps.log.error({ shard: this.shard, eventId: err.eventId, userId, err: errorMessage(err), ...traceFields(batch.consumes[at]) }, 'poison event quarantined');
         endSpan(batch.consumes[at], err);
         poisoned.push({ at: batch.at[at]!, judged: deadLetter(deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock()), 'POISON') });
         batch = { at: without(batch.at, at), records: without(batch.records, at), items: without(batch.items, at), consumes: without(batch.consumes, at) };

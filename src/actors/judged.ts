@@ -4,7 +4,7 @@
  */
 import type { Outcome } from '../domain/index.ts';
 import type { Logger } from '../log.ts';
-import { endSpan, traceparentOf, type Traced } from '../telemetry/tracing.ts';
+import { endSpan, traceFields, traceparentOf, type Traced } from '../telemetry/tracing.ts';
 import type { Alert, OutputRecord } from '../transport/ports.ts';
 import { aggregateRecord, alertFor, decisionRecord, type OutputTopics } from './outputRecords.ts';
 
@@ -62,7 +62,7 @@ export function addOutcome(into: Judged, outcome: Outcome, { topics, shard, inco
   const { decision, aggregates } = outcome;
   if (!decision) {
     for (const a of aggregates) into.records.push(aggregateRecord(topics, a));
-    log.warn({ shard: shard }, 'redelivered event whose decision is no longer retained');
+    log.warn({ shard: shard, ...traceFields(consume) }, 'redelivered event whose decision is no longer retained');
     return;
   }
   consume?.span.setAttributes({

@@ -11,6 +11,8 @@ import type { Logger } from '../log.ts';
 import type { IngestSink } from '../transport/ports.ts';
 import { endSpan, extractContext, SpanKind, startChild, traceparentOf } from '../telemetry/tracing.ts';
 import { sendError } from './errors.ts';
+import { docs } from './openapi.ts';
+import { errorResponses } from './schemas.ts';
 import { countLines, INGEST_LIMITS, judgeBody, judgeLine, type IngestLimits, type IngestRoutes } from './ingestLines.ts';
 
 export { topicForType, type IngestRoutes, type LineResult } from './ingestLines.ts';
@@ -40,7 +42,23 @@ export function registerIngest(
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser(['application/json', 'application/x-ndjson'], { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-    scope.post('/events', async (req, reply) => {
+    scope.post('/events', {
+      schema: {
+        summary: 'HTTP ingestion: one JSON event or NDJSON lines',
+        description: 'each valid event is produced to the input topic of its eventType, keyed by userId; a bad line gets its line number and reason and does not stop the good lines',
+        tags: ['events'],
+        response: { 202: { description: 'per-line results', $ref: 'IngestAnswer#' }, ...errorResponses(400, 403, 413, 415) },
+      },
+      // The body is taken as text and judged line by line: its schema is for the document only.
+      config: docs({
+        body: {
+          content: {
+            'application/json': { schema: { $ref: 'Event#' } },
+            'application/x-ndjson': { schema: { type: 'string', description: 'one Event per line, at most 10,000 lines' } },
+          },
+        },
+      }),
+    }, async (req, reply) => {
       const text = typeof req.body === 'string' ? req.body : '';
       const body = isJson(req.headers['content-type']) ? oneEventOnOneLine(text, domain.maxRecordBytes) : text;
       if (countLines(body, limits.maxLines) > limits.maxLines) {

@@ -6,6 +6,7 @@
  * refused (./crossSite.ts); with ADMIN_TOKEN set every route but the probes needs the bearer token
  * (./auth.ts). Settings refuse a non-loopback bind without a token.
  */
+import { readFileSync } from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { domainConfigOf, type Settings } from '../config/settings.ts';
 import { ConfigError } from '../errors.ts';
@@ -14,11 +15,19 @@ import { bearerAuth } from './auth.ts';
 import { crossSiteGuard } from './crossSite.ts';
 import { clientErrorHandler, echo, errorHandler, frameworkErrors, schemaErrorFormatter, sendError } from './errors.ts';
 import { registerIngest } from './ingest.ts';
+import { registerOpenApi } from './openapi.ts';
 import { PROBES, registerProbes } from './routes/probes.ts';
 import { registerRules } from './routes/rules.ts';
+import { registerDecisions, type DecisionsControl } from './routes/decisions.ts';
+import { registerRulesVersions, type RulesVersions } from './routes/rulesVersions.ts';
 import { registerShards } from './routes/shards.ts';
 import { registerUsers } from './routes/users.ts';
 import type { AdminEngine, RulesControl } from './types.ts';
+
+/** The package's version, for the OpenAPI document. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
 
 export { sendError } from './errors.ts';
 export type { AdminEngine, RulesControl } from './types.ts';
@@ -26,6 +35,8 @@ export type { AdminEngine, RulesControl } from './types.ts';
 export interface AdminOptions {
   /** GET/PUT /rules; without it they answer 503 (e.g. a test that does not need them). */
   rules?: RulesControl;
+  /** POST /decide, GET /decisions/..., GET /rules/versions/:v; without it they answer 503. */
+  decisions?: DecisionsControl & RulesVersions;
 }
 
 /** A userId may be 128 characters, percent-encoded up to 12 bytes each. */
@@ -77,11 +88,18 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
     routes.set(r.url, methods);
   });
 
-  registerProbes(app, engine);
-  registerUsers(app, engine);
-  registerShards(app, engine, settings.instanceId);
-  registerRules(app, options.rules ?? null);
-  registerIngest(app, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);
+  // The OpenAPI generator first: it sees the routes registered after it has loaded, which is why
+  // the routes are registered inside a plugin (`api`), never on `app` directly.
+  registerOpenApi(app, packageVersion());
+  void app.register(async (api) => {
+    registerProbes(api, engine);
+    registerUsers(api, engine);
+    registerShards(api, engine, settings.instanceId);
+    registerRules(api, options.rules ?? null);
+    registerIngest(api, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);
+    registerDecisions(api, options.decisions ?? null, settings.kafka.topics, domainConfigOf(settings), log);
+    registerRulesVersions(api, options.decisions ?? null);
+  });
   // Last: by the time this plugin loads, every route above (plugins included) has been seen.
   void app.register(async (scope) => methodNotAllowed(scope, routes));
   return app;
@@ -97,6 +115,8 @@ function methodNotAllowed(scope: FastifyInstance, routes: ReadonlyMap<string, Re
       method: others,
       url,
       exposeHeadRoute: false,
+      // Not an endpoint: the 405 answer of the endpoints' paths (documented with each of them).
+      schema: { hide: true },
       onRequest: async (req, reply) => {
         reply.header('allow', allow);
         return sendError(reply, 'METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${url} (allowed: ${allow})`);

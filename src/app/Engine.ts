@@ -67,6 +67,7 @@ export class Engine implements ShardListener {
       fencedWrites: () => parts.store.fencedWrites,
       dependencies: () => ({ kafka: parts.source.isConnected(), store: parts.store.isHealthy(), alerts: parts.alerts.isConnected() }),
       lag: async () => (await parts.source.positions(this.ownedShards())).map(({ shard, lag }) => ({ shard, lag })),
+      ready: async () => (await this.readiness()).ready,
     });
     this.supervision = makeSupervision(this.metrics);
     this.stuck = new StuckWatch(settings.readiness.stuckAfterMs);

@@ -5,6 +5,7 @@
  * With `workers` > 1 this process is the primary of ./workers.ts and each worker runs the above.
  */
 import cluster from 'node:cluster';
+import { randomUUID } from 'node:crypto';
 import { isEmbedded, loadSettings, type Env, type SettingFlags } from '../config/settings.ts';
 import { ConfigError, EngineError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -13,6 +14,10 @@ import { buildAdmin, listenAdmin } from '../admin/server.ts';
 import { Engine } from './Engine.ts';
 import { RulesHolder } from './rules.ts';
 import { buildParts } from './wiring.ts';
+import { DecisionService } from './decisions/service.ts';
+import { keepRulesVersions } from './rules/versions.ts';
+import { isDecisionStore } from '../persistence/decisionIndex.ts';
+import { domainConfigOf } from '../config/settings.ts';
 import { systemSupervisionDeps } from './supervisionDeps.ts';
 import { announceWorkerStarted, runPrimary, untilPrimarySaysGo, workerInstanceId } from './workers.ts';
 
@@ -59,7 +64,9 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     throw err;
   }
   const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
-  const admin = buildAdmin(engine, settings, log, { rules: parts.rules });
+  const decisions = new DecisionService({ store: parts.store, ingest: parts.ingest, feed: parts.decisionFeed, domain: domainConfigOf(settings), rules: rules.current, log: log.child({ component: 'decide' }) });
+  if (isDecisionStore(parts.store)) keepRulesVersions(rules, parts.store, log);
+  const admin = buildAdmin(engine, settings, log, { rules: parts.rules, decisions });
   let address: string;
   try {
     address = await listenAdmin(admin, settings.admin);
@@ -71,6 +78,8 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     throw err;
   }
   log.info({ address }, 'admin API listening');
+  // Not awaited: POST /decide waits for it within its own timeout.
+  void decisions.start().catch(() => undefined);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -83,6 +92,7 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     }, settings.shutdownTimeoutMs);
     deadline.unref();
     try {
+      await decisions.close();
       await engine.stop();
       await admin.close();
       await stopTracing().catch((err) => log.warn({ err }, 'flushing traces failed'));
@@ -110,8 +120,9 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
   if (isEmbedded(settings)) process.stdout.write(embeddedBanner(address, settings.dataDir));
 }
 
-function embeddedBanner(url: string, dataDir: string): string {
-  const example = JSON.stringify({ eventId: 'e-1', userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '12.50', deviceId: 'd-1', country: 'DE' });
+/** A fresh eventId each start: a pasted example is then a new event, not a duplicate of last time's. */
+export function embeddedBanner(url: string, dataDir: string): string {
+  const example = JSON.stringify({ eventId: `e-${randomUUID()}`, userId: 'u-1', eventType: 'payment', timestamp: Date.now(), amount: '12.50', deviceId: 'd-1', country: 'DE' });
   return [
     `risk-engine is running embedded (no Kafka, Redis or NATS needed); state in ${dataDir}`,
     `admin API and ingestion on ${url}`,

@@ -9,7 +9,7 @@ import { EmbeddedJournal } from '../persistence/EmbeddedJournal.ts';
 import { RedisJournal } from '../persistence/RedisJournal.ts';
 import type { Writable } from 'node:stream';
 import { openEmbeddedTransport, type EmbeddedTransport } from '../transport/embedded/index.ts';
-import { createKafka } from '../transport/kafka/kafkaClient.ts';
+import { createKafka, kafkaConnectError } from '../transport/kafka/kafkaClient.ts';
 import { KafkaEventSource } from '../transport/kafka/KafkaEventSource.ts';
 import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
 import { ensureTopics } from '../transport/kafka/topics.ts';
@@ -18,15 +18,31 @@ import type { EngineParts } from './Engine.ts';
 import { lockDataDir } from './dataDirLock.ts';
 import { faultsFrom, withFaults } from './faults.ts';
 import type { RulesStore } from './rules.ts';
+import { EmbeddedDecisionFeed, type DecisionFeed } from './decisions/feed.ts';
+import { KafkaDecisionFeed } from '../transport/kafka/DecisionFeed.ts';
 import { embeddedRulesChannel, openRulesChannel } from './rules/channel.ts';
 
-export async function buildParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
+/** The engine's parts and what POST /decide follows: the committed decisions of the cluster. */
+export type WiredParts = EngineParts & { decisionFeed: DecisionFeed };
+
+const decisionRetentionMs = (settings: Settings): number => settings.decisions.retentionDays * 86_400_000;
+
+export async function buildParts(settings: Settings, log: Logger, rules: RulesStore): Promise<WiredParts> {
   return isEmbedded(settings) ? buildEmbeddedParts(settings, log, rules) : buildClusterParts(settings, log, rules);
 }
 
 /** No external service: an in-process partitioned log and an LMDB journal, both under DATA_DIR. */
-async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
-  return openEmbeddedParts(settings, log, rules).parts;
+async function buildEmbeddedParts(settings: Settings, log: Logger, rules: RulesStore): Promise<WiredParts> {
+  const { parts, transport } = openEmbeddedParts(settings, log, rules);
+  const decisionFeed = new EmbeddedDecisionFeed(transport.log, settings.kafka.topics.decisions, parts.partitions);
+  return {
+    ...parts,
+    decisionFeed,
+    close: async () => {
+      await decisionFeed.close();
+      await parts.close();
+    },
+  };
 }
 
 /**
@@ -55,7 +71,7 @@ export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
     throw err;
   }
   try {
-    store = new EmbeddedJournal({ dir: settings.dataDir, keepSnapshots: settings.persistence.keepSnapshots });
+    store = new EmbeddedJournal({ dir: settings.dataDir, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: decisionRetentionMs(settings) });
   } catch (err) {
     void transport.close().catch(() => undefined).finally(() => lock.release());
     throw err;
@@ -83,31 +99,34 @@ export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
   return { parts, transport };
 }
 
-async function buildClusterParts(settings: Settings, log: Logger, rules: RulesStore): Promise<EngineParts> {
+async function buildClusterParts(settings: Settings, log: Logger, rules: RulesStore): Promise<WiredParts> {
   const opened: { close(): Promise<void> }[] = [];
   const closeAll = async () => {
     for (const part of opened.reverse()) await part.close().catch((err) => log.warn({ err }, 'closing a part failed'));
   };
   try {
-    const kafka = createKafka(settings.kafka.brokers, `${settings.kafka.clientId}-${settings.instanceId}`, log);
+    const kafka = createKafka(settings.kafka.brokers, `${settings.kafka.clientId}-${settings.instanceId}`, log, settings.kafka);
     const admin = kafka.admin();
-    await admin.connect();
+    await admin.connect().catch((err: unknown) => Promise.reject(kafkaConnectError(err)));
     opened.push({ close: () => admin.disconnect() });
     const { partitions } = await ensureTopics(admin, settings);
     const rulesChannel = openRulesChannel(kafka, settings, rules, log.child({ component: 'rules' }));
     opened.push(rulesChannel);
     await rulesChannel.start(); // the latest rules are in force before the engine takes events
-    const store = await RedisJournal.connect({ url: settings.redis.url, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots });
+    const { username, password, tlsCaFile } = settings.redis;
+    const store = await RedisJournal.connect({ url: settings.redis.url, username, password, tlsCaFile, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: decisionRetentionMs(settings) });
     opened.push(store);
     const alerts = await NatsAlertBus.connect(
-      { url: settings.nats.url, stream: settings.nats.stream, duplicateWindowMs: settings.nats.duplicateWindowMs, bufferSize: settings.nats.alertBufferSize },
+      { ...settings.nats, bufferSize: settings.nats.alertBufferSize },
       log.child({ component: 'alerts' }),
     );
     opened.push(alerts);
     const ingest = await KafkaIngestSink.open(kafka);
     opened.push(ingest);
     const source = withFaults(new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
-    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), close: closeAll };
+    const decisionFeed = new KafkaDecisionFeed(kafka, { topic: settings.kafka.topics.decisions, groupPrefix: `${settings.kafka.groupId}.decide.${settings.instanceId}` }, log.child({ component: 'decisions' }));
+    opened.push(decisionFeed);
+    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import type { DomainConfig } from '../domain/config.ts';
+import { CONNECTION_ENV_VARS, checkConnections, kafkaSecurityShape, natsAuthShape, redisAuthShape } from './connections.ts';
 
 const hostPort = z.string().regex(/^[^\s:,]+:\d{1,5}$/, 'host:port');
 const positiveInt = z.number().int().positive();
@@ -17,83 +18,119 @@ const topicName = z.string().regex(/^[a-zA-Z0-9._-]{1,249}$/, 'a Kafka topic nam
 /** Most engine processes `workers` may fork on one machine. */
 export const MAX_WORKERS = 64;
 
+// Every setting has a description: `risk-engine start --help` lists them from this schema
+// (src/cli/settingsHelp.ts), and a unit test holds README's settings tables to that list.
+// `defaultText` is what help shows as the default where the value in config/default.json does
+// not say it (computed, or absent meaning "off").
 const settingsSchema = z
   .object({
-    instanceId: z.string().min(1).max(128),
-    /** Engine processes on this machine, one consumer-group member each (`start --workers`). */
-    workers: z.number().int().min(1).max(MAX_WORKERS),
+    instanceId: z.string().min(1).max(128).meta({ description: 'name of this instance', defaultText: '<hostname>-<pid>' }),
+    workers: z.number().int().min(1).max(MAX_WORKERS).describe('engine processes on this machine (also start --workers N); Kafka mode only'),
     kafka: z.object({
-      brokers: z.array(hostPort),
-      clientId: z.string().min(1),
-      groupId: z.string().min(1).max(200),
-      fromBeginning: z.boolean(),
-      partitions: positiveInt.max(1000),
-      replicationFactor: positiveInt,
+      brokers: z.array(hostPort).meta({ description: 'comma list of host:port', defaultText: 'unset (embedded)' }),
+      ...kafkaSecurityShape,
+      clientId: z.string().min(1).describe('Kafka client id (the instance id is appended)'),
+      groupId: z.string().min(1).max(200).describe('consumer group shared by all instances'),
+      fromBeginning: z.boolean().describe('a new group starts from the earliest record'),
+      partitions: positiveInt.max(1000).describe('partitions of the topics the engine creates (= shards)'),
+      replicationFactor: positiveInt.describe('replication factor of the topics the engine creates'),
       topics: z.object({
-        inputs: z.array(topicName).min(1),
-        other: topicName.nullable(),
-        decisions: topicName,
-        aggregates: topicName,
-        dlq: topicName,
-        rules: topicName,
+        inputs: z.array(topicName).min(1).describe('input topics, all with the same partition count'),
+        other: topicName.nullable().describe('topic for POST /events of other event types (none: such lines are refused)'),
+        decisions: topicName.describe('decisions topic'),
+        aggregates: topicName.describe('tumbling-window aggregates topic'),
+        dlq: topicName.describe('dead-letter topic'),
+        rules: topicName.describe('compacted topic that carries the rules to every instance'),
       }),
-      sessionTimeoutMs: positiveInt,
-      rebalanceTimeoutMs: positiveInt,
-      heartbeatIntervalMs: positiveInt,
-      maxBytesPerPartition: positiveInt,
-      transactionTimeoutMs: positiveInt,
+      sessionTimeoutMs: positiveInt.describe('consumer group session timeout'),
+      rebalanceTimeoutMs: positiveInt.describe('time a member has to rejoin during a rebalance'),
+      heartbeatIntervalMs: positiveInt.describe('consumer heartbeat interval'),
+      maxBytesPerPartition: positiveInt.describe('most bytes fetched per partition per fetch'),
+      transactionTimeoutMs: positiveInt.describe('Kafka transaction timeout of the shard producers'),
       /** Least time between two transactions of a shard: what is judged meanwhile shares the next (Kafka Streams' commit.interval.ms). */
-      commitIntervalMs: z.number().int().min(0).max(60_000),
+      commitIntervalMs: z.number().int().min(0).max(60_000).describe('least time between two transactions of a shard (what is judged meanwhile shares the next)'),
       /** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
-      maxRecordsPerTransaction: positiveInt.max(10_000),
+      maxRecordsPerTransaction: positiveInt.max(10_000).describe('input records per transaction'),
     }),
     redis: z.object({
-      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
-      prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1..64)'),
+      url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL').describe('state store'),
+      prefix: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (1..64)').describe('namespace of every Redis key'),
+      ...redisAuthShape,
     }),
     nats: z.object({
-      url: z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'a nats:// URL'),
-      stream: z.string().regex(/^[A-Za-z0-9_-]+$/),
-      duplicateWindowMs: positiveInt,
-      alertBufferSize: positiveInt,
+      url: z.string().regex(/^(nats|tls|ws|wss):\/\/[^\s]+$/, 'a nats:// URL').describe('alert bus'),
+      stream: z.string().regex(/^[A-Za-z0-9_-]+$/).describe('JetStream stream that keeps the alerts'),
+      duplicateWindowMs: positiveInt.describe('JetStream window in which a repeated alert (same eventId) is dropped'),
+      alertBufferSize: positiveInt.describe('alerts kept in memory while NATS is down'),
+      ...natsAuthShape,
     }),
     admin: z.object({
-      host: z.string().min(1),
-      port: z.number().int().min(0).max(65535),
+      host: z.string().min(1).describe('admin API address; non-loopback needs ADMIN_TOKEN'),
+      port: z.number().int().min(0).max(65535).describe('admin API port'),
       // Visible ASCII only: a header carries nothing else intact, and a space (often a paste
       // accident) would make a token that no client can send.
-      token: z.string().min(16, 'at least 16 characters').regex(/^[\x21-\x7e]+$/, 'visible ASCII characters, no whitespace').optional(),
-      bodyLimitBytes: positiveInt,
+      token: z.string().min(16, 'at least 16 characters').regex(/^[\x21-\x7e]+$/, 'visible ASCII characters, no whitespace').optional().describe('bearer token for the admin API (16+ characters)'),
+      bodyLimitBytes: positiveInt.describe('largest admin request body'),
     }),
-    dataDir: z.string().min(1),
-    rulesFile: z.string().min(1),
-    persistence: z.object({ snapshotEvery: positiveInt, keepSnapshots: positiveInt }),
-    actors: z.object({ passivateAfterMs: positiveInt, maxLiveActors: positiveInt, eventTimeoutMs: positiveInt }),
+    dataDir: z.string().min(1).describe('embedded store directory'),
+    rulesFile: z.string().min(1).describe('rules in force at the first start (relative to the package)'),
+    persistence: z.object({
+      snapshotEvery: positiveInt.describe('journal entries of a user between two snapshots'),
+      keepSnapshots: positiveInt.describe('snapshots kept per user'),
+    }),
+    actors: z.object({
+      passivateAfterMs: positiveInt.describe('an idle user actor snapshots and stops after this long'),
+      maxLiveActors: positiveInt.describe('live user actors per instance, least recently used passivated first'),
+      eventTimeoutMs: positiveInt.describe('deadline of a user actor\'s answer and of a journal write'),
+    }),
     domain: z.object({
-      history: z.object({ events: positiveInt, decisions: positiveInt }),
-      dedupe: z.object({ eventIds: positiveInt }),
-      profile: z.object({ maxDevices: positiveInt, maxCountries: positiveInt }),
-      windows: z.object({ sizeMs: positiveInt, allowedLatenessMs: z.number().int().min(0), idleCloseMs: positiveInt }),
-      escalation: z.object({ challenges: positiveInt, withinMs: positiveInt }),
-      defaultCurrency: z.string().regex(/^[A-Z]{3}$/, 'three capital letters'),
-      maxRecordBytes: positiveInt,
+      history: z.object({
+        events: positiveInt.describe('recent events kept per user'),
+        decisions: positiveInt.describe('recent decisions kept per user'),
+      }),
+      dedupe: z.object({ eventIds: positiveInt.describe('eventIds remembered per user to recognise duplicates') }),
+      profile: z.object({
+        maxDevices: positiveInt.describe('devices kept in a user\'s profile'),
+        maxCountries: positiveInt.describe('countries kept in a user\'s profile'),
+      }),
+      windows: z.object({
+        sizeMs: positiveInt.describe('tumbling window size (event time)'),
+        allowedLatenessMs: z.number().int().min(0).describe('how late an event may still join its window'),
+        idleCloseMs: positiveInt.describe('a quiet user\'s windows are closed by a timer after this long'),
+      }),
+      escalation: z.object({
+        challenges: positiveInt.describe('this many CHALLENGEs of a user within escalation.withinMs make a BLOCK'),
+        withinMs: positiveInt.describe('the span in which CHALLENGEs are counted for escalation'),
+      }),
+      defaultCurrency: z.string().regex(/^[A-Z]{3}$/, 'three capital letters').describe('currency of the totals and amount features'),
+      maxRecordBytes: positiveInt.describe('largest event record'),
       /** An event time further ahead of the engine's clock than this is refused (SCHEMA). */
-      maxClockSkewMs: positiveInt,
+      maxClockSkewMs: positiveInt.describe('how far ahead of the engine\'s clock an event time may be'),
       /** Units of the default currency per unit of each accepted currency; a currency not listed is refused. */
-      fxRates: z.record(z.string().regex(/^[A-Z]{3}$/, 'three capital letters'), z.number().positive().max(1e9)),
+      fxRates: z.record(z.string().regex(/^[A-Z]{3}$/, 'three capital letters'), z.number().positive().max(1e9)).describe('units of the default currency per unit of each accepted currency'),
     }),
-    readiness: z.object({ stuckAfterMs: positiveInt }),
-    embedded: z.object({ retention: z.object({ maxAgeMs: positiveInt, maxBytes: positiveInt }) }),
-    shutdownTimeoutMs: positiveInt,
-    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    readiness: z.object({ stuckAfterMs: positiveInt.describe('a shard with lag and no commit for this long makes /readyz 503') }),
+    decisions: z.object({
+      retentionDays: positiveInt.max(3650).describe('how long GET /decisions/:eventId (the decision index) keeps a decision, in days'),
+    }),
+    embedded: z.object({
+      retention: z.object({
+        maxAgeMs: positiveInt.describe('embedded log: age past which committed records are trimmed'),
+        maxBytes: positiveInt.describe('embedded log: size past which committed records are trimmed'),
+      }),
+    }),
+    shutdownTimeoutMs: positiveInt.describe('SIGTERM: longest drain before exiting 1'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).describe('pino log level'),
   })
   .strict();
 
 export type Settings = z.infer<typeof settingsSchema>;
+/** The schema itself, for what lists the settings (`start --help`). */
+export { settingsSchema };
 export type Env = Record<string, string | undefined>;
 
 /** Environment variable -> settings path, with its parser. The `what` text is the error's "expects". */
-const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; what: string }> = {
+export const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; what: string }> = {
   KAFKA_BROKERS: { path: 'kafka.brokers', parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean), what: 'a comma-separated list of host:port' },
   KAFKA_GROUP_ID: { path: 'kafka.groupId', parse: (v) => v, what: 'a consumer group id (1..200 characters)' },
   KAFKA_FROM_BEGINNING: { path: 'kafka.fromBeginning', parse: parseBool, what: 'true or false' },
@@ -107,6 +144,7 @@ const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; wh
   STATE_PREFIX: { path: 'redis.prefix', parse: (v) => v, what: 'a key prefix of letters, digits, _ . - (1..64)' },
   LOG_LEVEL: { path: 'logLevel', parse: (v) => v, what: 'one of fatal, error, warn, info, debug, trace, silent' },
   RISK_WORKERS: { path: 'workers', parse: parseIntStrict, what: `a number of engine processes 1..${MAX_WORKERS}` },
+  ...CONNECTION_ENV_VARS,
 };
 
 /** Command-line flags that set a setting (they win over the environment), named as typed. */
@@ -186,6 +224,7 @@ export function loadSettings(env: Env = process.env, flags: SettingFlags = {}): 
   if (!Object.hasOwn(settings.domain.fxRates, settings.domain.defaultCurrency)) {
     throw new ConfigError('domain.fxRates', `expects a rate for the default currency ${settings.domain.defaultCurrency}`);
   }
+  checkConnections(settings, nameOf);
   if (!isLoopback(settings.admin.host) && !settings.admin.token) {
     throw new ConfigError('ADMIN_HOST', 'expects a loopback address (127.0.0.1, ::1, localhost) unless ADMIN_TOKEN is set');
   }

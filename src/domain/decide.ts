@@ -71,6 +71,7 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
       failedLogin: isFailedLogin(event),
       source: event.source && sourceKey(event.source.topic, event.source.partition),
       offset: event.source && event.source.offset,
+      ...(event.upstreamRiskScore === null ? {} : { upstreamRisk: event.upstreamRiskScore }),
     },
     decision,
     window: placement,

@@ -27,6 +27,8 @@ export interface EventAccepted {
     failedLogin: boolean;
     /** "topic:partition" and offset of the Kafka record, null for other sources. */
     source: string | null;
+    /** The event's upstream riskScore, when it had one: what explaining the decision needs to score it again. */
+    upstreamRisk?: number;
     offset: string | null;
   };
   /** As emitted; its decidedAt is the processing time of the event. */

@@ -155,6 +155,7 @@ const journalV1 = z.discriminatedUnion('type', [
       failedLogin: z.boolean(),
       source: nullableText,
       offset: z.string().regex(/^\d+$/).nullable(),
+      upstreamRisk: z.number().min(0).max(1).optional(),
     }),
     decision: z.object({ ...decisionFields, userId: z.string() }),
     window: z.object({ start: int, end: int }).nullable(),

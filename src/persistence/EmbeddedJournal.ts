@@ -4,6 +4,10 @@
  *   journal-v2    key+seq -> JSON envelope (the same envelope as Redis, see ./envelope.ts)
  *   snapshots-v2  key+seq -> JSON envelope, the newest `keepSnapshots` per key
  *   epochs        shard   -> epoch
+ *   decisions     eventId+userId -> decision index value (./decisionIndex.ts), written in the
+ *                 append's transaction; older than the retention it is not read and is removed
+ *                 when the store opens
+ *   rules         rulesVersion -> the rules object of that version (every version is kept)
  * key+seq is a binary key (./embeddedKeys.ts) whose ranges never overlap between two keys, for any
  * strings. A store written by the first layout (`journal`, `snapshots`) is converted on open.
  * Checks and writes of a call run in one LMDB write transaction, so they are atomic and
@@ -16,6 +20,8 @@ import { EngineError } from '../errors.ts';
 import { keyPrefix, prefixEnd, seqKey, seqOf } from './embeddedKeys.ts';
 import { migrateLegacyLayout, type LegacyMigration } from './embeddedLegacyLayout.ts';
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
+import type { Rules } from '../domain/index.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
 import {
   FencedError,
@@ -32,9 +38,18 @@ export interface EmbeddedJournalOptions {
   dir?: string;
   /** Snapshots kept per key; default 2. */
   keepSnapshots?: number;
+  /** How long the decision index keeps an eventId (decisions.retentionDays); default 30 days. */
+  decisionRetentionMs?: number;
+  /** The clock the index's retention is measured with; default Date.now. */
+  now?: () => number;
 }
 
-export class EmbeddedJournal implements JournalStore {
+/** The decision index key: the eventId length-prefixed (so prefix-free), then the userId. */
+function decisionKey(eventId: string, userId: string): Buffer {
+  return Buffer.concat([keyPrefix(eventId), Buffer.from(userId, 'utf16le')]);
+}
+
+export class EmbeddedJournal implements JournalStore, DecisionStore {
   readonly path: string;
   /** What opening converted from the first key layout; null when there was nothing to convert. */
   readonly migrated: LegacyMigration | null;
@@ -42,20 +57,26 @@ export class EmbeddedJournal implements JournalStore {
   readonly #journal: Database<string, Buffer>;
   readonly #snapshots: Database<string, Buffer>;
   readonly #epochs: Database<number, number>;
+  readonly #decisions: Database<string, Buffer>;
+  readonly #rules: Database<string, number>;
   readonly #keep: number;
+  readonly #retentionMs: number;
+  readonly #now: () => number;
   #closed = false;
   #fencedWrites = 0;
 
   constructor(options: EmbeddedJournalOptions = {}) {
     const dir = options.dir ?? './data';
     this.#keep = options.keepSnapshots ?? 2;
+    this.#retentionMs = options.decisionRetentionMs ?? DEFAULT_DECISION_RETENTION_MS;
+    this.#now = options.now ?? Date.now;
     if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) throw new RangeError(`keepSnapshots must be >= 1, got ${this.#keep}`);
     mkdirSync(dir, { recursive: true });
     this.path = join(dir, 'journal.mdb');
     this.#root = open({
       path: this.path,
-      // epochs, the two databases of each key layout, and room to spare.
-      maxDbs: 8,
+      // epochs, the two databases of each key layout, decisions, rules, and room to spare.
+      maxDbs: 10,
       // Reads must see what is committed, not writes still pending in a cache.
       cache: false,
       // A write resolves once its transaction is committed into the file's pages held by the OS:
@@ -68,12 +89,15 @@ export class EmbeddedJournal implements JournalStore {
     this.#journal = this.#root.openDB<string, Buffer>('journal-v2', { encoding: 'string', keyEncoding: 'binary' });
     this.#snapshots = this.#root.openDB<string, Buffer>('snapshots-v2', { encoding: 'string', keyEncoding: 'binary' });
     this.#epochs = this.#root.openDB<number, number>('epochs', {});
+    this.#decisions = this.#root.openDB<string, Buffer>('decisions', { encoding: 'string', keyEncoding: 'binary' });
+    this.#rules = this.#root.openDB<string, number>('rules', { encoding: 'string' });
     try {
       this.migrated = migrateLegacyLayout(this.#root, { journal: this.#journal, snapshots: this.#snapshots });
     } catch (err) {
       void this.#root.close();
       throw err;
     }
+    this.#removeExpiredDecisions();
   }
 
   get fencedWrites(): number {
@@ -93,6 +117,7 @@ export class EmbeddedJournal implements JournalStore {
       prefix: keyPrefix(key),
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+      index: group.map(indexEntryOf).filter((x) => x !== null).map((x) => ({ key: decisionKey(x.eventId, x.userId), value: x.value })),
     }));
     // An async transaction callback cannot roll back what it wrote (a throw inside leaves the
     // puts in place), so it only writes after its checks passed and reports refusals by value.
@@ -100,10 +125,14 @@ export class EmbeddedJournal implements JournalStore {
       const current = this.#epoch(fence.shard);
       if (current > fence.epoch) return { fencedAt: current, conflicts: [] };
       const conflicts: { key: string; first: number; head: number }[] = [];
-      for (const { key, prefix, first, envelopes } of groups) {
+      for (const { key, prefix, first, envelopes, index } of groups) {
         const head = this.#head(prefix);
-        if (first !== head + 1) conflicts.push({ key, first, head });
-        else envelopes.forEach((env, i) => void this.#journal.put(seqKey(prefix, first + i), env));
+        if (first !== head + 1) {
+          conflicts.push({ key, first, head });
+          continue;
+        }
+        envelopes.forEach((env, i) => void this.#journal.put(seqKey(prefix, first + i), env));
+        for (const x of index) void this.#decisions.put(x.key, x.value);
       }
       return { fencedAt: undefined, conflicts };
     });
@@ -155,12 +184,62 @@ export class EmbeddedJournal implements JournalStore {
       // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
       const older = [...this.#snapshots.getKeys({ start: prefixEnd(prefix), end: prefix, reverse: true })].slice(this.#keep);
       for (const k of older) void this.#snapshots.remove(k);
-      const trimmed = [...this.#journal.getKeys({ start: seqKey(prefix, 0), end: seq < Number.MAX_SAFE_INTEGER ? seqKey(prefix, seq + 1) : prefixEnd(prefix) })];
+      // Up to the OLDEST snapshot kept, not the newest: explaining a decision rebuilds the state
+      // just before it from a snapshot at or below it plus the journal after that.
+      const kept = [...this.#snapshots.getKeys({ start: prefixEnd(prefix), end: prefix, reverse: true, limit: this.#keep })];
+      const upTo = kept.length ? Math.min(seq, seqOf(kept[kept.length - 1]!)) : seq;
+      const trimmed = [...this.#journal.getKeys({ start: seqKey(prefix, 0), end: upTo < Number.MAX_SAFE_INTEGER ? seqKey(prefix, upTo + 1) : prefixEnd(prefix) })];
       for (const k of trimmed) void this.#journal.remove(k);
       return undefined;
     });
     if (refusal instanceof FencedError) this.#fencedWrites++;
     if (refusal) throw refusal;
+  }
+
+  async decisionsOf(eventId: string, userId?: string): Promise<IndexedDecision[]> {
+    this.#assertOpen();
+    const fresh = (d: IndexedDecision | null): d is IndexedDecision => d !== null && d.at + this.#retentionMs > this.#now();
+    if (userId !== undefined) {
+      const value = this.#decisions.get(decisionKey(eventId, userId));
+      const found = value === undefined ? null : parseIndexValue(userId, value);
+      return fresh(found) ? [found] : [];
+    }
+    const prefix = keyPrefix(eventId);
+    const out: IndexedDecision[] = [];
+    for (const { key, value } of this.#decisions.getRange({ start: prefix })) {
+      const k = Buffer.from(key.buffer, key.byteOffset, key.length);
+      if (k.length < prefix.length || !k.subarray(0, prefix.length).equals(prefix)) break;
+      const found = parseIndexValue(k.toString('utf16le', prefix.length), value);
+      if (fresh(found)) out.push(found);
+    }
+    return out;
+  }
+
+  async snapshotAtOrBefore(key: string, sequenceNumber: number): Promise<Snapshot | null> {
+    this.#assertOpen();
+    const prefix = keyPrefix(key);
+    const from = Math.min(Math.max(0, Math.floor(sequenceNumber)), Number.MAX_SAFE_INTEGER);
+    for (const { value } of this.#snapshots.getRange({ start: seqKey(prefix, from), end: prefix, reverse: true, limit: 1 })) {
+      const e = decodeEnvelope(value);
+      return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+    }
+    return null;
+  }
+
+  async saveRulesVersion(rules: Rules): Promise<boolean> {
+    this.#assertOpen();
+    const text = JSON.stringify(rules);
+    return this.#root.transaction(() => {
+      if (this.#rules.get(rules.rulesVersion) !== undefined) return false;
+      void this.#rules.put(rules.rulesVersion, text);
+      return true;
+    });
+  }
+
+  async rulesVersion(v: number): Promise<Rules | null> {
+    this.#assertOpen();
+    const text = this.#rules.get(v);
+    return text === undefined ? null : (JSON.parse(text) as Rules);
   }
 
   async claimShard(fence: Fence): Promise<number> {
@@ -200,6 +279,21 @@ export class EmbeddedJournal implements JournalStore {
     for (const k of this.#journal.getKeys(range)) return seqOf(k);
     for (const k of this.#snapshots.getKeys(range)) return seqOf(k);
     return 0;
+  }
+
+  /** Index entries past the retention, removed in the background (reads skip them meanwhile). */
+  #removeExpiredDecisions(): void {
+    const cutoff = this.#now() - this.#retentionMs;
+    void this.#root
+      .transaction(() => {
+        const expired: Buffer[] = [];
+        for (const { key, value } of this.#decisions.getRange({})) {
+          const at = /"at":(\d+)/.exec(value)?.[1];
+          if (at !== undefined && Number(at) <= cutoff) expired.push(Buffer.from(key));
+        }
+        for (const k of expired) void this.#decisions.remove(k);
+      })
+      .catch(() => undefined);
   }
 
   #assertOpen(): void {

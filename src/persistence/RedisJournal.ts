@@ -3,6 +3,9 @@
  *   j:{key}            sorted set, score = sequence number, member = JSON envelope (v, seq, at, data)
  *   s:{key}            sorted set of the newest `keepSnapshots` snapshots, same shape
  *   shard:<n>:epoch    integer, the shard's fencing epoch
+ *   d:{eventId}        hash userId -> decision index value (./decisionIndex.ts), expiring after
+ *                      the retention; written by the append script with the journal entries
+ *   rules:v:<n>        the rules object of version n (every version is kept)
  * Every check-and-write is one Lua script (./redisScripts.ts), sent as EVALSHA.
  *
  * Connection policy: the client reconnects by itself, and while it is not connected commands fail
@@ -11,8 +14,10 @@
  * node-redis 6.3's own command timeout stops applying once a command is written to the socket.
  * Such a timeout marks the store unhealthy until Redis answers again.
  */
+import { readFileSync } from 'node:fs';
 import { createClient } from 'redis';
-import { EngineError } from '../errors.ts';
+import { redactUrl } from '../config/connections.ts';
+import { ConfigError, EngineError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
@@ -26,13 +31,24 @@ import {
   type Snapshot,
 } from './JournalStore.ts';
 import { CONFLICT, FENCED, scripts, type ScriptReply } from './redisScripts.ts';
+import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
+import type { Rules } from '../domain/index.ts';
 
 export interface RedisJournalOptions {
+  /** redis:// or rediss:// (TLS); may carry user and password, which `username`/`password` override. */
   url: string;
+  /** ACL user (REDIS_USERNAME). */
+  username?: string | undefined;
+  /** ACL or requirepass password (REDIS_PASSWORD). */
+  password?: string | undefined;
+  /** PEM file of the CA of a rediss:// server (REDIS_TLS_CA_FILE); default: the system CAs. */
+  tlsCaFile?: string | undefined;
   /** STATE_PREFIX; default 'risk'. */
   prefix?: string;
   /** Snapshots kept per key; default 2. */
   keepSnapshots?: number;
+  /** How long the decision index keeps an eventId (decisions.retentionDays); default 30 days. */
+  decisionRetentionMs?: number;
   /** A command without an answer after this long fails; default 5000. */
   commandTimeoutMs?: number;
   /** Longest pause between reconnection attempts; default 2000. */
@@ -46,13 +62,31 @@ export function redisKeys(prefix: string) {
     journal: (key: string) => `${prefix}:j:{${key}}`,
     snapshots: (key: string) => `${prefix}:s:{${key}}`,
     epoch: (shard: number) => `${prefix}:shard:${shard}:epoch`,
+    decision: (eventId: string) => `${prefix}:d:{${eventId}}`,
+    rules: (version: number) => `${prefix}:rules:v:${version}`,
   };
 }
+
+/**
+ * The URL without its credentials, and the credentials apart (the options win over the URL's):
+ * node-redis then never holds a URL with a password that an error could echo.
+ */
+export function redisConnection(o: Pick<RedisJournalOptions, 'url' | 'username' | 'password'>): { url: string; username?: string; password?: string } {
+  const u = new URL(o.url);
+  const username = o.username ?? (u.username ? decodeURIComponent(u.username) : undefined);
+  const password = o.password ?? (u.password ? decodeURIComponent(u.password) : undefined);
+  u.username = '';
+  u.password = '';
+  return { url: u.toString(), ...(username !== undefined ? { username } : {}), ...(password !== undefined ? { password } : {}) };
+}
+
+/** Redis refused the credentials (or wants some): WRONGPASS, NOAUTH, or a pre-6 "invalid password". */
+const isAuthError = (err: Error): boolean => /^(WRONGPASS|NOAUTH)\b|invalid password|AUTH .*without any password/i.test(err.message);
 
 function createJournalClient(o: RedisJournalOptions) {
   const maxDelay = o.maxReconnectDelayMs ?? 2000;
   return createClient({
-    url: o.url,
+    ...redisConnection(o),
     scripts,
     disableOfflineQueue: true,
     // RedisJournal enforces commandTimeoutMs itself; node-redis's own per-command timer (an
@@ -60,6 +94,7 @@ function createJournalClient(o: RedisJournalOptions) {
     commandOptions: { timeout: 0 },
     socket: {
       connectTimeout: 2000,
+      ...(o.tlsCaFile !== undefined ? { tls: true as const, ca: readFileSync(o.tlsCaFile, 'utf8') } : {}),
       // Exponential with jitter, so many instances do not reconnect in lockstep; never gives up.
       reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, maxDelay) * (0.5 + Math.random() / 2),
     },
@@ -68,7 +103,7 @@ function createJournalClient(o: RedisJournalOptions) {
 
 type JournalClient = ReturnType<typeof createJournalClient>;
 
-export class RedisJournal implements JournalStore {
+export class RedisJournal implements JournalStore, DecisionStore {
   /** Creates the store and waits until Redis answered once. */
   static async connect(options: RedisJournalOptions): Promise<RedisJournal> {
     const journal = new RedisJournal(options);
@@ -77,9 +112,11 @@ export class RedisJournal implements JournalStore {
   }
 
   readonly keys: ReturnType<typeof redisKeys>;
+  readonly #url: string;
   readonly #client: JournalClient;
   readonly #keep: number;
   readonly #timeoutMs: number;
+  readonly #indexTtlSeconds: number;
   readonly #log: Logger;
   readonly #healthListeners = new Set<(healthy: boolean) => void>();
   #healthy = false;
@@ -89,13 +126,17 @@ export class RedisJournal implements JournalStore {
   #closed = false;
   #fencedWrites = 0;
   #scriptsLoaded: Promise<void> = Promise.resolve();
+  /** Set while start() waits: how an authentication error reaches it. */
+  #refusedAuth: ((err: Error) => void) | undefined;
 
   constructor(options: RedisJournalOptions) {
     this.keys = redisKeys(options.prefix ?? 'risk');
     this.#keep = options.keepSnapshots ?? 2;
     this.#timeoutMs = options.commandTimeoutMs ?? 5000;
+    this.#indexTtlSeconds = Math.max(1, Math.ceil((options.decisionRetentionMs ?? DEFAULT_DECISION_RETENTION_MS) / 1000));
     if (!Number.isSafeInteger(this.#keep) || this.#keep < 1) throw new RangeError(`keepSnapshots must be >= 1, got ${this.#keep}`);
     this.#log = options.logger ?? silentLogger;
+    this.#url = redactUrl(options.url);
     this.#client = createJournalClient(options);
     this.#client
       .on('ready', () => {
@@ -116,11 +157,28 @@ export class RedisJournal implements JournalStore {
    * its calls fail fast and `isHealthy()` is false.
    */
   async start(): Promise<void> {
+    // node-redis retries a refused AUTH for ever (connect() never settles): refused credentials
+    // at start are a bad setting, reported once (exit 2), not a Redis that is down.
+    let refuse: (err: Error) => void = () => undefined;
+    const refused = new Promise<never>((_, reject) => (refuse = reject));
+    this.#refusedAuth = refuse;
+    const onError = (err: Error) => {
+      if (isAuthError(err)) refuse(err);
+    };
+    this.#client.on('error', onError);
     try {
-      await this.#client.connect();
-      await this.#scriptsLoaded;
+      await Promise.race([this.#client.connect(), refused]);
+      await Promise.race([this.#scriptsLoaded, refused]);
     } catch (err) {
+      if (err instanceof Error && isAuthError(err)) {
+        this.#closed = true;
+        this.#client.destroy();
+        throw new ConfigError('REDIS_USERNAME/REDIS_PASSWORD', `expects credentials that Redis at ${this.#url} accepts (${err.message})`);
+      }
       if (!this.#closed) throw err;
+    } finally {
+      this.#refusedAuth = undefined;
+      this.#client.off('error', onError);
     }
   }
 
@@ -146,12 +204,13 @@ export class RedisJournal implements JournalStore {
       key,
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+      index: this.#indexArgs(group),
     }));
     // All script calls are issued in this one synchronous loop: node-redis writes every command
     // queued in a tick together, so the batch costs one round trip whatever the number of keys.
     const replies = await this.#deadline(
       'append',
-      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes))),
+      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index))),
     );
     const errors = new Map<string, Error>();
     replies.forEach((r, i) => {
@@ -195,6 +254,39 @@ export class RedisJournal implements JournalStore {
     if (err) throw err;
   }
 
+  async decisionsOf(eventId: string, userId?: string): Promise<IndexedDecision[]> {
+    const key = this.keys.decision(eventId);
+    if (userId !== undefined) {
+      const value = await this.#deadline('decisionsOf', this.#client.hGet(key, userId));
+      const found = value === null || value === undefined ? null : parseIndexValue(userId, value);
+      return found ? [found] : [];
+    }
+    const all = await this.#deadline('decisionsOf', this.#client.hGetAll(key));
+    return Object.entries(all)
+      .map(([user, value]) => parseIndexValue(user, value))
+      .filter((d): d is IndexedDecision => d !== null);
+  }
+
+  async snapshotAtOrBefore(key: string, sequenceNumber: number): Promise<Snapshot | null> {
+    const [found] = await this.#deadline(
+      'snapshotAtOrBefore',
+      this.#client.zRange(this.keys.snapshots(key), sequenceNumber, '-inf', { BY: 'SCORE', REV: true, LIMIT: { offset: 0, count: 1 } }),
+    );
+    if (found === undefined) return null;
+    const e = decodeEnvelope(found);
+    return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+  }
+
+  async saveRulesVersion(rules: Rules): Promise<boolean> {
+    const reply = await this.#deadline('saveRulesVersion', this.#client.set(this.keys.rules(rules.rulesVersion), JSON.stringify(rules), { condition: 'NX' }));
+    return reply === 'OK';
+  }
+
+  async rulesVersion(v: number): Promise<Rules | null> {
+    const value = await this.#deadline('rulesVersion', this.#client.get(this.keys.rules(v)));
+    return value === null || value === undefined ? null : (JSON.parse(value) as Rules);
+  }
+
   async claimShard(fence: Fence): Promise<number> {
     checkFence(fence);
     return this.#deadline('claimShard', this.#client.journalClaim(this.keys.epoch(fence.shard), fence.epoch));
@@ -215,6 +307,16 @@ export class RedisJournal implements JournalStore {
     this.#setConnected(false);
   }
 
+  /** The decision-index (key, userId, value) triples of a key's entries, as the append script takes them. */
+  #indexArgs(entries: readonly JournalEntry[]): string[] {
+    const args: string[] = [];
+    for (const e of entries) {
+      const indexed = indexEntryOf(e);
+      if (indexed) args.push(this.keys.decision(indexed.eventId), indexed.userId, indexed.value);
+    }
+    return args;
+  }
+
   #scriptKeys(key: string, shard: number): [string, string, string] {
     return [this.keys.epoch(shard), this.keys.journal(key), this.keys.snapshots(key)];
   }
@@ -231,8 +333,10 @@ export class RedisJournal implements JournalStore {
     try {
       await Promise.all(Object.values(scripts).map((s) => this.#client.scriptLoad(s.SCRIPT)));
     } catch (err) {
+      // A server that wants a password and got none answers NOAUTH here first: start() reports it.
+      if (err instanceof Error && isAuthError(err)) this.#refusedAuth?.(err);
       // Not fatal: EVALSHA falls back to EVAL on NOSCRIPT.
-      this.#log.warn({ err }, 'redis journal: could not preload the scripts');
+      else this.#log.warn({ err }, 'redis journal: could not preload the scripts');
     }
   }
 

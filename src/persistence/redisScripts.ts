@@ -3,7 +3,9 @@
  * the sequence check and the write are atomic without WATCH (which would pin a connection).
  *
  * Keys of one persistence key share the hash tag `{key}`; the shard's epoch key does not, so
- * these scripts need a single Redis (or a primary with replicas), not Redis Cluster.
+ * these scripts need a single Redis (or a primary with replicas), not Redis Cluster. For the same
+ * reason the append names the decision-index keys it writes in ARGV rather than KEYS: their number
+ * varies per call, and one script call per round keeps the round at one round trip.
  *
  * Replies are `{status, number}`: 0 = written (number = new head), 1 = fenced (number = the
  * shard's epoch), 2 = sequence conflict (number = the key's head).
@@ -33,31 +35,43 @@ end
 `;
 
 // ZADD's arguments go through unpack(), which is bounded by Lua's C stack: add in slices.
+// ARGV: epoch, first sequence number, n, n envelopes, the index's expiry (s), then the decision
+// index as (key, userId, value) triples: written with the entries, or not at all.
 const APPEND_LUA = `${PRELUDE}
 local first = tonumber(ARGV[2])
 if first ~= head + 1 then return {2, head} end
-local n = #ARGV - 2
+local n = tonumber(ARGV[3])
 local i = 1
 while i <= n do
   local args = {}
   for j = i, math.min(i + 499, n) do
     args[#args + 1] = first + j - 1
-    args[#args + 1] = ARGV[j + 2]
+    args[#args + 1] = ARGV[j + 3]
   end
   redis.call('ZADD', KEYS[2], unpack(args))
   i = i + 500
+end
+local ttl = ARGV[n + 4]
+local k = n + 5
+while k <= #ARGV do
+  redis.call('HSET', ARGV[k], ARGV[k + 1], ARGV[k + 2])
+  redis.call('EXPIRE', ARGV[k], ttl)
+  k = k + 3
 end
 return {0, head + n}
 `;
 
 // A snapshot may not be ahead of the journal: it would claim events that were never stored.
+// The journal is trimmed up to the OLDEST snapshot kept, not the newest: explaining a decision
+// rebuilds the state just before it from a snapshot at or below it plus the journal after that.
 const SNAPSHOT_LUA = `${PRELUDE}
 local seq = tonumber(ARGV[2])
 if seq > head then return {2, head} end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], seq, seq)
 redis.call('ZADD', KEYS[3], seq, ARGV[3])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -(tonumber(ARGV[4]) + 1))
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', seq)
+local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest[2])
 return {0, head}
 `;
 
@@ -80,9 +94,9 @@ export const scripts = {
   journalAppend: defineScript({
     SCRIPT: APPEND_LUA,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[]) {
+    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[], ttlSeconds: number, index: string[]) {
       parser.pushKeys(keys);
-      parser.push(String(epoch), String(firstSeq), ...envelopes);
+      parser.push(String(epoch), String(firstSeq), String(envelopes.length), ...envelopes, String(ttlSeconds), ...index);
     },
     transformReply: toReply,
   }),

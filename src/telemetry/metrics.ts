@@ -47,6 +47,8 @@ export class Metrics {
     fencedWrites(): number;
     /** Lag per owned shard; asked at scrape time. */
     lag?(): Promise<{ shard: number; lag: number | null }[]>;
+    /** What GET /readyz answers; asked at scrape time. */
+    ready?(): Promise<boolean>;
   }) {
     const registers = [this.registry];
     new Gauge({
@@ -57,6 +59,16 @@ export class Metrics {
       async collect() {
         this.reset();
         for (const { shard, lag } of (await live.lag?.().catch(() => [])) ?? []) if (lag !== null) this.set({ shard: String(shard) }, lag);
+      },
+    });
+    // Prometheus cannot probe /readyz itself (no blackbox exporter in the stack): the not-ready
+    // alert reads this.
+    new Gauge({
+      name: 'risk_ready',
+      help: 'What GET /readyz answers: 1 ready, 0 not ready (the reasons are in /readyz)',
+      registers,
+      async collect() {
+        if (live.ready) this.set((await live.ready().catch(() => false)) ? 1 : 0);
       },
     });
     new Gauge({ name: 'risk_live_actors', help: 'User actors in memory', registers, collect() { this.set(live.liveActors()); } });

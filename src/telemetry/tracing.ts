@@ -4,7 +4,8 @@
  * tracing off costs nothing on the hot path. Spans follow the messaging semantic conventions.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { NodeSDK, type tracing } from '@opentelemetry/sdk-node';
+import { spanContextFields } from '../log.ts';
 
 let enabled = false;
 let includeUserIds = false;
@@ -20,10 +21,13 @@ export function tracingConfigured(env: Env): boolean {
   return Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
-/** Starts the SDK when configured; returns its shutdown (flushes pending spans). */
-export function startTracing(env: Env, options: { includeUserIds: boolean }): () => Promise<void> {
+/**
+ * Starts the SDK when configured; returns its shutdown (flushes pending spans). `spanProcessors`
+ * replace the exporters the environment names (tests hand in an in-memory exporter).
+ */
+export function startTracing(env: Env, options: { includeUserIds: boolean; spanProcessors?: tracing.SpanProcessor[] }): () => Promise<void> {
   if (!tracingConfigured(env)) return async () => {};
-  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'risk-engine', instrumentations: [] });
+  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'risk-engine', instrumentations: [], ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}) });
   sdk.start();
   enabled = true;
   includeUserIds = options.includeUserIds;
@@ -97,6 +101,25 @@ export function traceparentOf(ctx: Context | null | undefined): string | null {
   const carrier: Record<string, string> = {};
   propagation.inject(ctx, carrier);
   return carrier.traceparent ?? null;
+}
+
+/** What a log line about one event carries of its span (see log.ts): trace_id, span_id, trace_flags. */
+export type TraceFields = { trace_id: string; span_id: string; trace_flags: string } | Record<string, never>;
+const NO_TRACE: TraceFields = Object.freeze({}) as TraceFields;
+
+/**
+ * The log fields of an event's span, for a log line written while handling that event outside its
+ * active context (the shard handles a round of many events at once, so no one event's span is the
+ * active one). Empty when tracing is off or there is no span.
+ */
+export function traceFields(t: Traced | null | undefined): TraceFields {
+  if (!enabled || !t) return NO_TRACE;
+  return spanContextFields(t.span.spanContext());
+}
+
+/** Runs `fn` with `t`'s span active, so that what it logs (and every span it starts) belongs to it. */
+export function inSpan<T>(t: Traced | null | undefined, fn: () => T): T {
+  return enabled && t ? context.with(t.ctx, fn) : fn();
 }
 
 export function endSpan(t: Traced | null | undefined, err?: unknown): void {

@@ -1,5 +1,8 @@
 /** The kafkajs client: codecs registered once, kafkajs logs bridged into the engine's logger. */
-import kafkajs, { type Kafka, type LogEntry, logLevel as KafkaLogLevel } from 'kafkajs';
+import kafkajs, { type Kafka, type KafkaConfig, type LogEntry, type SASLOptions, logLevel as KafkaLogLevel } from 'kafkajs';
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../../errors.ts';
+import type { KafkaSaslMechanism } from '../../config/connections.ts';
 import type { Logger } from '../../log.ts';
 import { registerCodecs } from './codecs.ts';
 
@@ -44,12 +47,46 @@ export function kafkaLogLevel(level: KafkaLogLevel, entry: { message: string; er
   return level === KafkaLogLevel.WARN ? 'warn' : 'debug';
 }
 
-export function createKafka(brokers: string[], clientId: string, log: Logger): Kafka {
+/** How to reach a managed Kafka: the `kafka.*` connection settings (all optional: plain TCP). */
+export interface KafkaSecurity {
+  saslMechanism?: KafkaSaslMechanism | undefined;
+  saslUsername?: string | undefined;
+  saslPassword?: string | undefined;
+  ssl?: boolean | undefined;
+  sslCaFile?: string | undefined;
+}
+
+/** The kafkajs `ssl` and `sasl` options of the settings (the CA file is read here, once). */
+export function kafkaSecurityOptions(s: KafkaSecurity): Pick<KafkaConfig, 'ssl' | 'sasl'> {
+  const out: Pick<KafkaConfig, 'ssl' | 'sasl'> = {};
+  if (s.sslCaFile !== undefined) out.ssl = { ca: [readFileSync(s.sslCaFile, 'utf8')] };
+  else if (s.ssl) out.ssl = true;
+  if (s.saslMechanism && s.saslUsername !== undefined && s.saslPassword !== undefined) {
+    out.sasl = { mechanism: s.saslMechanism, username: s.saslUsername, password: s.saslPassword } as SASLOptions;
+  }
+  return out;
+}
+
+/**
+ * A failure to connect at start, as the engine reports it: refused credentials are a bad setting
+ * (one line, exit 2); anything else is passed on. kafkajs's message names the mechanism and the
+ * broker's answer, never the password.
+ */
+export function kafkaConnectError(err: unknown): unknown {
+  const e = err as { name?: string; message?: string } | null;
+  if (e?.name === 'KafkaJSSASLAuthenticationError') {
+    return new ConfigError('KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD', `expects credentials the Kafka brokers accept (${e.message})`);
+  }
+  return err;
+}
+
+export function createKafka(brokers: string[], clientId: string, log: Logger, security: KafkaSecurity = {}): Kafka {
   registerCodecs();
   const kafkaLog = log.child({ component: 'kafkajs' });
   return new KafkaCtor({
     clientId,
     brokers,
+    ...kafkaSecurityOptions(security),
     connectionTimeout: 3000,
     requestTimeout: 30000,
     retry: { initialRetryTime: 200, retries: 8, maxRetryTime: 5000 },

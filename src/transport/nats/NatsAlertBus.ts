@@ -8,9 +8,9 @@ import { connect, headers, nanos, type NatsConnection } from '@nats-io/transport
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import type { Logger } from '../../log.ts';
 import { alertSubject, type Alert, type AlertBus } from '../ports.ts';
+import { natsConnectError, natsConnectOptions, type NatsAuth } from './natsConnection.ts';
 
-export interface NatsAlertBusOptions {
-  url: string;
+export interface NatsAlertBusOptions extends NatsAuth {
   stream: string;
   duplicateWindowMs: number;
   bufferSize: number;
@@ -40,12 +40,12 @@ export class NatsAlertBus implements AlertBus {
 
   static async connect(opts: NatsAlertBusOptions, log: Logger): Promise<NatsAlertBus> {
     const nc = await connect({
-      servers: opts.url.replace(/^nats:\/\//, ''),
+      ...natsConnectOptions(opts),
       name: 'risk-engine',
       reconnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
-    });
+    }).catch((err: unknown) => Promise.reject(natsConnectError(err, opts)));
     await ensureStream(nc, opts);
     return new NatsAlertBus(nc, jetstream(nc, { timeout: opts.publishTimeoutMs ?? 5000 }), opts, log);
   }

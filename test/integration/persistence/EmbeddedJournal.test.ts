@@ -23,8 +23,8 @@ test.after.always(() => rmSync(root, { recursive: true, force: true }));
 const dirOf = (ns: string): string => join(root, ns);
 
 /** Raw access to the store's file, as a second LMDB handle (like another process would have). */
-async function withRaw<T>(ns: string, db: 'journal-v2' | 'snapshots-v2', fn: (d: Database<string, Buffer>) => Promise<T> | T): Promise<T> {
-  const env = open({ path: join(dirOf(ns), 'journal.mdb'), maxDbs: 8 });
+async function withRaw<T>(ns: string, db: 'journal-v2' | 'snapshots-v2' | 'decisions', fn: (d: Database<string, Buffer>) => Promise<T> | T): Promise<T> {
+  const env = open({ path: join(dirOf(ns), 'journal.mdb'), maxDbs: 10 });
   try {
     return await fn(env.openDB<string, Buffer>(db, { encoding: 'string', keyEncoding: 'binary' }));
   } finally {
@@ -130,4 +130,33 @@ test('lmdb: a store written in the first key layout is converted once on open, c
   const gone = { create: false } as Parameters<typeof raw.openDB>[1];
   t.is(raw.openDB('journal', gone) as unknown, undefined, 'the old databases are dropped');
   t.is(raw.openDB('snapshots', gone) as unknown, undefined);
+});
+
+test('lmdb: the decision index keeps an eventId for the retention; past it, it is not read and is removed at the next open', async (t) => {
+  const dir = dirOf('retention');
+  let now = 1_800_000_000_000;
+  const options = { dir, decisionRetentionMs: 1000, now: () => now };
+  const entry = (seq: number, eventId: string): JournalEntry => ({
+    key: 'user:u1',
+    sequenceNumber: seq,
+    data: { v: 1, type: 'accepted', decision: { eventId, userId: 'u1' } },
+    createdAt: now,
+  });
+  const store = new EmbeddedJournal(options);
+  const fence = { shard: 1, epoch: await store.nextEpoch(1) };
+  await store.append([entry(1, 'old')], fence);
+  now += 600;
+  await store.append([entry(2, 'new')], fence);
+  now += 600;
+  t.deepEqual(await store.decisionsOf('old'), []);
+  t.deepEqual(await store.decisionsOf('old', 'u1'), []);
+  t.deepEqual((await store.decisionsOf('new')).map((d) => d.sequenceNumber), [2]);
+  await store.close();
+
+  const reopened = new EmbeddedJournal(options);
+  t.teardown(() => reopened.close());
+  // The removal runs in a write transaction queued at open; the next one is serialised after it.
+  await reopened.nextEpoch(2);
+  const raw = await withRaw('retention', 'decisions', (d) => [...d.getKeys({})].length);
+  t.is(raw, 1, 'only the index entry of "new" is left');
 });

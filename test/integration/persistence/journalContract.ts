@@ -14,6 +14,7 @@ import {
   type JournalEntry,
   type JournalStore,
 } from '../../../src/persistence/JournalStore.ts';
+import type { DecisionStore } from '../../../src/persistence/decisionIndex.ts';
 
 export interface ContractHooks {
   /** Removes everything the namespace left behind; runs after the test's stores are closed. */
@@ -143,10 +144,11 @@ export function runJournalContract(name: string, makeStore: MakeStore, hooks: Co
     await snap(7);
     t.deepEqual(await store.latestSnapshot('u1'), { key: 'u1', sequenceNumber: 7, data: { upTo: 7 }, createdAt: 5 });
     t.deepEqual(seqs(await store.readAfter('u1', 7)), [8, 9, 10]);
+    t.deepEqual(seqs(await store.readAfter('u1', 0)), [5, 6, 7, 8, 9, 10], 'trimmed up to the oldest snapshot kept (4), not the newest');
     await snap(10);
     t.deepEqual(await hooks.snapshotSeqs(ns, 'u1'), [7, 10], 'keeps the newest 2');
-    t.deepEqual(await store.readAfter('u1', 0), []);
-    // The journal is empty now: the head comes from the snapshot, so the next write is 11.
+    t.deepEqual(seqs(await store.readAfter('u1', 0)), [8, 9, 10], 'the journal reaches back to the oldest snapshot kept (7)');
+    t.deepEqual(await store.readAfter('u1', 10), []);
     await t.throwsAsync(store.append(entries('u1', 1, 1), fence), { instanceOf: SequenceConflictError });
     await store.append(entries('u1', 11, 12), fence);
     t.deepEqual(seqs(await store.readAfter('u1', 10)), [11, 12]);
@@ -224,6 +226,66 @@ export function runJournalContract(name: string, makeStore: MakeStore, hooks: Co
 
     await hooks.writeRawEntry(ns, 'u2', 1, '{"v":99,"seq":1,"at":1,"data":{}}');
     await t.throwsAsync(store.readAfter('u2', 0), { message: /unknown schema version 99/ });
+  });
+
+  /** Journaled now: the index keeps entries for the retention (30 days by default) from when they were journaled. */
+  const NOW = Date.now();
+  /** A journal entry that accepted event `eventId` of `userId` (the part of it the index reads). */
+  const accepted = (userId: string, seq: number, eventId: string): JournalEntry => ({
+    key: `user:${userId}`,
+    sequenceNumber: seq,
+    data: { v: 1, type: 'accepted', decision: { eventId, userId, decision: 'ALLOW', riskScore: 0.1, rulesVersion: 1 } },
+    createdAt: NOW + seq,
+  });
+
+  test(`${name}: the decision index is written with the journal entries, per user of an eventId`, async (t) => {
+    const store = (await setup(t).open()) as JournalStore & DecisionStore;
+    const fence = await ownFence(store);
+    await store.append([accepted('u1', 1, 'e-1'), { ...accepted('u1', 2, 'x'), data: { v: 1, type: 'windowsEmitted', at: 1, windowStarts: [] } }, accepted('u1', 3, 'e-2'), accepted('u2', 1, 'e-1')], fence);
+    const one = await store.decisionsOf('e-2');
+    t.deepEqual(one, [{ userId: 'u1', sequenceNumber: 3, at: NOW + 3, decision: { eventId: 'e-2', userId: 'u1', decision: 'ALLOW', riskScore: 0.1, rulesVersion: 1 } }]);
+    t.deepEqual((await store.decisionsOf('e-1')).map((d) => [d.userId, d.sequenceNumber]).sort(), [['u1', 1], ['u2', 1]]);
+    t.deepEqual((await store.decisionsOf('e-1', 'u2')).map((d) => d.sequenceNumber), [1]);
+    t.deepEqual(await store.decisionsOf('e-1', 'u3'), []);
+    t.deepEqual(await store.decisionsOf('x'), [], 'only accepted events are indexed');
+    t.deepEqual(await store.decisionsOf('nothing'), []);
+  });
+
+  test(`${name}: entries that are refused leave no index entry`, async (t) => {
+    const store = (await setup(t).open()) as JournalStore & DecisionStore;
+    const fence = await ownFence(store);
+    await store.append([accepted('u1', 1, 'e-1')], fence);
+    await t.throwsAsync(store.append([accepted('u1', 5, 'gap'), accepted('u2', 1, 'ok')], fence), { instanceOf: SequenceConflictError });
+    t.deepEqual(await store.decisionsOf('gap'), []);
+    t.deepEqual((await store.decisionsOf('ok')).map((d) => d.userId), ['u2']);
+    await store.nextEpoch(fence.shard);
+    await t.throwsAsync(store.append([accepted('u1', 2, 'fenced')], fence), { instanceOf: FencedError });
+    t.deepEqual(await store.decisionsOf('fenced'), []);
+  });
+
+  test(`${name}: the newest snapshot at or below a sequence number`, async (t) => {
+    const store = (await setup(t).open()) as JournalStore & DecisionStore;
+    const fence = await ownFence(store);
+    await store.append(entries('u1', 1, 10), fence);
+    t.is(await store.snapshotAtOrBefore('u1', 10), null);
+    await store.saveSnapshot({ key: 'u1', sequenceNumber: 4, data: { upTo: 4 }, createdAt: 4 }, fence);
+    await store.saveSnapshot({ key: 'u1', sequenceNumber: 8, data: { upTo: 8 }, createdAt: 8 }, fence);
+    t.is(await store.snapshotAtOrBefore('u1', 3), null);
+    t.is((await store.snapshotAtOrBefore('u1', 4))?.sequenceNumber, 4);
+    t.deepEqual(await store.snapshotAtOrBefore('u1', 7), { key: 'u1', sequenceNumber: 4, data: { upTo: 4 }, createdAt: 4 });
+    t.is((await store.snapshotAtOrBefore('u1', 100))?.sequenceNumber, 8);
+    t.is(await store.snapshotAtOrBefore('other', 100), null);
+  });
+
+  test(`${name}: every rules version is kept; the first content of a version stays`, async (t) => {
+    const store = (await setup(t).open()) as JournalStore & DecisionStore;
+    const rules = (v: number, bias: number) => ({ rulesVersion: v, modelVersion: 'm', thresholds: { block: 0.9, challenge: 0.7 }, weights: {}, bias, hardRules: [] });
+    t.true(await store.saveRulesVersion(rules(1, 0)));
+    t.true(await store.saveRulesVersion(rules(2, 1)));
+    t.false(await store.saveRulesVersion(rules(1, 5)));
+    t.deepEqual(await store.rulesVersion(1), rules(1, 0));
+    t.deepEqual(await store.rulesVersion(2), rules(2, 1));
+    t.is(await store.rulesVersion(3), null);
   });
 
   test(`${name}: refuses data that cannot be stored as JSON, writing nothing`, async (t) => {

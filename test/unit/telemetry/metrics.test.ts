@@ -35,3 +35,11 @@ test('consumer lag is per owned shard', async (t) => {
   const f = (await families(metricsWith(() => 0))).get('risk_consumer_lag');
   t.deepEqual(f?.values, [{ value: 7, labels: { shard: '3' } }]);
 });
+
+test('risk_ready says what /readyz says, asked at scrape time', async (t) => {
+  let ready = false;
+  const m = new Metrics({ liveActors: () => 0, ownedShards: () => 0, dependencies: () => ({}), alertsBuffered: () => 0, fencedWrites: () => 0, ready: async () => ready });
+  t.deepEqual((await families(m)).get('risk_ready')?.values.map((v) => v.value), [0]);
+  ready = true;
+  t.deepEqual((await families(m)).get('risk_ready')?.values.map((v) => v.value), [1]);
+});
