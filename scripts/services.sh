@@ -269,14 +269,21 @@ kafka_ensure_scram() {
   stamp=$(kafka_scram_stamp)
   [[ -f $KAFKA_SCRAM_STAMP && $(<"$KAFKA_SCRAM_STAMP") == "$stamp" ]] && return 0
   say "kafka: creating SCRAM-SHA-256/512 credentials of user $KAFKA_SASL_USER"
-  if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
-      -cp "$KAFKA_LIBS/*" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
-      --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
-      --add-config "SCRAM-SHA-256=[password=$KAFKA_SASL_PASSWORD],SCRAM-SHA-512=[password=$KAFKA_SASL_PASSWORD]" \
-      >"$KAFKA_DATA/scram.log" 2>&1; then
-    cat "$KAFKA_DATA/scram.log" >&2
-    die "could not create the SCRAM credentials of $KAFKA_SASL_USER (kafka-configs, see above)"
-  fi
+  local mechanism
+  # one mechanism per request: the broker refuses to alter one user's credentials twice in one
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$KAFKA_CONF_DIR/tools-log4j2.properties" \
+        -cp "$KAFKA_LIBS/*" kafka.admin.ConfigCommand --bootstrap-server "$KAFKA_HOST:$KAFKA_PORT" \
+        --alter --entity-type users --entity-name "$KAFKA_SASL_USER" \
+        --add-config "$mechanism=[password=$KAFKA_SASL_PASSWORD]" \
+        >"$KAFKA_DATA/scram.log" 2>&1; then
+      # the tool echoes its arguments: not the password
+      sed "s/password=[^],]*/password=***/g" "$KAFKA_DATA/scram.log" >&2
+      rm -f "$KAFKA_DATA/scram.log"
+      die "could not create the $mechanism credentials of $KAFKA_SASL_USER (kafka-configs, see above)"
+    fi
+  done
+  rm -f "$KAFKA_DATA/scram.log"
   echo "$stamp" >"$KAFKA_SCRAM_STAMP"
 }
 

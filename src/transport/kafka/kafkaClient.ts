@@ -40,9 +40,16 @@ export function isExpectedKafkaLog(entry: { message: string; error?: unknown }):
  */
 const LEADERSHIP = /not the leader|leader not available|no leader for/i;
 
+/**
+ * Refused SASL credentials: kafkajs logs them three times, then throws them to the caller, which
+ * reports them once (at start: one line naming the settings, exit 2; later: the client's crash).
+ */
+const SASL_REFUSED = /authentication failed|SaslAuthenticate/i;
+
 /** The level a kafkajs entry is logged at here. */
 export function kafkaLogLevel(level: KafkaLogLevel, entry: { message: string; error?: unknown }): 'error' | 'warn' | 'debug' {
   if (isExpectedKafkaLog(entry)) return 'debug';
+  if (SASL_REFUSED.test(entry.message) || (typeof entry.error === 'string' && SASL_REFUSED.test(entry.error))) return 'debug';
   if (level <= KafkaLogLevel.ERROR) return entry.message.startsWith('Response ') && typeof entry.error === 'string' && LEADERSHIP.test(entry.error) ? 'warn' : 'error';
   return level === KafkaLogLevel.WARN ? 'warn' : 'debug';
 }
