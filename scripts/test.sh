@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: brings up Kafka, Redis and NATS when they are not running, typechecks, runs the
 # unit tests (no I/O) and the integration tests (real services), then the disruptive tests one at
-# a time (they stop and restart services of their own). Arguments replace the file selection.
+# a time (they stop and restart services of their own), and last the unit and integration tests
+# again under Node 24 LTS (scripts/node24.sh). Arguments replace the file selection.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh up
@@ -14,3 +15,5 @@ node_modules/.bin/ava 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
 if compgen -G 'test/disruptive/**/*.test.ts' >/dev/null || ls test/disruptive/*.test.ts >/dev/null 2>&1; then
   node_modules/.bin/ava --concurrency 1 'test/disruptive/**/*.test.ts'
 fi
+# Node 24 LTS: the same unit and integration suites in a copy with its own npm ci
+bash scripts/node24.sh
