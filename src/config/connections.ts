@@ -74,7 +74,13 @@ interface ConnectionSettings {
  * What a single field cannot say: files readable, one NATS auth method, a user with its
  * password. `nameOf` names a setting as the user gave it (its env var, else its path).
  */
-export function checkConnections(s: ConnectionSettings, nameOf: (path: string) => string): void {
+export function checkConnections(s: ConnectionSettings, nameOfSource: (path: string) => string): void {
+  // A setting given nowhere is named by its variable: that is how these are usually set.
+  const envOf = new Map(Object.entries(CONNECTION_ENV_VARS).map(([name, spec]) => [spec.path, name]));
+  const nameOf = (path: string): string => {
+    const given = nameOfSource(path);
+    return given !== path ? given : (envOf.get(path) ?? path);
+  };
   const readable = (path: string, value: string | undefined) => {
     if (value === undefined) return;
     try {
