@@ -35,8 +35,13 @@ export function deadLetterRecord(topics: OutputTopics, rec: InputRecord, code: s
     ...asText(rec.value),
     receivedAt,
   };
-  return { topic: topics.dlq, key, value: JSON.stringify(body) };
+  // A replayed dead letter that fails again keeps its replay mark, so `dlq replay` never sends it again.
+  const replayed = rec.headers[DLQ_REPLAY_HEADER];
+  return { topic: topics.dlq, key, value: JSON.stringify(body), ...(replayed !== undefined ? { headers: { [DLQ_REPLAY_HEADER]: replayed } } : {}) };
 }
+
+/** Header of a record `risk-engine dlq replay` produced again: `<topic>/<partition>/<offset>` of its first failure. */
+export const DLQ_REPLAY_HEADER = 'risk-dlq-replay';
 
 /** BLOCK and CHALLENGE raise alerts; ALLOW does not. */
 export function alertFor(d: Decision): Alert | null {

@@ -51,3 +51,9 @@ test('trace ids come from valid traceparent headers only', (t) => {
   t.is(traceIdOf('garbage'), null);
   t.is(traceIdOf(undefined), null);
 });
+
+test('a replayed record that fails again keeps its risk-dlq-replay header on the dead letter; others carry no header', (t) => {
+  const replayed = { ...rec(7, 'u-1', Buffer.from('{bad')), headers: { 'risk-dlq-replay': 'payment-events/3/123', traceparent: 'x' } };
+  t.deepEqual(deadLetterRecord(topics, replayed, 'INVALID_JSON', 'not JSON', 0).headers, { 'risk-dlq-replay': 'payment-events/3/123' });
+  t.is(deadLetterRecord(topics, rec(7, 'u-1', Buffer.from('{bad')), 'INVALID_JSON', 'not JSON', 0).headers, undefined);
+});
