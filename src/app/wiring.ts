@@ -18,8 +18,9 @@ import type { EngineParts } from './Engine.ts';
 import { lockDataDir } from './dataDirLock.ts';
 import { faultsFrom, withFaults } from './faults.ts';
 import type { RulesStore } from './rules.ts';
-import { EmbeddedDecisionFeed, type DecisionFeed } from './decisions/feed.ts';
-import { KafkaDecisionFeed } from '../transport/kafka/DecisionFeed.ts';
+import { EmbeddedDecisionFeed } from '../transport/embedded/EmbeddedDecisionFeed.ts';
+import type { DecisionFeed } from '../transport/ports.ts';
+import { KafkaDecisionFeed } from '../transport/kafka/KafkaDecisionFeed.ts';
 import { embeddedRulesChannel, openRulesChannel } from './rules/channel.ts';
 
 /** The engine's parts and what POST /decide follows: the committed decisions of the cluster. */

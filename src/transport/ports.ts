@@ -127,3 +127,29 @@ export function alertSubject(decision: string, eventType: string): string {
   const token = (s: string) => s.toLowerCase().replace(/[^a-z0-9_-]/g, '_') || '_';
   return `risk.alerts.${token(decision)}.${token(eventType)}`;
 }
+
+/**
+ * The committed decisions as they become visible (POST /decide, GET /decisions/stream): on Kafka a
+ * read_committed follower of the decisions topic (kafka/KafkaDecisionFeed.ts), embedded the decisions
+ * appended to the embedded log (embedded/EmbeddedDecisionFeed.ts). Each instance follows every
+ * decision of the cluster, from the latest offsets at its start, so it can answer for users whose
+ * shard another instance owns.
+ */
+export interface DecisionRecord {
+  /** The record key: the decision's userId. */
+  userId: string;
+  /** The record value, the decision's JSON. */
+  value: string | Buffer;
+}
+
+export interface DecisionFeed {
+  /** Resolves once records committed from now on are seen (Kafka: the follower joined and has its offsets). */
+  start(): Promise<void>;
+  /**
+   * Called for every committed decision record; returns the unsubscribe function. `active`, when
+   * given, says whether the listener wants records right now: a feed may skip reading them while
+   * no listener does (the embedded one does).
+   */
+  onRecord(listener: (record: DecisionRecord) => void, active?: () => boolean): () => void;
+  close(): Promise<void>;
+}

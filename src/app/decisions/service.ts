@@ -16,7 +16,7 @@ import { isDecisionStore, type DecisionStore, type IndexedDecision } from '../..
 import type { JournalStore } from '../../persistence/JournalStore.ts';
 import type { IngestSink, OutputRecord } from '../../transport/ports.ts';
 import { explainIndexed } from './explain.ts';
-import type { DecisionFeed } from './feed.ts';
+import type { DecisionFeed } from '../../transport/ports.ts';
 import { DecisionWaiters } from './waiters.ts';
 
 /** Callers waiting at once per instance; more are refused with 503 rather than queued. */

@@ -8,7 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../log.ts';
-import type { DecisionFeed, DecisionRecord } from '../../app/decisions/feed.ts';
+import type { DecisionFeed, DecisionRecord } from '../ports.ts';
 
 const CLOSE_TIMEOUT_MS = 5000;
 
