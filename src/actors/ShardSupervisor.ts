@@ -20,6 +20,7 @@ import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startConsume, startRound, traceFields, type Traced } from '../telemetry/tracing.ts';
 import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
+import { SerialLane } from '../serialLane.ts';
 import { addJudged, addOutcome, deadLetter, emptyJudged, endJudged, mergeJudged, type Judged } from './judged.ts';
 import { partitionKey, ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
 import { persistenceKey, PoisonError, type IdleClose, type RoundItem, type UserRound } from './UserActor.ts';
@@ -115,7 +116,10 @@ export class ShardSupervisor {
   private readonly ref: nact.Ref<unknown>;
   private readonly users: ShardUsers;
   private readonly topics: OutputTopics;
-  private serial: Promise<unknown> = Promise.resolve();
+  /** Rounds, housekeeping and the stop, one at a time; refuses what is queued once the shard stopped. */
+  private readonly lane = new SerialLane(() => {
+    if (this.stopped) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
+  });
   private readonly queue: ShardBatchQueue<Judged>;
   private stopped = false;
   /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
@@ -185,7 +189,7 @@ export class ShardSupervisor {
     }, period);
     this.ticker.unref();
     this.queue = new ShardBatchQueue<Judged>({
-      serial: (work) => this.inOrder(work),
+      serial: (work) => this.lane.run(work),
       uncommitted: (batch) => this.uncommitted(batch),
       judge: (chunk, control) => this.judgeWithRetry(chunk, control),
       commit: (chunks, control) => this.commitWithRetry(chunks, control),
@@ -217,7 +221,7 @@ export class ShardSupervisor {
 
   /** Housekeeping: close idle users' windows, passivate idle actors, keep within the actor budget. */
   tick(): Promise<void> {
-    return this.inOrder(async () => {
+    return this.lane.run(async () => {
       const now = this.deps.supervision.clock();
       await this.closeDueWindows(now);
       const idleBefore = now - this.deps.settings.actors.passivateAfterMs;
@@ -369,7 +373,7 @@ export class ShardSupervisor {
     if (this.stopped) return;
     this.draining = true;
     clearInterval(this.ticker);
-    await this.inOrder(async () => {
+    await this.lane.run(async () => {
       this.stopped = true;
       // What is judged commits first (or fails at once, draining): the sink closes after it.
       await this.queue.idle();
@@ -379,15 +383,6 @@ export class ShardSupervisor {
       this.users.forgetAll();
       await this.deps.sink.close().catch((err) => this.deps.log.warn({ err, shard: this.shard }, 'closing the shard sink failed'));
     });
-  }
-
-  private inOrder<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.serial.then(() => {
-      if (this.stopped) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
-      return work();
-    });
-    this.serial = run.catch(() => undefined);
-    return run;
   }
 
   /** Judges and journals a chunk; a dependency outage is waited out while the group keeps us. */

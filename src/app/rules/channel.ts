@@ -14,6 +14,7 @@ import type { Rules } from '../../domain/index.ts';
 import type { Logger } from '../../log.ts';
 import { RulesTopic } from '../../transport/kafka/RulesTopic.ts';
 import type { RulesStore } from '../rules.ts';
+import { SerialLane } from '../../serialLane.ts';
 
 export interface RulesChannel {
   current(): Rules;
@@ -42,7 +43,7 @@ export interface RulesLog {
 
 export class LogRulesChannel implements RulesChannel {
   private appliedAt = -1n;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly lane = new SerialLane();
 
   constructor(
     private readonly store: RulesStore,
@@ -57,13 +58,13 @@ export class LogRulesChannel implements RulesChannel {
   }
 
   publish(rules: Rules): Promise<void> {
-    return this.serially(async () => {
+    return this.lane.run(async () => {
       this.apply(rules, await this.log.append(rules), 'local');
     });
   }
 
   update(candidate: Rules): Promise<Rules> {
-    return this.serially(async () => {
+    return this.lane.run(async () => {
       await this.log.catchUp();
       const next: Rules = { ...candidate, rulesVersion: this.store.current().rulesVersion + 1 };
       this.apply(next, await this.log.append(next), 'local');
@@ -83,26 +84,16 @@ export class LogRulesChannel implements RulesChannel {
     this.logger.info({ rulesVersion: rules.rulesVersion, before, position: position.toString(), from }, 'rules applied');
   }
 
-  private serially<T>(work: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(work);
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
 }
 
 /** Embedded mode (one process): publishing is replacing. */
 export function embeddedRulesChannel(store: RulesStore): RulesChannel {
-  let queue: Promise<unknown> = Promise.resolve();
-  const serially = <T>(work: () => T): Promise<T> => {
-    const run = queue.then(work);
-    queue = run.catch(() => undefined);
-    return run;
-  };
+  const lane = new SerialLane();
   return {
     current: () => store.current(),
-    publish: (rules) => serially(() => store.replace(rules)),
+    publish: (rules) => lane.run(() => store.replace(rules)),
     update: (candidate) =>
-      serially(() => {
+      lane.run(() => {
         const next: Rules = { ...candidate, rulesVersion: store.current().rulesVersion + 1 };
         store.replace(next);
         return next;
