@@ -3,20 +3,25 @@
  * What it established goes into a journal event that `evolve` applies (evolve.ts).
  */
 import type { DomainConfig } from './config.ts';
-import { stronger, type Decision, type Reason, type Verdict } from './decision.ts';
+import { stronger, type Decision, type Reason, type ShadowVerdict, type Verdict } from './decision.ts';
 import { isRedelivery, recordIndexFor, seenEventId } from './dedupe.ts';
 import { isFailedLogin, type RiskEvent } from './event.ts';
 import { rateOf } from './fx.ts';
 import { matchingHardRules } from './hardRules.ts';
 import type { EventAccepted, WindowsClosed, WindowsEmitted } from './journal.ts';
 import type { Rules } from './rules.ts';
-import { score, verdictOf } from './scoring.ts';
+import { featureValues, score, scoreValues, verdictOf, type Score } from './scoring.ts';
 import { closedAt, decisionAt, historyLength, isVerdictAt, timeAt } from './history.ts';
 import { sourceKey, type UserState } from './state.ts';
 import { idleCloseAt, idleDue, planEvent, toAggregate, type WindowAggregate } from './windows.ts';
 
 export interface DecideContext {
   rules: Rules;
+  /**
+   * A candidate rule set decided beside `rules` on the same event (CONTRACT §8, shadow rules):
+   * its verdict is recorded in the decision's `shadow` and changes nothing else.
+   */
+  shadow?: Rules | null;
   config: DomainConfig;
   /** Processing time: becomes decidedAt and starts the idle-close timer. */
   now: number;
@@ -39,24 +44,23 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
   if (isRedelivery(state, event)) return redelivered(state, event);
   if (seenEventId(state, event.eventId)) return { kind: 'duplicate' };
 
-  const { rules, config } = ctx;
-  const scored = score(state, event, rules, config);
-  let verdict = verdictOf(scored.riskScore, rules.thresholds);
+  const { rules, config, shadow } = ctx;
+  let scored: Score;
+  let shadowVerdict: ShadowVerdict | undefined;
+  if (shadow) {
+    // One computation of the features for both rule sets: only the weights differ.
+    const values = featureValues(state, event, config, rules, shadow);
+    scored = scoreValues(values, state, event, rules, config, true);
+    const { riskScore } = scoreValues(values, state, event, shadow, config, false);
+    shadowVerdict = { rulesVersion: shadow.rulesVersion, decision: verdictUnder(state, event, riskScore, shadow, config, null), riskScore };
+  } else {
+    scored = score(state, event, rules, config);
+  }
   const reasons: Reason[] = [];
-  for (const rule of matchingHardRules(rules.hardRules, state, event, config)) {
-    verdict = stronger(verdict, rule.decision);
-    reasons.push({ code: `HARD_RULE:${rule.id}`, weight: FORCING_WEIGHT, detail: `hard rule ${rule.id} forces ${rule.decision}` });
-  }
-  if (verdict === 'CHALLENGE') {
-    const nth = challengesNear(state, event.timestamp, config.escalation.withinMs) + 1;
-    if (nth >= config.escalation.challenges) {
-      verdict = 'BLOCK';
-      reasons.push({ code: 'ESCALATED', weight: FORCING_WEIGHT, detail: `CHALLENGE number ${nth} within ${config.escalation.withinMs / 1000} s` });
-    }
-  }
+  const verdict = verdictUnder(state, event, scored.riskScore, rules, config, reasons);
   reasons.push(...scored.reasons);
 
-  const decision = decisionOf(event, verdict, scored.riskScore, reasons, ctx);
+  const decision = decisionOf(event, verdict, scored.riskScore, reasons, ctx, shadowVerdict);
   const { placement, closing } = planEvent(state.windows, event.timestamp, scored.riskScore, config);
   const aggregates = closing.map((o) => toAggregate(state.userId, o));
   const journal: EventAccepted = {
@@ -95,6 +99,27 @@ function redelivered(state: UserState, event: RiskEvent): Outcome {
   return { kind: 'redelivered', decision: null, aggregates: [] };
 }
 
+/**
+ * The verdict of a score under `rules`: thresholds, then hard rules, then escalation of repeated
+ * CHALLENGEs (counted among the user's live verdicts: a shadow set has no history of its own).
+ * The forcing reasons go to `reasons` when given.
+ */
+function verdictUnder(state: UserState, event: RiskEvent, riskScore: number, rules: Rules, config: DomainConfig, reasons: Reason[] | null): Verdict {
+  let verdict = verdictOf(riskScore, rules.thresholds);
+  for (const rule of matchingHardRules(rules.hardRules, state, event, config)) {
+    verdict = stronger(verdict, rule.decision);
+    reasons?.push({ code: `HARD_RULE:${rule.id}`, weight: FORCING_WEIGHT, detail: `hard rule ${rule.id} forces ${rule.decision}` });
+  }
+  if (verdict === 'CHALLENGE') {
+    const nth = challengesNear(state, event.timestamp, config.escalation.withinMs) + 1;
+    if (nth >= config.escalation.challenges) {
+      verdict = 'BLOCK';
+      reasons?.push({ code: 'ESCALATED', weight: FORCING_WEIGHT, detail: `CHALLENGE number ${nth} within ${config.escalation.withinMs / 1000} s` });
+    }
+  }
+  return verdict;
+}
+
 /** Earlier CHALLENGE verdicts within `withinMs` of event time (escalated ones are BLOCKs and do not count). */
 function challengesNear(state: UserState, t: number, withinMs: number): number {
   const h = state.history;
@@ -104,8 +129,8 @@ function challengesNear(state: UserState, t: number, withinMs: number): number {
 }
 
 /** Field order is the contract's: a redelivered decision must serialise byte for byte like the first. */
-function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reasons: Reason[], ctx: DecideContext): Decision {
-  return {
+function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reasons: Reason[], ctx: DecideContext, shadow: ShadowVerdict | undefined): Decision {
+  const decision: Decision = {
     eventId: event.eventId,
     userId: event.userId,
     // The kind's literal is the same text, interned: 50 stored decisions then share one string.
@@ -120,6 +145,9 @@ function decisionOf(event: RiskEvent, verdict: Verdict, riskScore: number, reaso
     shard: ctx.shard,
     traceId: ctx.traceId,
   };
+  // Absent rather than undefined: a decision rebuilt from the history has no such key either.
+  if (shadow) decision.shadow = shadow;
+  return decision;
 }
 
 /** When the actor should call closeIdleWindows (processing time); null when nothing will be due. */

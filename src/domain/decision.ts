@@ -21,6 +21,18 @@ export interface Decision {
   decidedAt: number;
   shard: number;
   traceId: string | null;
+  /**
+   * The verdict of the shadow rule set (CONTRACT §8) when one ran beside the live rules; absent
+   * otherwise. Last, so that a decision without it serialises as it always did.
+   */
+  shadow?: ShadowVerdict;
+}
+
+/** What a shadow rule set would have decided: it never drives state, alerts or escalation. */
+export interface ShadowVerdict {
+  rulesVersion: number;
+  decision: Verdict;
+  riskScore: number;
 }
 
 const STRENGTH: Record<Verdict, number> = { ALLOW: 0, CHALLENGE: 1, BLOCK: 2 };

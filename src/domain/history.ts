@@ -67,6 +67,8 @@ export interface Extras {
   v?: string;
   /** The amount's currency, when the currency table had no room for it. */
   u?: string;
+  /** The decision's shadow verdict (CONTRACT §8) as [rulesVersion, verdict index, riskScore]. */
+  w?: [number, number, number];
 }
 type InlineKey = 'd' | 'k' | 'p' | 'y' | 'm' | 'v';
 
@@ -200,6 +202,8 @@ export function decisionAt(h: History, i: number, userId: string): Decision {
     decidedAt: num(h, i, DECIDED_AT),
     shard: cold(c, SHARD),
     traceId: extras.t ?? null,
+    // Absent rather than undefined, as decide leaves it: the re-emitted record is the same text.
+    ...(extras.w ? { shadow: { rulesVersion: extras.w[0], decision: VERDICTS[extras.w[1]]!, riskScore: extras.w[2] } } : {}),
   };
 }
 
@@ -257,6 +261,7 @@ export function pushEntry(h: History, e: EntryInput, max: number): History {
   if (d.reasons.length) extra.r = d.reasons.map((r) => [r.code, r.weight, r.detail]);
   if (e.closed.length) extra.c = e.closed.map(toClosed);
   if (d.traceId !== null) extra.t = d.traceId;
+  if (d.shadow) extra.w = [d.shadow.rulesVersion, VERDICTS.indexOf(d.shadow.decision), d.shadow.riskScore];
   let currencies = h.currencies;
   let currency = 0;
   if (e.currency !== null) {

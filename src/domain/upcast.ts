@@ -100,6 +100,8 @@ const extrasJson = z
     a: amount.optional(),
     o: z.string().regex(/^\d+$/).optional(),
     s: z.number().optional(),
+    // The shadow verdict: [rulesVersion, verdict index (ALLOW, CHALLENGE, BLOCK), riskScore].
+    w: z.tuple([z.number(), int.min(0).max(2), z.number()]).optional(),
     ...Object.fromEntries(['d', 'k', 'p', 'y', 'm', 'v', 'u'].map((k) => [k, z.string().optional()])),
   })
   .strict();
@@ -157,7 +159,8 @@ const journalV1 = z.discriminatedUnion('type', [
       offset: z.string().regex(/^\d+$/).nullable(),
       upstreamRisk: z.number().min(0).max(1).optional(),
     }),
-    decision: z.object({ ...decisionFields, userId: z.string() }),
+    // A shadow verdict (CONTRACT §8) is optional: kept so that a redelivered decision re-emits it.
+    decision: z.object({ ...decisionFields, userId: z.string(), shadow: z.object({ rulesVersion: z.number(), decision: verdict, riskScore: z.number() }).optional() }),
     window: z.object({ start: int, end: int }).nullable(),
     closed: z.array(aggregate),
   }),
