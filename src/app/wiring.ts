@@ -110,7 +110,7 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     const admin = kafka.admin();
     await admin.connect().catch((err: unknown) => Promise.reject(kafkaConnectError(err)));
     opened.push({ close: () => admin.disconnect() });
-    const { partitions } = await ensureTopics(admin, settings);
+    const { partitions } = await ensureTopics(admin, settings.kafka);
     const rulesChannel = openRulesChannel(kafka, settings, rules, log.child({ component: 'rules' }));
     opened.push(rulesChannel);
     await rulesChannel.start(); // the latest rules are in force before the engine takes events
@@ -124,7 +124,7 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     opened.push(alerts);
     const ingest = await KafkaIngestSink.open(kafka);
     opened.push(ingest);
-    const source = withFaults(new KafkaEventSource(kafka, admin, settings, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
+    const source = withFaults(new KafkaEventSource(kafka, admin, settings.kafka, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
     const decisionFeed = new KafkaDecisionFeed(kafka, { topic: settings.kafka.topics.decisions, groupPrefix: `${settings.kafka.groupId}.decide.${settings.instanceId}` }, log.child({ component: 'decisions' }));
     opened.push(decisionFeed);
     return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, close: closeAll };

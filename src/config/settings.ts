@@ -125,6 +125,8 @@ const settingsSchema = z
   .strict();
 
 export type Settings = z.infer<typeof settingsSchema>;
+/** The Kafka section: what the Kafka adapters take, rather than the whole settings. */
+export type KafkaSettings = Settings['kafka'];
 /** The schema itself, for what lists the settings (`start --help`). */
 export { settingsSchema };
 export type Env = Record<string, string | undefined>;

@@ -164,7 +164,7 @@ async function openSink(opts: ProduceCliOptions, env: Env): Promise<EventSink> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await ensureTopics(admin, topics);
+    await ensureTopics(admin, topics.kafka);
   } finally {
     await admin.disconnect();
   }

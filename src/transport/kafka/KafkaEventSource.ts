@@ -6,7 +6,7 @@
  * Offsets are never auto-committed: each shard commits them in its Kafka transaction.
  */
 import type { Admin, Consumer, Kafka } from 'kafkajs';
-import type { Settings } from '../../config/settings.ts';
+import type { KafkaSettings } from '../../config/settings.ts';
 import type { Logger } from '../../log.ts';
 import type { EventSource, InputRecord, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
 import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
@@ -27,7 +27,7 @@ export class KafkaEventSource implements EventSource {
   constructor(
     private readonly kafka: Kafka,
     private readonly admin: Admin,
-    private readonly settings: Settings,
+    private readonly kafkaSettings: KafkaSettings,
     private readonly log: Logger,
   ) {}
 
@@ -44,11 +44,11 @@ export class KafkaEventSource implements EventSource {
    * stop, so a member without one for a session timeout is counted as disconnected.
    */
   isConnected(): boolean {
-    return this.connected && Date.now() - this.lastHeartbeatAt <= this.settings.kafka.sessionTimeoutMs;
+    return this.connected && Date.now() - this.lastHeartbeatAt <= this.kafkaSettings.sessionTimeoutMs;
   }
 
   async start(listener: ShardListener): Promise<void> {
-    const k = this.settings.kafka;
+    const k = this.kafkaSettings;
     const consumer = this.kafka.consumer({
       groupId: k.groupId,
       partitionAssigners: [coPartitionedAssigner({ current: () => this.owned })],
@@ -154,11 +154,11 @@ export class KafkaEventSource implements EventSource {
   }
 
   async openSink(shard: number): Promise<ShardSink> {
-    return KafkaShardSink.open(this.kafka, this.admin, this.settings, shard);
+    return KafkaShardSink.open(this.kafka, this.admin, this.kafkaSettings, shard);
   }
 
   async committedOffsets(shard: number): Promise<Record<string, string>> {
-    const committed = await this.admin.fetchOffsets({ groupId: this.settings.kafka.groupId, topics: this.settings.kafka.topics.inputs });
+    const committed = await this.admin.fetchOffsets({ groupId: this.kafkaSettings.groupId, topics: this.kafkaSettings.topics.inputs });
     const out: Record<string, string> = {};
     for (const t of committed) {
       const at = t.partitions.find((p) => p.partition === shard)?.offset;
@@ -168,7 +168,7 @@ export class KafkaEventSource implements EventSource {
   }
 
   async positions(shards: readonly number[]): Promise<ShardPosition[]> {
-    const k = this.settings.kafka;
+    const k = this.kafkaSettings;
     const topics = k.topics.inputs;
     const committed = await this.admin.fetchOffsets({ groupId: k.groupId, topics });
     const ends = new Map(

@@ -4,7 +4,7 @@
  * same on every instance, so the next owner of a shard fences the previous owner's producer.
  */
 import { Partitioners, type Admin, type ICustomPartitioner, type Kafka, type Producer } from 'kafkajs';
-import type { Settings } from '../../config/settings.ts';
+import type { KafkaSettings } from '../../config/settings.ts';
 import { shardOf } from '../../domain/shardOf.ts';
 import { EngineError } from '../../errors.ts';
 import type { ConsumedOffset, OutputRecord, ShardSink } from '../ports.ts';
@@ -16,7 +16,7 @@ export class KafkaShardSink implements ShardSink {
     private producer: Producer,
     private readonly kafka: Kafka,
     private readonly admin: Admin,
-    private readonly settings: Settings,
+    private readonly kafkaSettings: KafkaSettings,
     private readonly shard: number,
     /** Partition count per output topic, to place keyed records without kafkajs's partitioner. */
     private readonly partitions: ReadonlyMap<string, number>,
@@ -26,10 +26,10 @@ export class KafkaShardSink implements ShardSink {
     return `${groupId}.shard-${shard}`;
   }
 
-  static async open(kafka: Kafka, admin: Admin, settings: Settings, shard: number): Promise<KafkaShardSink> {
-    const { decisions, aggregates, dlq } = settings.kafka.topics;
-    const producer = await initProducer(kafka, settings, shard);
-    return new KafkaShardSink(producer, kafka, admin, settings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]));
+  static async open(kafka: Kafka, admin: Admin, kafkaSettings: KafkaSettings, shard: number): Promise<KafkaShardSink> {
+    const { decisions, aggregates, dlq } = kafkaSettings.topics;
+    const producer = await initProducer(kafka, kafkaSettings, shard);
+    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]));
   }
 
   async commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
@@ -43,7 +43,7 @@ export class KafkaShardSink implements ShardSink {
       // aborts); the group's committed offsets then say which it was.
       await this.producer.disconnect().catch(() => undefined);
       try {
-        this.producer = await initProducer(this.kafka, this.settings, this.shard);
+        this.producer = await initProducer(this.kafka, this.kafkaSettings, this.shard);
       } catch (initErr) {
         if (isFenced(initErr)) throw fenced(this.shard, initErr);
         throw new EngineError('UNAVAILABLE', `shard ${this.shard}: transactional producer unavailable: ${(initErr as Error).message}`, { cause: initErr });
@@ -59,7 +59,7 @@ export class KafkaShardSink implements ShardSink {
       if (records.length) await tx.sendBatch({ acks: -1, topicMessages: topicMessages(records, this.partitions) });
       if (offsets.length) {
         const topics = [...groupBy(offsets, (o) => o.topic)].map(([topic, os]) => ({ topic, partitions: os.map(({ partition, offset }) => ({ partition, offset })) }));
-        await tx.sendOffsets({ consumerGroupId: this.settings.kafka.groupId, topics });
+        await tx.sendOffsets({ consumerGroupId: this.kafkaSettings.groupId, topics });
       }
       await tx.commit();
     } catch (err) {
@@ -71,7 +71,7 @@ export class KafkaShardSink implements ShardSink {
   /** True when the group's committed offsets already reach every one of `offsets`. */
   private async committedThrough(offsets: readonly ConsumedOffset[]): Promise<boolean> {
     const topics = [...new Set(offsets.map((o) => o.topic))];
-    const committed = await this.admin.fetchOffsets({ groupId: this.settings.kafka.groupId, topics });
+    const committed = await this.admin.fetchOffsets({ groupId: this.kafkaSettings.groupId, topics });
     return offsets.every((o) => {
       const at = committed.find((t) => t.topic === o.topic)?.partitions.find((p) => p.partition === o.partition)?.offset;
       return at !== undefined && at !== '-1' && BigInt(at) >= BigInt(o.offset);
@@ -83,12 +83,12 @@ export class KafkaShardSink implements ShardSink {
   }
 }
 
-async function initProducer(kafka: Kafka, settings: Settings, shard: number): Promise<Producer> {
+async function initProducer(kafka: Kafka, kafkaSettings: KafkaSettings, shard: number): Promise<Producer> {
   const producer = kafka.producer({
-    transactionalId: KafkaShardSink.transactionalId(settings.kafka.groupId, shard),
+    transactionalId: KafkaShardSink.transactionalId(kafkaSettings.groupId, shard),
     idempotent: true,
     maxInFlightRequests: 1,
-    transactionTimeout: settings.kafka.transactionTimeoutMs,
+    transactionTimeout: kafkaSettings.transactionTimeoutMs,
     allowAutoTopicCreation: false,
     createPartitioner: givenPartitionFirst,
     // Right after a commit the broker answers the next transaction's first request with a

@@ -4,10 +4,10 @@
  */
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { EngineError } from '../../errors.ts';
-import type { Settings } from '../../config/settings.ts';
+import type { KafkaSettings } from '../../config/settings.ts';
 
-export async function ensureTopics(admin: Admin, settings: Settings): Promise<{ partitions: number }> {
-  const { topics, partitions: configured, replicationFactor } = settings.kafka;
+export async function ensureTopics(admin: Admin, kafkaSettings: KafkaSettings): Promise<{ partitions: number }> {
+  const { topics, partitions: configured, replicationFactor } = kafkaSettings;
   const inputs = [...topics.inputs, ...(topics.other ? [topics.other] : [])];
   const existing = new Set(await admin.listTopics());
   const present = inputs.filter((t) => existing.has(t));
