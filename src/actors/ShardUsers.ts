@@ -110,6 +110,14 @@ export class ShardUsers {
     this.deps.supervision.onVerdict?.(USER_ACTOR_POLICY, { action: 'stop', attempt: 1 }, 'TIMEOUT');
   }
 
+  /** Stops a user's actor without a snapshot (the user was erased); its next event starts from the store. */
+  forget(userId: string): void {
+    const live = this.live.get(userId);
+    if (!live) return;
+    this.live.delete(userId);
+    nact.stop(live.ref);
+  }
+
   /** Snapshots (when changed) and stops a user actor; its next event brings it back from the store. */
   async passivate(userId: string, reason: 'idle' | 'cap'): Promise<void> {
     const live = this.live.get(userId);

@@ -22,6 +22,7 @@ import { registerDecisions, type DecisionsControl } from './routes/decisions.ts'
 import { registerRulesVersions, type RulesVersions } from './routes/rulesVersions.ts';
 import { registerShards } from './routes/shards.ts';
 import { registerUsers } from './routes/users.ts';
+import { registerUserErasure } from './routes/userErasure.ts';
 import type { AdminEngine, RulesControl } from './types.ts';
 
 /** The package's version, for the OpenAPI document. */
@@ -94,6 +95,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   void app.register(async (api) => {
     registerProbes(api, engine);
     registerUsers(api, engine);
+    registerUserErasure(api, engine);
     registerShards(api, engine, settings.instanceId);
     registerRules(api, options.rules ?? null);
     registerIngest(api, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);

@@ -21,6 +21,9 @@ import { NO_FAULTS, type Faults } from './faults.ts';
 import { StuckWatch, within, type Readiness } from './readiness.ts';
 import type { RulesChannel } from './rules/channel.ts';
 
+/** What `persistenceKey(userId)` puts before the user id. */
+const USER_KEY_PREFIX = persistenceKey('');
+
 export interface EngineParts {
   source: EventSource;
   store: JournalStore;
@@ -72,6 +75,9 @@ export class Engine implements ShardListener {
     this.supervision = makeSupervision(this.metrics);
     this.stuck = new StuckWatch(settings.readiness.stuckAfterMs);
     this.system = nact.start(new NactPersistenceEngine(parts.store).plugin()) as nact.Ref<unknown>;
+    parts.store.onErased?.((key) => {
+      if (key.startsWith(USER_KEY_PREFIX)) this.forgetLive(key.slice(USER_KEY_PREFIX.length));
+    });
   }
 
   async start(): Promise<void> {
@@ -256,6 +262,23 @@ export class Engine implements ShardListener {
     );
     if (state.sequenceNumber === 0) return null;
     return { ...toUserView(state, this.settings.domain.history, this.settings.domain.defaultCurrency), shard, source: 'store' };
+  }
+
+  /**
+   * Erases a user (DELETE /users/:userId): its journal, snapshots and decision-index entries in one
+   * store step, then its live actor here; the owner elsewhere drops it on the store's notice
+   * (constructor). A notice that never arrives costs no correctness: the stale actor's next write
+   * is refused (its sequence number no longer follows the emptied journal) and it recovers empty.
+   */
+  async eraseUser(userId: string): Promise<void> {
+    const { store } = this.parts;
+    if (!store.erase) throw new EngineError('UNAVAILABLE', 'this state store cannot erase users');
+    await store.erase(persistenceKey(userId), userId);
+    this.forgetLive(userId);
+  }
+
+  private forgetLive(userId: string): void {
+    this.open.get(this.shardOf(userId))?.forgetUser(userId);
   }
 
   /** Forces a snapshot of a user of an owned shard; a user never seen is NOT_FOUND, and stays unseen. */

@@ -8,6 +8,8 @@
  *                 append's transaction; older than the retention it is not read and is removed
  *                 when the store opens
  *   rules         rulesVersion -> the rules object of that version (every version is kept)
+ *   shadow        [shadow rules version, field] -> count (./shadowCounts.ts), added to in the
+ *                 append's transaction
  * key+seq is a binary key (./embeddedKeys.ts) whose ranges never overlap between two keys, for any
  * strings. A store written by the first layout (`journal`, `snapshots`) is converted on open.
  * Checks and writes of a call run in one LMDB write transaction, so they are atomic and
@@ -22,6 +24,7 @@ import { migrateLegacyLayout, type LegacyMigration } from './embeddedLegacyLayou
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
 import type { Rules } from '../domain/index.ts';
+import { countsOf, shadowIncrementsOf, SINCE, type ShadowCounts, type ShadowCountStore } from './shadowCounts.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
 import {
   FencedError,
@@ -49,7 +52,7 @@ function decisionKey(eventId: string, userId: string): Buffer {
   return Buffer.concat([keyPrefix(eventId), Buffer.from(userId, 'utf16le')]);
 }
 
-export class EmbeddedJournal implements JournalStore, DecisionStore {
+export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCountStore {
   readonly path: string;
   /** What opening converted from the first key layout; null when there was nothing to convert. */
   readonly migrated: LegacyMigration | null;
@@ -59,11 +62,13 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
   readonly #epochs: Database<number, number>;
   readonly #decisions: Database<string, Buffer>;
   readonly #rules: Database<string, number>;
+  readonly #shadow: Database<number, [number, string]>;
   readonly #keep: number;
   readonly #retentionMs: number;
   readonly #now: () => number;
   #closed = false;
   #fencedWrites = 0;
+  readonly #erasedListeners = new Set<(key: string) => void>();
 
   constructor(options: EmbeddedJournalOptions = {}) {
     const dir = options.dir ?? './data';
@@ -91,6 +96,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
     this.#epochs = this.#root.openDB<number, number>('epochs', {});
     this.#decisions = this.#root.openDB<string, Buffer>('decisions', { encoding: 'string', keyEncoding: 'binary' });
     this.#rules = this.#root.openDB<string, number>('rules', { encoding: 'string' });
+    this.#shadow = this.#root.openDB<number, [number, string]>('shadow', {});
     try {
       this.migrated = migrateLegacyLayout(this.#root, { journal: this.#journal, snapshots: this.#snapshots });
     } catch (err) {
@@ -118,6 +124,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
       index: group.map(indexEntryOf).filter((x) => x !== null).map((x) => ({ key: decisionKey(x.eventId, x.userId), value: x.value })),
+      shadow: shadowIncrementsOf(group),
     }));
     // An async transaction callback cannot roll back what it wrote (a throw inside leaves the
     // puts in place), so it only writes after its checks passed and reports refusals by value.
@@ -125,7 +132,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
       const current = this.#epoch(fence.shard);
       if (current > fence.epoch) return { fencedAt: current, conflicts: [] };
       const conflicts: { key: string; first: number; head: number }[] = [];
-      for (const { key, prefix, first, envelopes, index } of groups) {
+      for (const { key, prefix, first, envelopes, index, shadow } of groups) {
         const head = this.#head(prefix);
         if (first !== head + 1) {
           conflicts.push({ key, first, head });
@@ -133,6 +140,9 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
         }
         envelopes.forEach((env, i) => void this.#journal.put(seqKey(prefix, first + i), env));
         for (const x of index) void this.#decisions.put(x.key, x.value);
+        for (const [version, fields] of shadow) {
+          for (const [field, n] of fields) void this.#shadow.put([version, field], (this.#shadow.get([version, field]) ?? 0) + n);
+        }
       }
       return { fencedAt: undefined, conflicts };
     });
@@ -242,6 +252,21 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
     return text === undefined ? null : (JSON.parse(text) as Rules);
   }
 
+  async startShadowCounts(version: number, since: number): Promise<void> {
+    this.#assertOpen();
+    await this.#root.transaction(() => {
+      for (const k of [...this.#shadow.getKeys({ start: [version], end: [version + 1] })]) void this.#shadow.remove(k);
+      void this.#shadow.put([version, SINCE], since);
+    });
+  }
+
+  async shadowCounts(version: number): Promise<ShadowCounts | null> {
+    this.#assertOpen();
+    const fields = new Map<string, number>();
+    for (const { key, value } of this.#shadow.getRange({ start: [version], end: [version + 1] })) fields.set(key[1], value);
+    return countsOf(version, fields);
+  }
+
   async claimShard(fence: Fence): Promise<number> {
     this.#assertOpen();
     checkFence(fence);
@@ -261,6 +286,40 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
       void this.#epochs.put(shard, next);
       return next;
     });
+  }
+
+  /**
+   * Erasure in one LMDB transaction: the key's journal and snapshots and `userId`'s index entries
+   * (found by walking the index: erasure is rare and the embedded index small). Serialised with
+   * every append, so a concurrent event either lands before (and is erased) or after (seq 1).
+   */
+  async erase(key: string, userId: string): Promise<number> {
+    this.#assertOpen();
+    const prefix = keyPrefix(key);
+    const user = Buffer.from(userId, 'utf16le');
+    const head = await this.#root.transaction(() => {
+      const head = this.#head(prefix);
+      // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
+      const range = { start: seqKey(prefix, 0), end: prefixEnd(prefix) };
+      for (const k of [...this.#journal.getKeys(range)]) void this.#journal.remove(k);
+      for (const k of [...this.#snapshots.getKeys(range)]) void this.#snapshots.remove(k);
+      const index: Buffer[] = [];
+      for (const raw of this.#decisions.getKeys({})) {
+        const k = Buffer.from(raw.buffer, raw.byteOffset, raw.length);
+        const userAt = 4 + k.readUInt32BE(0) * 2;
+        if (k.length - userAt === user.length && k.subarray(userAt).equals(user)) index.push(Buffer.from(k));
+      }
+      for (const k of index) void this.#decisions.remove(k);
+      return head;
+    });
+    for (const l of this.#erasedListeners) l(key);
+    return head;
+  }
+
+  /** Erasures through this store (one process holds an embedded DATA_DIR). */
+  onErased(listener: (key: string) => void): () => void {
+    this.#erasedListeners.add(listener);
+    return () => void this.#erasedListeners.delete(listener);
   }
 
   async close(): Promise<void> {

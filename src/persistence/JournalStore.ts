@@ -53,6 +53,16 @@ export interface JournalStore {
   /** True while the backing store answers. */
   isHealthy(): boolean;
   close(): Promise<void>;
+  /**
+   * Erasure (CONTRACT §8): deletes the journal and snapshots of `key` and `userId`'s decision-index
+   * entries in one atomic step, and tells every instance (`onErased`). Not fenced: any instance may
+   * erase; an owner's live actor still ahead of the store is refused at its next write (its
+   * sequence number no longer follows the emptied journal) and recovers from the empty store.
+   * Resolves with the head that was erased (0 when nothing was stored).
+   */
+  erase?(key: string, userId: string): Promise<number>;
+  /** Calls `listener` with the persistence key of every erasure (this process's and, on a shared store, other instances'); returns the unsubscribe. */
+  onErased?(listener: (key: string) => void): () => void;
 }
 
 export class FencedError extends Error {

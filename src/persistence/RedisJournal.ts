@@ -6,6 +6,9 @@
  *   d:{eventId}        hash userId -> decision index value (./decisionIndex.ts), expiring after
  *                      the retention; written by the append script with the journal entries
  *   rules:v:<n>        the rules object of version n (every version is kept)
+ *   shadow:<n>         hash of the counts of shadow rules version n (./shadowCounts.ts), added
+ *                      to by the append script with the journal entries
+ *   erased             pub/sub channel: the persistence key of every erasure (erase())
  * Every check-and-write is one Lua script (./redisScripts.ts), sent as EVALSHA.
  *
  * Connection policy: the client reconnects by itself, and while it is not connected commands fail
@@ -33,6 +36,7 @@ import {
 import { CONFLICT, FENCED, scripts, type ScriptReply } from './redisScripts.ts';
 import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
 import type { Rules } from '../domain/index.ts';
+import { countsOf, shadowIncrementsOf, SINCE, type ShadowCounts, type ShadowCountStore } from './shadowCounts.ts';
 
 export interface RedisJournalOptions {
   /** redis:// or rediss:// (TLS); may carry user and password, which `username`/`password` override. */
@@ -64,6 +68,10 @@ export function redisKeys(prefix: string) {
     epoch: (shard: number) => `${prefix}:shard:${shard}:epoch`,
     decision: (eventId: string) => `${prefix}:d:{${eventId}}`,
     rules: (version: number) => `${prefix}:rules:v:${version}`,
+    shadow: (version: number) => `${prefix}:shadow:${version}`,
+    erasedChannel: `${prefix}:erased`,
+    /** SCAN pattern of every decision-index key (the prefix is letters, digits, _ . -: no glob characters). */
+    decisionPattern: `${prefix}:d:*`,
   };
 }
 
@@ -103,7 +111,7 @@ function createJournalClient(o: RedisJournalOptions) {
 
 type JournalClient = ReturnType<typeof createJournalClient>;
 
-export class RedisJournal implements JournalStore, DecisionStore {
+export class RedisJournal implements JournalStore, DecisionStore, ShadowCountStore {
   /** Creates the store and waits until Redis answered once. */
   static async connect(options: RedisJournalOptions): Promise<RedisJournal> {
     const journal = new RedisJournal(options);
@@ -125,6 +133,8 @@ export class RedisJournal implements JournalStore, DecisionStore {
   #stalled = false;
   #closed = false;
   #fencedWrites = 0;
+  readonly #erasedListeners = new Set<(key: string) => void>();
+  #subscriber: Promise<JournalClient | null> | undefined;
   #scriptsLoaded: Promise<void> = Promise.resolve();
   /** Set while start() waits: how an authentication error reaches it. */
   #refusedAuth: ((err: Error) => void) | undefined;
@@ -205,12 +215,13 @@ export class RedisJournal implements JournalStore, DecisionStore {
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
       index: this.#indexArgs(group),
+      shadow: this.#shadowArgs(group),
     }));
     // All script calls are issued in this one synchronous loop: node-redis writes every command
     // queued in a tick together, so the batch costs one round trip whatever the number of keys.
     const replies = await this.#deadline(
       'append',
-      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index))),
+      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index, c.shadow))),
     );
     const errors = new Map<string, Error>();
     replies.forEach((r, i) => {
@@ -297,9 +308,71 @@ export class RedisJournal implements JournalStore, DecisionStore {
     return this.#deadline('nextEpoch', this.#client.incr(this.keys.epoch(shard)));
   }
 
+  /**
+   * Erasure in one script (journal, snapshots, the user's decision-index fields, the notice on
+   * `erased`). The index keys are found first, outside the script: the fields of the user among
+   * all index keys (SCAN: erasure is rare, the index may be large, and a script must not block
+   * Redis that long), plus those of the entries still in the journal, read up to a head the script
+   * checks. An index entry whose journal entry was written after the SCAN passed its key and
+   * trimmed by two snapshots before the journal was read escapes it (it expires with the retention).
+   */
+  async erase(key: string, userId: string): Promise<number> {
+    const swept = new Set<string>();
+    for await (const batch of this.#client.scanIterator({ MATCH: this.keys.decisionPattern, COUNT: 1000 })) {
+      const keys = batch as unknown as string[];
+      const has = await this.#deadline('erase', Promise.all(keys.map((k) => this.#client.hExists(k, userId))));
+      keys.forEach((k, i) => {
+        if (Number(has[i])) swept.add(k);
+      });
+    }
+    for (let attempt = 1; ; attempt++) {
+      const entries = await this.readAfter(key, 0);
+      const head = entries.at(-1)?.sequenceNumber ?? (await this.latestSnapshot(key))?.sequenceNumber ?? 0;
+      const indexKeys = new Set(swept);
+      for (const e of entries) {
+        const x = indexEntryOf(e);
+        if (x && x.userId === userId) indexKeys.add(this.keys.decision(x.eventId));
+      }
+      const [status, value] = (await this.#deadline(
+        'erase',
+        this.#client.journalErase([this.keys.journal(key), this.keys.snapshots(key)], head, userId, this.keys.erasedChannel, key, [...indexKeys]),
+      )) as unknown as ScriptReply;
+      if (status !== CONFLICT) return value;
+      // The owner wrote meanwhile: read its new entries and try again.
+      if (attempt >= 10) throw new EngineError('UNAVAILABLE', "an erasure kept meeting new writes of the user; try again");
+    }
+  }
+
+  /** Erasures of every instance on this Redis, through its pub/sub channel (a connection of its own, opened on first use). */
+  onErased(listener: (key: string) => void): () => void {
+    this.#erasedListeners.add(listener);
+    this.#subscriber ??= this.#subscribe();
+    return () => this.#erasedListeners.delete(listener);
+  }
+
+  #subscribe(): Promise<JournalClient | null> {
+    const sub = this.#client.duplicate();
+    sub.on('error', (err: Error) => this.#log.debug({ err: err.message }, 'redis journal: erasure subscription'));
+    return sub
+      .connect()
+      .then(async () => {
+        await sub.subscribe(this.keys.erasedChannel, (message: string) => {
+          for (const l of this.#erasedListeners) l(message);
+        });
+        return sub as JournalClient;
+      })
+      .catch((err: unknown) => {
+        this.#log.warn({ err: toError(err).message }, 'redis journal: could not subscribe to erasures');
+        sub.destroy();
+        return null;
+      });
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    const sub = await this.#subscriber;
+    if (sub?.isOpen) sub.destroy();
     // A graceful close waits for the answers of commands in flight; without a connection there
     // is nothing to wait for, and close() would wait for the reconnection that may never come.
     if (this.#client.isReady) await this.#client.close();
@@ -315,6 +388,25 @@ export class RedisJournal implements JournalStore, DecisionStore {
       if (indexed) args.push(this.keys.decision(indexed.eventId), indexed.userId, indexed.value);
     }
     return args;
+  }
+
+  /** The shadow-rule counts of a key's entries as (hash key, field, increment) triples, as the append script takes them. */
+  #shadowArgs(entries: readonly JournalEntry[]): string[] {
+    const args: string[] = [];
+    for (const [version, fields] of shadowIncrementsOf(entries)) {
+      for (const [field, n] of fields) args.push(this.keys.shadow(version), field, String(n));
+    }
+    return args;
+  }
+
+  async startShadowCounts(version: number, since: number): Promise<void> {
+    const key = this.keys.shadow(version);
+    await this.#deadline('startShadowCounts', this.#client.multi().del(key).hSet(key, SINCE, String(since)).exec());
+  }
+
+  async shadowCounts(version: number): Promise<ShadowCounts | null> {
+    const fields = await this.#deadline('shadowCounts', this.#client.hGetAll(this.keys.shadow(version)));
+    return countsOf(version, new Map(Object.entries(fields)));
   }
 
   #scriptKeys(key: string, shard: number): [string, string, string] {

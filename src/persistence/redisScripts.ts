@@ -35,8 +35,9 @@ end
 `;
 
 // ZADD's arguments go through unpack(), which is bounded by Lua's C stack: add in slices.
-// ARGV: epoch, first sequence number, n, n envelopes, the index's expiry (s), then the decision
-// index as (key, userId, value) triples: written with the entries, or not at all.
+// ARGV: epoch, first sequence number, n, n envelopes, the index's expiry (s), m, then the decision
+// index as m arguments of (key, userId, value) triples, then the shadow-rule counts as (hash key,
+// field, increment) triples: written with the entries, or not at all.
 const APPEND_LUA = `${PRELUDE}
 local first = tonumber(ARGV[2])
 if first ~= head + 1 then return {2, head} end
@@ -52,10 +53,15 @@ while i <= n do
   i = i + 500
 end
 local ttl = ARGV[n + 4]
-local k = n + 5
-while k <= #ARGV do
+local k = n + 6
+local indexEnd = n + 5 + tonumber(ARGV[n + 5])
+while k <= indexEnd do
   redis.call('HSET', ARGV[k], ARGV[k + 1], ARGV[k + 2])
   redis.call('EXPIRE', ARGV[k], ttl)
+  k = k + 3
+end
+while k <= #ARGV do
+  redis.call('HINCRBY', ARGV[k], ARGV[k + 1], ARGV[k + 2])
   k = k + 3
 end
 return {0, head + n}
@@ -85,6 +91,25 @@ end
 return current
 `;
 
+// Erasure: the journal and snapshots of one key and the user's decision-index fields, in one step.
+// ARGV: the head the caller read (its index keys were collected up to it; a write since means
+// entries it has not seen: {2, head}, read again), userId, the channel, the key, then the index keys.
+const ERASE_LUA = `
+local head = 0
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then
+  head = tonumber(last[2])
+else
+  local snap = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  if snap[2] then head = tonumber(snap[2]) end
+end
+if head ~= tonumber(ARGV[1]) then return {2, head} end
+redis.call('DEL', KEYS[1], KEYS[2])
+for i = 5, #ARGV do redis.call('HDEL', ARGV[i], ARGV[2]) end
+redis.call('PUBLISH', ARGV[3], ARGV[4])
+return {0, head}
+`;
+
 const toReply = (reply: unknown): ScriptReply => {
   const [status, value] = reply as [number, number];
   return [Number(status), Number(value)];
@@ -94,9 +119,9 @@ export const scripts = {
   journalAppend: defineScript({
     SCRIPT: APPEND_LUA,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[], ttlSeconds: number, index: string[]) {
+    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[], ttlSeconds: number, index: string[], shadowCounts: string[] = []) {
       parser.pushKeys(keys);
-      parser.push(String(epoch), String(firstSeq), String(envelopes.length), ...envelopes, String(ttlSeconds), ...index);
+      parser.push(String(epoch), String(firstSeq), String(envelopes.length), ...envelopes, String(ttlSeconds), String(index.length), ...index, ...shadowCounts);
     },
     transformReply: toReply,
   }),
@@ -106,6 +131,15 @@ export const scripts = {
     parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, seq: number, envelope: string, keep: number) {
       parser.pushKeys(keys);
       parser.push(String(epoch), String(seq), envelope, String(keep));
+    },
+    transformReply: toReply,
+  }),
+  journalErase: defineScript({
+    SCRIPT: ERASE_LUA,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: [string, string], expectedHead: number, userId: string, channel: string, key: string, indexKeys: string[]) {
+      parser.pushKeys(keys);
+      parser.push(String(expectedHead), userId, channel, key, ...indexKeys);
     },
     transformReply: toReply,
   }),
