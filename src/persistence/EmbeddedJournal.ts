@@ -8,6 +8,8 @@
  *                 append's transaction; older than the retention it is not read and is removed
  *                 when the store opens
  *   rules         rulesVersion -> the rules object of that version (every version is kept)
+ *   shadow        [shadow rules version, field] -> count (./shadowCounts.ts), added to in the
+ *                 append's transaction
  * key+seq is a binary key (./embeddedKeys.ts) whose ranges never overlap between two keys, for any
  * strings. A store written by the first layout (`journal`, `snapshots`) is converted on open.
  * Checks and writes of a call run in one LMDB write transaction, so they are atomic and
@@ -22,6 +24,7 @@ import { migrateLegacyLayout, type LegacyMigration } from './embeddedLegacyLayou
 import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
 import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
 import type { Rules } from '../domain/index.ts';
+import { countsOf, shadowIncrementsOf, SINCE, type ShadowCounts, type ShadowCountStore } from './shadowCounts.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
 import {
   FencedError,
@@ -49,7 +52,7 @@ function decisionKey(eventId: string, userId: string): Buffer {
   return Buffer.concat([keyPrefix(eventId), Buffer.from(userId, 'utf16le')]);
 }
 
-export class EmbeddedJournal implements JournalStore, DecisionStore {
+export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCountStore {
   readonly path: string;
   /** What opening converted from the first key layout; null when there was nothing to convert. */
   readonly migrated: LegacyMigration | null;
@@ -59,6 +62,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
   readonly #epochs: Database<number, number>;
   readonly #decisions: Database<string, Buffer>;
   readonly #rules: Database<string, number>;
+  readonly #shadow: Database<number, [number, string]>;
   readonly #keep: number;
   readonly #retentionMs: number;
   readonly #now: () => number;
@@ -92,6 +96,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
     this.#epochs = this.#root.openDB<number, number>('epochs', {});
     this.#decisions = this.#root.openDB<string, Buffer>('decisions', { encoding: 'string', keyEncoding: 'binary' });
     this.#rules = this.#root.openDB<string, number>('rules', { encoding: 'string' });
+    this.#shadow = this.#root.openDB<number, [number, string]>('shadow', {});
     try {
       this.migrated = migrateLegacyLayout(this.#root, { journal: this.#journal, snapshots: this.#snapshots });
     } catch (err) {
@@ -119,6 +124,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
       index: group.map(indexEntryOf).filter((x) => x !== null).map((x) => ({ key: decisionKey(x.eventId, x.userId), value: x.value })),
+      shadow: shadowIncrementsOf(group),
     }));
     // An async transaction callback cannot roll back what it wrote (a throw inside leaves the
     // puts in place), so it only writes after its checks passed and reports refusals by value.
@@ -126,7 +132,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
       const current = this.#epoch(fence.shard);
       if (current > fence.epoch) return { fencedAt: current, conflicts: [] };
       const conflicts: { key: string; first: number; head: number }[] = [];
-      for (const { key, prefix, first, envelopes, index } of groups) {
+      for (const { key, prefix, first, envelopes, index, shadow } of groups) {
         const head = this.#head(prefix);
         if (first !== head + 1) {
           conflicts.push({ key, first, head });
@@ -134,6 +140,9 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
         }
         envelopes.forEach((env, i) => void this.#journal.put(seqKey(prefix, first + i), env));
         for (const x of index) void this.#decisions.put(x.key, x.value);
+        for (const [version, fields] of shadow) {
+          for (const [field, n] of fields) void this.#shadow.put([version, field], (this.#shadow.get([version, field]) ?? 0) + n);
+        }
       }
       return { fencedAt: undefined, conflicts };
     });
@@ -241,6 +250,21 @@ export class EmbeddedJournal implements JournalStore, DecisionStore {
     this.#assertOpen();
     const text = this.#rules.get(v);
     return text === undefined ? null : (JSON.parse(text) as Rules);
+  }
+
+  async startShadowCounts(version: number, since: number): Promise<void> {
+    this.#assertOpen();
+    await this.#root.transaction(() => {
+      for (const k of [...this.#shadow.getKeys({ start: [version], end: [version + 1] })]) void this.#shadow.remove(k);
+      void this.#shadow.put([version, SINCE], since);
+    });
+  }
+
+  async shadowCounts(version: number): Promise<ShadowCounts | null> {
+    this.#assertOpen();
+    const fields = new Map<string, number>();
+    for (const { key, value } of this.#shadow.getRange({ start: [version], end: [version + 1] })) fields.set(key[1], value);
+    return countsOf(version, fields);
   }
 
   async claimShard(fence: Fence): Promise<number> {

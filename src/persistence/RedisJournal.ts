@@ -6,6 +6,8 @@
  *   d:{eventId}        hash userId -> decision index value (./decisionIndex.ts), expiring after
  *                      the retention; written by the append script with the journal entries
  *   rules:v:<n>        the rules object of version n (every version is kept)
+ *   shadow:<n>         hash of the counts of shadow rules version n (./shadowCounts.ts), added
+ *                      to by the append script with the journal entries
  *   erased             pub/sub channel: the persistence key of every erasure (erase())
  * Every check-and-write is one Lua script (./redisScripts.ts), sent as EVALSHA.
  *
@@ -34,6 +36,7 @@ import {
 import { CONFLICT, FENCED, scripts, type ScriptReply } from './redisScripts.ts';
 import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
 import type { Rules } from '../domain/index.ts';
+import { countsOf, shadowIncrementsOf, SINCE, type ShadowCounts, type ShadowCountStore } from './shadowCounts.ts';
 
 export interface RedisJournalOptions {
   /** redis:// or rediss:// (TLS); may carry user and password, which `username`/`password` override. */
@@ -65,6 +68,7 @@ export function redisKeys(prefix: string) {
     epoch: (shard: number) => `${prefix}:shard:${shard}:epoch`,
     decision: (eventId: string) => `${prefix}:d:{${eventId}}`,
     rules: (version: number) => `${prefix}:rules:v:${version}`,
+    shadow: (version: number) => `${prefix}:shadow:${version}`,
     erasedChannel: `${prefix}:erased`,
     /** SCAN pattern of every decision-index key (the prefix is letters, digits, _ . -: no glob characters). */
     decisionPattern: `${prefix}:d:*`,
@@ -107,7 +111,7 @@ function createJournalClient(o: RedisJournalOptions) {
 
 type JournalClient = ReturnType<typeof createJournalClient>;
 
-export class RedisJournal implements JournalStore, DecisionStore {
+export class RedisJournal implements JournalStore, DecisionStore, ShadowCountStore {
   /** Creates the store and waits until Redis answered once. */
   static async connect(options: RedisJournalOptions): Promise<RedisJournal> {
     const journal = new RedisJournal(options);
@@ -211,12 +215,13 @@ export class RedisJournal implements JournalStore, DecisionStore {
       first: group[0]!.sequenceNumber,
       envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
       index: this.#indexArgs(group),
+      shadow: this.#shadowArgs(group),
     }));
     // All script calls are issued in this one synchronous loop: node-redis writes every command
     // queued in a tick together, so the batch costs one round trip whatever the number of keys.
     const replies = await this.#deadline(
       'append',
-      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index))),
+      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index, c.shadow))),
     );
     const errors = new Map<string, Error>();
     replies.forEach((r, i) => {
@@ -383,6 +388,25 @@ export class RedisJournal implements JournalStore, DecisionStore {
       if (indexed) args.push(this.keys.decision(indexed.eventId), indexed.userId, indexed.value);
     }
     return args;
+  }
+
+  /** The shadow-rule counts of a key's entries as (hash key, field, increment) triples, as the append script takes them. */
+  #shadowArgs(entries: readonly JournalEntry[]): string[] {
+    const args: string[] = [];
+    for (const [version, fields] of shadowIncrementsOf(entries)) {
+      for (const [field, n] of fields) args.push(this.keys.shadow(version), field, String(n));
+    }
+    return args;
+  }
+
+  async startShadowCounts(version: number, since: number): Promise<void> {
+    const key = this.keys.shadow(version);
+    await this.#deadline('startShadowCounts', this.#client.multi().del(key).hSet(key, SINCE, String(since)).exec());
+  }
+
+  async shadowCounts(version: number): Promise<ShadowCounts | null> {
+    const fields = await this.#deadline('shadowCounts', this.#client.hGetAll(this.keys.shadow(version)));
+    return countsOf(version, new Map(Object.entries(fields)));
   }
 
   #scriptKeys(key: string, shard: number): [string, string, string] {

@@ -35,8 +35,9 @@ end
 `;
 
 // ZADD's arguments go through unpack(), which is bounded by Lua's C stack: add in slices.
-// ARGV: epoch, first sequence number, n, n envelopes, the index's expiry (s), then the decision
-// index as (key, userId, value) triples: written with the entries, or not at all.
+// ARGV: epoch, first sequence number, n, n envelopes, the index's expiry (s), m, then the decision
+// index as m arguments of (key, userId, value) triples, then the shadow-rule counts as (hash key,
+// field, increment) triples: written with the entries, or not at all.
 const APPEND_LUA = `${PRELUDE}
 local first = tonumber(ARGV[2])
 if first ~= head + 1 then return {2, head} end
@@ -52,10 +53,15 @@ while i <= n do
   i = i + 500
 end
 local ttl = ARGV[n + 4]
-local k = n + 5
-while k <= #ARGV do
+local k = n + 6
+local indexEnd = n + 5 + tonumber(ARGV[n + 5])
+while k <= indexEnd do
   redis.call('HSET', ARGV[k], ARGV[k + 1], ARGV[k + 2])
   redis.call('EXPIRE', ARGV[k], ttl)
+  k = k + 3
+end
+while k <= #ARGV do
+  redis.call('HINCRBY', ARGV[k], ARGV[k + 1], ARGV[k + 2])
   k = k + 3
 end
 return {0, head + n}
@@ -113,9 +119,9 @@ export const scripts = {
   journalAppend: defineScript({
     SCRIPT: APPEND_LUA,
     NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[], ttlSeconds: number, index: string[]) {
+    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[], ttlSeconds: number, index: string[], shadowCounts: string[] = []) {
       parser.pushKeys(keys);
-      parser.push(String(epoch), String(firstSeq), String(envelopes.length), ...envelopes, String(ttlSeconds), ...index);
+      parser.push(String(epoch), String(firstSeq), String(envelopes.length), ...envelopes, String(ttlSeconds), String(index.length), ...index, ...shadowCounts);
     },
     transformReply: toReply,
   }),
