@@ -13,6 +13,8 @@ import * as rules from './commands/rules.ts';
 import * as demo from './commands/demo.ts';
 import * as decide from './commands/decide.ts';
 import * as explain from './commands/explain.ts';
+import * as backtest from './commands/backtest.ts';
+import * as rebuild from './commands/rebuild.ts';
 import * as dlq from './commands/dlq.ts';
 
 /** Exit code of a usage error (an unknown flag or command, a missing or bad argument). */
@@ -55,7 +57,7 @@ export function buildProgram(output: CliOutput = STDIO): Command {
     // Set before the commands are added: they copy the output settings when created.
     .configureOutput({ writeOut: (t) => output.writeOut(t), writeErr: (t) => output.writeErr(t), outputError: () => undefined })
     .showHelpAfterError(false);
-  for (const command of [start, produce, alerts, inspect, rules, demo, decide, explain, dlq]) command.register(program);
+  for (const command of [start, produce, alerts, inspect, rules, demo, decide, explain, dlq, backtest, rebuild]) command.register(program);
   const each = (cmd: Command, path: string): void => {
     cmd.exitOverride((err: CommanderError) => {
       if (NOT_ERRORS.has(err.code)) throw err;
