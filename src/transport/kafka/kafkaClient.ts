@@ -13,6 +13,16 @@ const { Kafka: KafkaCtor } = kafkajs;
 // Producers here use the default (murmur2, Java-compatible) partitioner on purpose: no warning.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 
+// kafkajs 2.2.4 arms its request queue's check with a negative delay (tulios/kafkajs#1751, not
+// fixed in any release): Node 24 prints a TimeoutNegativeWarning for it, where Node 20 clamps the
+// delay to 1 ms silently (as Node 24 still does). Only warnings raised from that queue are dropped.
+const emitWarning = process.emitWarning;
+process.emitWarning = function (this: NodeJS.Process, warning: string | Error, ...rest: unknown[]) {
+  const type = typeof rest[0] === 'string' ? rest[0] : (rest[0] as { type?: string } | undefined)?.type;
+  if (type === 'TimeoutNegativeWarning' && /kafkajs[\\/]src[\\/]network[\\/]requestQueue/.test(new Error().stack ?? '')) return;
+  return (emitWarning as (...a: unknown[]) => void).call(this, warning, ...rest);
+} as typeof process.emitWarning;
+
 /**
  * kafkajs warnings that are expected by design: transactional producers retry a bounded number
  * of times (a transaction that fails is aborted and its batch retried), the broker answers the
