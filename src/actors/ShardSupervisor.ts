@@ -9,22 +9,23 @@
  * safe: journaled events come back as `redelivered` with the decision stored the first time.
  */
 import nact from 'nact';
-import { parseRecord, type DomainConfig, type Outcome, type RiskEvent, type Rules, type UserState, type UserView } from '../domain/index.ts';
+import type { DomainConfig, RiskEvent, Rules, UserView } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
-import { backoffDelay, DEPENDENCY_BACKOFF, POISON_POLICY, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
+import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, SpanKind, startConsume, startRound, traceFields, type Traced } from '../telemetry/tracing.ts';
-import { aggregateRecord, deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
+import { endSpan, SpanKind, startRound } from '../telemetry/tracing.ts';
+import { aggregateRecord, type OutputTopics } from './outputRecords.ts';
 import { SerialLane } from '../serialLane.ts';
-import { addJudged, addOutcome, deadLetter, emptyJudged, endJudged, mergeJudged, type Judged } from './judged.ts';
+import { endJudged, mergeJudged, type Judged } from './judged.ts';
 import { partitionKey, ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
-import { persistenceKey, PoisonError, type IdleClose, type RoundItem, type UserRound } from './UserActor.ts';
-import { ShardUsers, withDeadline } from './ShardUsers.ts';
+import type { IdleClose } from './UserActor.ts';
+import { ShardRound } from './ShardRound.ts';
+import { ShardUsers } from './ShardUsers.ts';
 
 export interface ShardDeps {
   shard: number;
@@ -58,30 +59,6 @@ export interface ShardFaults {
   beforePersist(entries: number): void;
 }
 
-/** A user's records of one round, their events, and the consume span of each (null without tracing). */
-/** A record's outcome, waiting for the round's outputs to be built in input order. */
-interface Decided {
-  outcome: Outcome;
-  rec: InputRecord;
-  consume: Traced | null;
-}
-
-interface UserBatch {
-  /** Where each record sits in the transaction: outputs keep the records' order. */
-  at: number[];
-  records: InputRecord[];
-  items: RoundItem[];
-  consumes: (Traced | null)[];
-}
-
-/** What one user's part of a round gave: its actor's answer (null when every event was poison) and its quarantined events. */
-interface UserJudged {
-  userId: string;
-  batch: UserBatch;
-  round: UserRound | null;
-  poisoned: { at: number; judged: Judged }[];
-}
-
 /** Per partition, the offset of the last chunk that touches it. */
 function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
   if (chunks.length === 1) return chunks[0]!.offsets;
@@ -89,8 +66,6 @@ function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
   for (const c of chunks) for (const o of c.offsets) last.set(partitionKey(o), o);
   return [...last.values()];
 }
-
-const without = <T>(items: readonly T[], at: number): T[] => items.filter((_, i) => i !== at);
 
 /** Attempts of one transaction that fails for an unexpected reason, before its batches fail for good. */
 const MAX_BATCH_ATTEMPTS = 8;
@@ -112,7 +87,7 @@ export class ShardSupervisor {
   readonly epoch: number;
   private readonly fence: Fence;
   /** States of this round to snapshot once it is committed. */
-  private snapshotsDue: UserState[] = [];
+  private readonly round: ShardRound;
   private readonly ref: nact.Ref<unknown>;
   private readonly users: ShardUsers;
   private readonly topics: OutputTopics;
@@ -178,6 +153,22 @@ export class ShardSupervisor {
       log: deps.log,
       shard: deps.shard,
       onPassivated: (reason) => deps.metrics.passivations.inc({ reason }),
+    });
+    this.round = new ShardRound({
+      shard: deps.shard,
+      fence: this.fence,
+      domain: deps.domain,
+      partitions: deps.partitions,
+      topics: this.topics,
+      users: this.users,
+      store: deps.store,
+      faults: deps.faults,
+      eventTimeoutMs: settings.actors.eventTimeoutMs,
+      snapshotEvery: settings.persistence.snapshotEvery,
+      clock: deps.supervision.clock,
+      metrics: deps.metrics,
+      log: deps.log,
+      isStopped: () => this.stopped,
     });
     const { passivateAfterMs } = settings.actors;
     const period = Math.min(10_000, Math.max(100, Math.min(passivateAfterMs, settings.domain.windows.idleCloseMs) / 2));
@@ -276,7 +267,7 @@ export class ShardSupervisor {
   /** Journals what the idle timers' answers hold, all users in one store call. */
   private async journalIdle(answers: readonly { userId: string; entries: JournalEntry[] }[]): Promise<void> {
     const written = answers.filter((c) => c.entries.length > 0);
-    await this.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
+    await this.round.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
   }
 
   get liveActors(): number {
@@ -366,7 +357,7 @@ export class ShardSupervisor {
   /** The user was erased from the store: its actor and any snapshot of its old state still due go. */
   forgetUser(userId: string): void {
     this.users.forget(userId);
-    this.snapshotsDue = this.snapshotsDue.filter((s) => s.userId !== userId);
+    this.round.forget(userId);
   }
 
   /** The batch in flight may still commit, but no longer waits out a dependency outage. */
@@ -395,7 +386,7 @@ export class ShardSupervisor {
   private async judgeWithRetry(chunk: Chunk, control: BatchControl): Promise<Judged> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.judge(chunk.records);
+        return await this.round.judge(chunk.records);
       } catch (err) {
         await this.beforeRetry(err, attempt, chunk.records.length, control, 'judging failed');
       }
@@ -428,7 +419,7 @@ export class ShardSupervisor {
         // One partition per topic on a shard: the topic names it.
         for (const o of offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
         this.lastCommitAt = this.deps.supervision.clock();
-        this.writeDueSnapshots();
+        this.round.writeDueSnapshots();
         this.resumeWhenCaughtUp();
         timer();
         endJudged(judged);
@@ -437,7 +428,7 @@ export class ShardSupervisor {
         return;
       } catch (err) {
         // What was journaled stays journaled: its snapshots are good whether or not the commit was.
-        this.writeDueSnapshots();
+        this.round.writeDueSnapshots();
         try {
           await this.beforeRetry(err, attempt, judged.records.length, control, 'transaction failed');
         } catch (final) {
@@ -471,164 +462,5 @@ export class ShardSupervisor {
     for (const decision of judged.verdicts) metrics.decisions.inc({ decision });
     for (const code of judged.dlqCodes) metrics.dlq.inc({ code });
     for (const a of judged.alerts) metrics.alertsPublished.inc({ decision: a.alert.decision });
-  }
-
-  /**
-   * Judges a transaction's records in one pass: each user's events go to its actor in one message
-   * (in judging order), every actor answers once, and the journal entries of all of them are
-   * written in one fenced store call before anything is committed.
-   */
-  private async judge(records: readonly InputRecord[]): Promise<Judged> {
-    const now = this.deps.supervision.clock();
-    // Per record, in input order: its dead letter, or its user's outcome (outputs keep the records' order).
-    const parts = new Array<Judged | Decided | undefined>(records.length);
-    const byUser = new Map<string, UserBatch>();
-    for (let i = 0; i < records.length; i++) {
-      const rec = records[i]!;
-      const parsed = parseRecord(rec, this.deps.domain, { now, partitions: this.deps.partitions });
-      if (!parsed.ok) {
-        parts[i] = deadLetter(deadLetterRecord(this.topics, rec, parsed.code, parsed.message, now), parsed.code);
-        continue;
-      }
-      const consume = startConsume(rec, this.shard);
-      // Without tracing, an incoming trace id is still passed on to the decision.
-      const traceId = consume?.span.spanContext().traceId ?? traceIdOf(rec.headers.traceparent);
-      let batch = byUser.get(parsed.event.userId);
-      if (!batch) byUser.set(parsed.event.userId, (batch = { at: [], records: [], items: [], consumes: [] }));
-      batch.at.push(i);
-      batch.records.push(rec);
-      batch.items.push({ event: parsed.event, traceId });
-      batch.consumes.push(consume);
-    }
-    const settled = await Promise.allSettled([...byUser].map(([userId, batch]) => this.judgeUser(userId, batch, now)));
-    const failure = settled.find((r) => r.status === 'rejected');
-    if (failure) {
-      // The users that did answer are ahead of the store now, with nothing journaled: their next
-      // incarnations recover from the store, or the retry would take their events for redeliveries.
-      for (const r of settled) if (r.status === 'fulfilled' && r.value.round?.entries.length) this.restartUser(r.value.userId, errorCode(failure.reason));
-      throw failure.reason;
-    }
-    const rounds = settled.map((r) => (r as PromiseFulfilledResult<UserJudged>).value);
-    const entries: JournalEntry[] = [];
-    for (const r of rounds) if (r.round) for (const e of r.round.entries) entries.push(e);
-    const journaled = rounds.filter((r) => r.round !== null && r.round.entries.length > 0);
-    await this.journal(entries, journaled.map((r) => r.userId), journaled.flatMap((r) => r.batch.consumes));
-    for (const { userId, batch, round, poisoned } of rounds) {
-      for (const p of poisoned) parts[p.at] = p.judged;
-      if (!round) continue;
-      const live = this.users.get(userId);
-      if (live) live.timerAt = round.timerAt;
-      this.dueSnapshot(round.entries, round.state);
-      for (let i = 0; i < round.outcomes.length; i++) {
-        const outcome = round.outcomes[i]!;
-        this.observe(outcome, batch.records[i]!);
-        parts[batch.at[i]!] = { outcome, rec: batch.records[i]!, consume: batch.consumes[i]! };
-      }
-    }
-    const all = emptyJudged();
-    for (const part of parts) {
-      if (part === undefined) continue;
-      if ('outcome' in part) addOutcome(all, part.outcome, { topics: this.topics, shard: this.shard, incoming: part.rec.headers.traceparent ?? null, consume: part.consume, log: this.deps.log });
-      else addJudged(all, part);
-    }
-    return all;
-  }
-
-  /**
-   * One user's events of a round: one message to its actor. A poison event (deciding it throws;
-   * the actor restarts under its policy) is retried with the rest of the user's events and, past
-   * the poison policy's attempts, quarantined to the DLQ while the others go on.
-   */
-  private async judgeUser(userId: string, batch: UserBatch, now: number): Promise<UserJudged> {
-    const poisoned: { at: number; judged: Judged }[] = [];
-    const attempts = new Map<string, number>();
-    for (;;) {
-      if (batch.items.length === 0) return { userId, batch, round: null, poisoned };
-      try {
-        const live = this.users.touch(userId);
-        const round = await this.users.ask<UserRound>(live.ref, (reply) => ({ type: 'judge', items: batch.items, now, reply }));
-        return { userId, batch, round, poisoned };
-      } catch (err) {
-        // An actor that does not answer is stuck: it is stopped, and the retried transaction
-        // meets a fresh incarnation recovered from the store.
-        if (errorCode(err) === 'TIMEOUT') this.users.drop(userId, err);
-        if (!(err instanceof PoisonError)) {
-          batch.consumes.forEach((c) => endSpan(c, err));
-          throw err;
-        }
-        const at = batch.items.findIndex((item) => item.event.eventId === err.eventId);
-        const n = (attempts.get(err.eventId) ?? 0) + 1;
-        attempts.set(err.eventId, n);
-        if (at < 0 || n < POISON_POLICY.maxAttempts) continue;
-        const rec = batch.records[at]!;
-        this.deps.log.error({ shard: this.shard, eventId: err.eventId, userId, err: errorMessage(err), ...traceFields(batch.consumes[at]) }, 'poison event quarantined');
-        endSpan(batch.consumes[at], err);
-        poisoned.push({ at: batch.at[at]!, judged: deadLetter(deadLetterRecord(this.topics, rec, 'POISON', errorMessage(err), this.deps.supervision.clock()), 'POISON') });
-        batch = { at: without(batch.at, at), records: without(batch.records, at), items: without(batch.items, at), consumes: without(batch.consumes, at) };
-      }
-    }
-  }
-
-  /**
-   * Writes a round's journal entries, all users in one fenced store call. When it fails, the
-   * round's actors are ahead of the store: they are stopped, and the retried round meets fresh
-   * incarnations recovered from the store (entries that were written come back as redelivered).
-   */
-  private async journal(entries: readonly JournalEntry[], users: readonly string[], events: readonly (Traced | null)[] = []): Promise<void> {
-    if (entries.length === 0) return;
-    const span = startRound('risk.journal', SpanKind.CLIENT, events, { 'risk.shard': this.shard, 'risk.entries': entries.length });
-    try {
-      this.deps.faults.beforePersist(entries.length);
-      await withDeadline(this.deps.store.append(entries, this.fence), this.deps.settings.actors.eventTimeoutMs, 'the journal write');
-      endSpan(span);
-    } catch (err) {
-      endSpan(span, err);
-      if (errorCode(err) === 'FENCED') {
-        for (const userId of users) this.restartUser(userId, 'FENCED');
-        throw err;
-      }
-      const failure = new EngineError(errorCode(err) === 'TIMEOUT' ? 'TIMEOUT' : 'UNAVAILABLE', `journal write of ${entries.length} entries failed: ${errorMessage(err)}`, { cause: err });
-      for (const userId of users) {
-        if (failure.code === 'TIMEOUT') this.users.drop(userId, failure);
-        else this.restartUser(userId, failure.code);
-      }
-      throw failure;
-    }
-  }
-
-  /** Remembers a state to snapshot once its round is committed, when the round crossed a multiple of snapshotEvery. */
-  private dueSnapshot(entries: readonly JournalEntry[], state: UserState): void {
-    if (entries.length === 0) return;
-    const every = this.deps.settings.persistence.snapshotEvery;
-    const before = entries[0]!.sequenceNumber - 1;
-    if (Math.floor(state.sequenceNumber / every) > Math.floor(before / every)) this.snapshotsDue.push(state);
-  }
-
-  /**
-   * Snapshots of committed rounds, off the hot path: written after the commit, all at once, not
-   * awaited by the round. A missed periodic snapshot only makes the next recovery longer.
-   */
-  private writeDueSnapshots(): void {
-    const due = this.snapshotsDue;
-    if (due.length === 0) return;
-    this.snapshotsDue = [];
-    const createdAt = this.deps.supervision.clock();
-    for (const state of due) {
-      this.deps.store
-        .saveSnapshot({ key: persistenceKey(state.userId), sequenceNumber: state.sequenceNumber, data: state, createdAt }, this.fence)
-        .catch((err: unknown) => this.deps.log.warn({ shard: this.shard, code: errorCode(err), err: errorMessage(err) }, 'snapshot failed'));
-    }
-  }
-
-  private observe(outcome: Outcome, rec: InputRecord): void {
-    const { metrics } = this.deps;
-    if (outcome.kind === 'duplicate') metrics.duplicates.inc();
-    else if (outcome.kind === 'redelivered') metrics.redelivered.inc();
-    else if (rec.timestamp > 0) metrics.latency.observe(Math.max(0, outcome.decision.decidedAt - rec.timestamp) / 1000);
-  }
-
-  /** A user whose state may be ahead of the store: a fresh incarnation recovers from it (none once the shard stops). */
-  private restartUser(userId: string, code: string): void {
-    this.users.restart(userId, code, !this.stopped);
   }
 }
