@@ -16,17 +16,22 @@
  *   embedded the embedded engine (`npm start` without KAFKA_BROKERS, a temporary DATA_DIR), the
  *            events posted as NDJSON to POST /events by 4 concurrent clients in batches of 1,000
  *            lines, each user's events by one client in order; events/s until every event is decided
+ *   (g)      POST /decide as callers in the payment path see it (bench/lib/decide.ts): 20 keep-alive
+ *            clients offer 200 requests/s in total of mixed users for --decide-seconds, full
+ *            request time p50/p99/p99.9 and 200/202/other; then GET /decisions/:eventId/explain of
+ *            an event 50 events back in its user's history; once on an engine on Kafka + Redis,
+ *            once on an embedded engine
  *   profile  (--profile) (b) once more with the V8 CPU profiler (the same as --cpu-prof, but only
  *            from ready to caught up, without start-up), and the embedded scenario under it; the
  *            top frames go into the results
  *
- * `--only b,e` runs some of a,b,c,d,e,f,embedded (a ratio whose other side did not run is null;
+ * `--only b,e` runs some of a,b,c,d,e,f,embedded,g (a ratio whose other side did not run is null;
  * (d) needs (b) or --latency-rate). A full run writes bench/results/<date>.json,
  * bench/results/latest.json and bench/results/latest.svg; a partial one only
  * bench/results/<date>-<scenarios>.json. Topics and Redis keys of the run are deleted at the end
  * (--keep keeps them).
  *
- *   npm run bench [-- --events 100000 --users 5000 --partitions 12 --latency-seconds 30 --only b,e --profile --keep]
+ *   npm run bench [-- --events 100000 --users 5000 --partitions 12 --latency-seconds 30 --decide-seconds 20 --only b,e --profile --keep]
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,6 +49,7 @@ import { produce } from '../src/loadgen/produce.ts';
 import { KafkaEventSink, type Compression } from '../src/loadgen/sinks.ts';
 import { percentile } from '../src/loadgen/stats.ts';
 import { chartFromReport, type BenchReport } from './lib/chart.ts';
+import { decideScenario, EXPLAIN_EVENTS_BACK, type DecideScenarioResult } from './lib/decide.ts';
 import { buildEngine, EngineChild } from './lib/engineChild.ts';
 import { postNdjson, splitByUser } from './lib/httpClients.ts';
 import { baselineConsume, createEngineTopics, deleteTopics, endOffsets, followDecisions, totalOf, waitCaughtUp, type DecisionSeen, type Ends } from './lib/kafka.ts';
@@ -69,9 +75,13 @@ interface Args {
   hotUserShare: number;
   embeddedClients: number;
   embeddedBatch: number;
+  decideSeconds: number;
+  decideRate: number;
+  decideClients: number;
+  explainRequests: number;
 }
 
-const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f', 'embedded'] as const;
+const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f', 'embedded', 'g'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function scenarioList(value: string): Scenario[] {
@@ -109,6 +119,10 @@ const args = new Command('bench')
   .option('--hot-user-share <r>', "share of all events sent by (f)'s hot user", numberArg(0.01, 0.9), 0.2)
   .option('--embedded-clients <n>', 'concurrent HTTP clients of the embedded scenario', integerArg(1, 64), 4)
   .option('--embedded-batch <n>', 'NDJSON lines per POST /events of the embedded scenario', integerArg(1, 10_000), 1000)
+  .option('--decide-seconds <n>', 'how long (g) offers POST /decide, per engine', integerArg(1, 600), 20)
+  .option('--decide-rate <n>', 'POST /decide per second of (g), over all its clients', integerArg(1, 10_000), 200)
+  .option('--decide-clients <n>', 'concurrent HTTP clients of (g), one keep-alive connection each', integerArg(1, 256), 20)
+  .option('--explain-requests <n>', 'GET /decisions/:eventId/explain requests of (g), one at a time', integerArg(1, 100_000), 200)
   .parse(process.argv)
   .opts<Args>();
 
@@ -621,6 +635,63 @@ try {
     }
   }
 
+  // ---- (g) POST /decide and explain ------------------------------------------------------------
+  let g: { kafka: DecideScenarioResult; embedded: DecideScenarioResult } | null = null;
+  if (want('g')) {
+    const eventsG = args.decideRate * args.decideSeconds;
+    // The same events per user as the backlog, as (d) does: mixed new and returning users.
+    const usersG = Math.max(args.decideClients, Math.round((eventsG * args.users) / args.events));
+    const HISTORY_USERS = 10;
+    const HISTORY_EVENTS = 60;
+    /** The load, warm-up and explain histories of one engine, users of its own (`tag`). */
+    const eventsOf = (tag: string) => {
+      const load = [...generateEvents(planLoad({ users: usersG, events: eventsG, fraudRatio: args.fraudRatio, seed: args.seed + 2, idPrefix: `${id}-${tag}-` }))].map((x) => x.event);
+      const warmup = [...generateEvents(planLoad({ users: args.decideClients, events: args.decideClients, fraudRatio: 0, seed: args.seed + 3, idPrefix: `${id}-${tag}w-`, spread: 0 }))].map((x) => x.event);
+      const histories = new Map<string, LoadEvent[]>();
+      for (const { event } of generateEvents(planLoad({ users: HISTORY_USERS, events: HISTORY_USERS * HISTORY_EVENTS, fraudRatio: 0, seed: args.seed + 4, idPrefix: `${id}-${tag}h-`, spread: 0 }))) {
+        histories.set(event.userId, [...(histories.get(event.userId) ?? []), event]);
+      }
+      for (const [u, h] of histories) if (h.length <= EXPLAIN_EVENTS_BACK + 1) histories.delete(u);
+      return { events: load, warmupEvents: warmup, histories };
+    };
+    const common = { clients: args.decideClients, rate: args.decideRate, explainRequests: args.explainRequests, say };
+    const G = topicsOf(`${id}-g`);
+    await createEngineTopics(admin, G, args.partitions);
+    statePrefixes.push(`${id}-g`);
+    say(`(g) decide: an engine on Kafka; ${eventsG} POST /decide of ${usersG} users at ${args.decideRate}/s by ${args.decideClients} clients, then ${args.explainRequests} explains`);
+    const gKafka = await decideScenario(await EngineChild.start({ id, topics: G, brokers: BROKERS, groupId: `${id}-g`, statePrefix: `${id}-g`, workDir, kafkaConfig }), { ...common, ...eventsOf('g'), label: '(g) Kafka' });
+    const dataDir = mkdtempSync(join(os.tmpdir(), 'risk-bench-decide-'));
+    let gEmbedded: DecideScenarioResult;
+    try {
+      say(`(g) decide: an embedded engine (DATA_DIR ${dataDir}), the same load`);
+      const child = await EngineChild.start({ id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-ge`, statePrefix: `${id}-ge`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
+      gEmbedded = await decideScenario(child, { ...common, ...eventsOf('ge'), label: '(g) embedded' });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+    g = { kafka: gKafka, embedded: gEmbedded };
+    report.g_decide = {
+      offeredRate: args.decideRate,
+      clients: args.decideClients,
+      seconds: args.decideSeconds,
+      requests: eventsG,
+      users: usersG,
+      explainRequests: args.explainRequests,
+      kafka: gKafka,
+      embedded: gEmbedded,
+      definitions: {
+        requestMs: 'full request time of POST /decide as its client saw it: from the call to the last byte of the answer, on a keep-alive connection already open; every answer counts (a 202 after the server\'s 2 s timeout too; transport errors count as other and have no time)',
+        load: `${args.decideClients} clients with one keep-alive connection each (node:http Agent, maxSockets 1), one request at a time each; request i (loadgen generator, mixed users, production order) is due at start + i / ${args.decideRate} s and is sent by the first free client, a user's next event only once its previous one was answered; with every client busy, requests go out late (lateStarts) and the achieved rate falls below the offered one`,
+        afterWarmup: 'requestMs of the requests due after the first seconds of the load (new users\' actors recover first)',
+        fromDueMs: 'request time plus how late the request was sent after it was due: what a caller behind a busy client waited (open-loop view)',
+        warmup: 'before the clock: one POST /decide per client (?timeoutMs=30000, users of their own): opens the connections and starts the engine\'s decisions follower (on Kafka, its consumer group joins on the first decide)',
+        engineCpuMsPerRequest: "CPU of the engine's process from before the warm-up to the last answer, per measured request",
+        explain: `GET /decisions/:eventId/explain?userId= of the event ${EXPLAIN_EVENTS_BACK} events before its user's last: ${HISTORY_USERS} users get ${HISTORY_EVENTS} events each by POST /decide, one at a time per user (the event types have topics of their own: posted together they could be journaled out of order), then one request at a time on one keep-alive connection, round robin over the users; requestMs as above; journalPositions: stateBefore.sequenceNumber of the explained events`,
+      },
+    };
+    say(`(g) decide: Kafka p99 ${gKafka.decide.requestMs.p99} ms, embedded p99 ${gEmbedded.decide.requestMs.p99} ms; explain p99 ${gKafka.explain.requestMs.p99} ms (Redis), ${gEmbedded.explain.requestMs.p99} ms (embedded)`);
+  }
+
   // ---- profile -------------------------------------------------------------------------------
   let profile: (ProfileSummary & { eventsPerSecond: number }) | null = null;
   if (args.profile) {
@@ -663,6 +734,10 @@ try {
     { name: `--workers ${args.workers} / 1 throughput, (e)/(b)`, target: `measured (goal >= 1.6 with cores to spare; this machine has ${os.cpus().length})`, measured: eOverB, met: null },
     { name: `hot user at ${Math.round(args.hotUserShare * 100)}% of events / uniform throughput, (f)/(b)`, target: '>= 0.5 (goal >= 0.9)', measured: fOverB, met: met(fOverB, (x) => x >= 0.5) },
     { name: 'embedded, NDJSON to POST /events by 4 clients, decided events/s', target: '>= 20000 (goal >= 50000)', measured: embedded?.eventsPerSecond ?? null, met: met(embedded?.eventsPerSecond ?? null, (x) => x >= 20_000) },
+    { name: `(g) POST /decide p99, engine on Kafka, ${args.decideClients} clients offering ${args.decideRate}/s (ms)`, target: '<= 150 (goal <= 50)', measured: g?.kafka.decide.requestMs.p99 ?? null, met: met(g?.kafka.decide.requestMs.p99 ?? null, (x) => x <= 150) },
+    { name: `(g) POST /decide p99, embedded engine, ${args.decideClients} clients offering ${args.decideRate}/s (ms)`, target: '<= 20', measured: g?.embedded.decide.requestMs.p99 ?? null, met: met(g?.embedded.decide.requestMs.p99 ?? null, (x) => x <= 20) },
+    { name: `(g) GET /decisions/:eventId/explain p99, ${EXPLAIN_EVENTS_BACK} events back, engine on Kafka + Redis (ms)`, target: '<= 20', measured: g?.kafka.explain.requestMs.p99 ?? null, met: met(g?.kafka.explain.requestMs.p99 ?? null, (x) => x <= 20) },
+    { name: `(g) GET /decisions/:eventId/explain p99, ${EXPLAIN_EVENTS_BACK} events back, embedded engine (ms)`, target: '<= 20', measured: g?.embedded.explain.requestMs.p99 ?? null, met: met(g?.embedded.explain.requestMs.p99 ?? null, (x) => x <= 20) },
   ];
   report.scenarios = args.only;
   (report.machine as Record<string, unknown>).loadavgEnd = os.loadavg().map((x) => r(x, 2));
@@ -694,6 +769,15 @@ try {
   if (e) lines.push(`(e) --workers ${e.workers}`.padEnd(26) + `${e.eventsPerSecond} events/s   (e)/(b) = ${eOverB}   steady ${e.steadyEventsPerSecond} events/s   peak RSS ${e.peakRssMB} MB (${e.processes} processes)   ${e.cpuMsPer1000Events} CPU-ms per 1000 events`);
   if (fResult) lines.push(`(f) hot user ${Math.round(args.hotUserShare * 100)}%`.padEnd(26) + `${fResult.eventsPerSecond} events/s   (f)/(b) = ${fOverB}   steady ${fResult.steadyEventsPerSecond} events/s   ${fResult.cpuMsPer1000Events as number} CPU-ms per 1000 events`);
   if (embedded) lines.push(`embedded (POST /events)`.padEnd(26) + `${embedded.eventsPerSecond} events/s decided, ${args.embeddedClients} clients x ${args.embeddedBatch} lines   posted at ${embedded.postedEventsPerSecond} events/s   peak RSS ${embedded.peakRssMB} MB   ${embedded.cpuMsPer1000Events} CPU-ms per 1000 events`);
+  if (g) {
+    for (const [label, x] of [['Kafka', g.kafka], ['embedded', g.embedded]] as const) {
+      const s = x.decide.status;
+      lines.push(
+        `(g) decide, ${label}`.padEnd(26) + `p50 ${x.decide.requestMs.p50} ms  p99 ${x.decide.requestMs.p99} ms  p99.9 ${x.decide.requestMs.p999} ms at ${x.decide.achievedRate}/s by ${x.decide.clients} clients   200: ${s['200']}  202: ${s['202']}  other: ${s.other}   ${x.decide.engineCpuMsPerRequest} CPU-ms per request`,
+        `(g) explain, ${label}`.padEnd(26) + `p50 ${x.explain.requestMs.p50} ms  p99 ${x.explain.requestMs.p99} ms over ${x.explain.requests} requests, ${EXPLAIN_EVENTS_BACK} events back   ${JSON.stringify(x.explain.status)}`,
+      );
+    }
+  }
   lines.push('');
   process.stdout.write(lines.join('\n'));
 } finally {
