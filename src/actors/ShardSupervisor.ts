@@ -39,6 +39,8 @@ export interface ShardDeps {
   alerts: AlertBus;
   store: JournalStore;
   rules(): Rules;
+  /** The shadow rule set (CONTRACT §8), null while none runs. */
+  shadowRules?(): Rules | null;
   supervision: SupervisionDeps;
   metrics: Metrics;
   log: Logger;
@@ -141,6 +143,7 @@ export class ShardSupervisor {
         shard: deps.shard,
         fence: () => this.fence,
         rules: deps.rules,
+        shadowRules: deps.shadowRules,
         domain: deps.domain,
         store: deps.store,
         clock: deps.supervision.clock,
@@ -460,6 +463,7 @@ export class ShardSupervisor {
     for (const rec of consumed) perTopic.set(rec.topic, (perTopic.get(rec.topic) ?? 0) + 1);
     for (const [topic, n] of perTopic) metrics.eventsConsumed.inc({ topic }, n);
     for (const decision of judged.verdicts) metrics.decisions.inc({ decision });
+    for (const [live, shadow] of judged.shadows) metrics.shadowDecisions.inc({ live, shadow });
     for (const code of judged.dlqCodes) metrics.dlq.inc({ code });
     for (const a of judged.alerts) metrics.alertsPublished.inc({ decision: a.alert.decision });
   }

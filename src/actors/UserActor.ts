@@ -85,6 +85,8 @@ export interface UserActorDeps {
   shard: number;
   fence(): Fence;
   rules(): Rules;
+  /** The shadow rule set decided beside the live one (CONTRACT §8), null while none runs. */
+  shadowRules?(): Rules | null;
   domain: DomainConfig;
   store: JournalStore;
   clock(): number;
@@ -126,7 +128,7 @@ export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: 
     try {
       switch (msg.type) {
         case 'judge': {
-          const judging: DecideContext = { rules: deps.rules(), config: deps.domain, now: msg.now, shard: deps.shard, traceId: null };
+          const judging: DecideContext = { rules: deps.rules(), shadow: deps.shadowRules?.() ?? null, config: deps.domain, now: msg.now, shard: deps.shard, traceId: null };
           const outcomes: Outcome[] = [];
           const entries: JournalEntry[] = [];
           let next = state;

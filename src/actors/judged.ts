@@ -13,20 +13,23 @@ export interface Judged {
   records: OutputRecord[];
   alerts: { alert: Alert; traceparent: string | null }[];
   verdicts: string[];
+  /** [live, shadow] verdicts of the events decided under a shadow rule set now (not redelivered). */
+  shadows: [string, string][];
   dlqCodes: string[];
   /** The events' spans, ended when the batch commits (or fails). */
   spans: Traced[];
 }
 
-export const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], dlqCodes: [code], spans: [] });
+export const deadLetter = (record: OutputRecord, code: string): Judged => ({ records: [record], alerts: [], verdicts: [], shadows: [], dlqCodes: [code], spans: [] });
 
-export const emptyJudged = (): Judged => ({ records: [], alerts: [], verdicts: [], dlqCodes: [], spans: [] });
+export const emptyJudged = (): Judged => ({ records: [], alerts: [], verdicts: [], shadows: [], dlqCodes: [], spans: [] });
 
 /** Appends `part` to `into` (one accumulator per round: no arrays made per event). */
 export function addJudged(into: Judged, part: Judged): void {
   for (const r of part.records) into.records.push(r);
   for (const a of part.alerts) into.alerts.push(a);
   for (const v of part.verdicts) into.verdicts.push(v);
+  for (const s of part.shadows) into.shadows.push(s);
   for (const c of part.dlqCodes) into.dlqCodes.push(c);
   for (const s of part.spans) into.spans.push(s);
 }
@@ -75,6 +78,7 @@ export function addOutcome(into: Judged, outcome: Outcome, { topics, shard, inco
   into.records.push(decisionRecord(topics, decision, traceparent));
   for (const a of aggregates) into.records.push(aggregateRecord(topics, a));
   into.verdicts.push(decision.decision);
+  if (decision.shadow && outcome.kind === 'accepted') into.shadows.push([decision.decision, decision.shadow.decision]);
   const alert = alertFor(decision);
   if (alert) into.alerts.push({ alert, traceparent });
 }

@@ -223,6 +223,7 @@ export class Engine implements ShardListener {
       alerts: this.parts.alerts,
       store: this.parts.store,
       rules: this.rules,
+      shadowRules: () => this.parts.rules.shadow?.()?.rules ?? null,
       supervision: this.supervision,
       metrics: this.metrics,
       log: this.log,

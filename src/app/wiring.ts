@@ -87,7 +87,7 @@ export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
     ingest: transport.ingest,
     partitions: transport.log.partitionsOf(topics.inputs[0]!),
     faults: faultsFrom(process.env.RISK_FAULT),
-    rules: embeddedRulesChannel(rules),
+    rules: embeddedRulesChannel(rules, { counts: () => store }),
     close: async () => {
       try {
         await transport.close();
@@ -111,11 +111,14 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     await admin.connect().catch((err: unknown) => Promise.reject(kafkaConnectError(err)));
     opened.push({ close: () => admin.disconnect() });
     const { partitions } = await ensureTopics(admin, settings.kafka);
-    const rulesChannel = openRulesChannel(kafka, settings, rules, log.child({ component: 'rules' }));
+    // The shadow counts live in the store, connected below: asked for only once a report is.
+    let counts: RedisJournal | null = null;
+    const rulesChannel = openRulesChannel(kafka, settings, rules, log.child({ component: 'rules' }), { counts: () => counts });
     opened.push(rulesChannel);
     await rulesChannel.start(); // the latest rules are in force before the engine takes events
     const { username, password, tlsCaFile } = settings.redis;
     const store = await RedisJournal.connect({ url: settings.redis.url, username, password, tlsCaFile, prefix: settings.redis.prefix, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: decisionRetentionMs(settings) });
+    counts = store;
     opened.push(store);
     const alerts = await NatsAlertBus.connect(
       { ...settings.nats, bufferSize: settings.nats.alertBufferSize },

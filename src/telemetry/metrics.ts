@@ -8,6 +8,12 @@ export class Metrics {
   readonly registry = new Registry();
   readonly eventsConsumed = new Counter({ name: 'risk_events_consumed_total', help: 'Input records consumed, per topic', labelNames: ['topic'], registers: [this.registry] });
   readonly decisions = new Counter({ name: 'risk_decisions_total', help: 'Decisions committed, per outcome', labelNames: ['decision'], registers: [this.registry] });
+  readonly shadowDecisions = new Counter({
+    name: 'risk_shadow_decisions_total',
+    help: 'Events decided under a shadow rule set too, committed, per live and shadow decision',
+    labelNames: ['live', 'shadow'],
+    registers: [this.registry],
+  });
   readonly duplicates = new Counter({ name: 'risk_duplicate_events_total', help: 'Events ignored as duplicates (eventId seen before)', registers: [this.registry] });
   readonly redelivered = new Counter({ name: 'risk_redelivered_events_total', help: 'Records seen again after a crash or rebalance; their stored decision was re-emitted', registers: [this.registry] });
   readonly latency = new Histogram({

@@ -1,7 +1,10 @@
 /**
  * The rules topic: the Kafka log of the rules channel (src/app/rules/channel.ts). A compacted
- * control topic with one partition; every record has the key `rules`, so compaction keeps the
- * latest rules. Written by an idempotent producer with acks=all.
+ * control topic with one partition; the live rules' records have the key `rules` and those of
+ * the shadow rule set (CONTRACT §8) the key `shadow`, so compaction keeps the latest of each.
+ * A stopped shadow is a `shadow` record with `rules: null` (not a tombstone: it keeps the stopped
+ * version, so that no later shadow takes its number again; a tombstone is read as a stop too).
+ * Written by an idempotent producer with acks=all.
  *
  * Every instance reads it with a consumer group of its own (unique per start, offsets never
  * committed), from the beginning: `start` resolves once it has read up to the end offsets taken
@@ -16,8 +19,10 @@ import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { validateRules, type Rules } from '../../domain/index.ts';
 import { EngineError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import type { ShadowRecord } from '../../app/rules/channel.ts';
 
 export const RULES_KEY = 'rules';
+export const SHADOW_KEY = 'shadow';
 
 export interface RulesTopicOptions {
   topic: string;
@@ -51,7 +56,7 @@ export class RulesTopic {
     private readonly log: Logger,
   ) {}
 
-  async start(onRules: (rules: Rules, position: bigint) => void): Promise<void> {
+  async start(onRules: (rules: Rules, position: bigint) => void, onShadow?: (record: ShadowRecord, position: bigint) => void): Promise<void> {
     if (this.admin) throw new EngineError('INTERNAL', 'rules topic already started');
     const admin = this.kafka.admin();
     this.admin = admin;
@@ -79,7 +84,8 @@ export class RulesTopic {
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ message }) => {
-        this.handle(message, onRules);
+        if (message.key?.toString('utf8') === SHADOW_KEY) this.handleShadow(message, onShadow);
+        else this.handle(message, onRules);
         this.advance(BigInt(message.offset) + 1n);
       },
     });
@@ -91,12 +97,20 @@ export class RulesTopic {
     await this.waitFor(await this.endOffsets(), 'catch up');
   }
 
-  async append(rules: Rules): Promise<bigint> {
+  append(rules: Rules): Promise<bigint> {
+    return this.send(RULES_KEY, JSON.stringify(rules));
+  }
+
+  appendShadow(record: ShadowRecord): Promise<bigint> {
+    return this.send(SHADOW_KEY, JSON.stringify(record));
+  }
+
+  private async send(key: string, value: string): Promise<bigint> {
     if (!this.producer || this.closed) throw new EngineError('UNAVAILABLE', 'the rules topic is not open');
     const [meta] = await this.producer.send({
       topic: this.opts.topic,
       acks: -1,
-      messages: [{ key: RULES_KEY, value: JSON.stringify(rules), headers: { instanceId: this.opts.instanceId } }],
+      messages: [{ key, value, headers: { instanceId: this.opts.instanceId } }],
     });
     const offset = meta?.baseOffset ?? meta?.offset;
     if (offset === undefined) throw new EngineError('INTERNAL', `rules topic ${this.opts.topic}: the broker returned no offset`);
@@ -136,6 +150,36 @@ export class RulesTopic {
       onRules(checked.rules, BigInt(offset));
     } catch (err) {
       this.log.error({ err, offset }, 'applying rules failed');
+    }
+  }
+
+  private handleShadow(message: KafkaMessage, onShadow: ((record: ShadowRecord, position: bigint) => void) | undefined): void {
+    const offset = message.offset;
+    if (!onShadow) return;
+    let record: ShadowRecord;
+    if (!message.value) {
+      record = { rules: null, version: 0, at: 0 };
+    } else {
+      let json: { rules?: unknown; version?: unknown; at?: unknown };
+      try {
+        json = JSON.parse(message.value.toString('utf8')) as typeof json;
+      } catch (err) {
+        return void this.log.warn({ offset, reason: (err as Error).message }, 'shadow rules record ignored: not JSON');
+      }
+      const { version, at } = json ?? {};
+      if (!Number.isSafeInteger(version) || typeof at !== 'number') return void this.log.warn({ offset }, 'shadow rules record ignored: no version or time');
+      let rules: Rules | null = null;
+      if (json.rules !== null) {
+        const checked = validateRules(json.rules);
+        if (!checked.ok) return void this.log.warn({ offset, field: checked.field, reason: checked.message }, 'shadow rules record ignored: invalid rules');
+        rules = checked.rules;
+      }
+      record = { rules, version: version as number, at };
+    }
+    try {
+      onShadow(record, BigInt(offset));
+    } catch (err) {
+      this.log.error({ err, offset }, 'applying shadow rules failed');
     }
   }
 
