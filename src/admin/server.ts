@@ -16,6 +16,8 @@ import { crossSiteGuard } from './crossSite.ts';
 import { clientErrorHandler, echo, errorHandler, frameworkErrors, schemaErrorFormatter, sendError } from './errors.ts';
 import { registerIngest } from './ingest.ts';
 import { registerOpenApi } from './openapi.ts';
+import { closeSpareConnectionsOnClose } from './spareConnections.ts';
+import { registerDecisionStream, type DecisionStreamOptions } from './routes/decisionStream.ts';
 import { PROBES, registerProbes } from './routes/probes.ts';
 import { registerRules } from './routes/rules.ts';
 import { registerDecisions, type DecisionsControl } from './routes/decisions.ts';
@@ -38,6 +40,8 @@ export interface AdminOptions {
   rules?: RulesControl;
   /** POST /decide, GET /decisions/..., GET /rules/versions/:v; without it they answer 503. */
   decisions?: DecisionsControl & RulesVersions;
+  /** GET /decisions/stream; without it it answers 503. */
+  decisionStream?: DecisionStreamOptions;
 }
 
 /** A userId may be 128 characters, percent-encoded up to 12 bytes each. */
@@ -70,6 +74,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
     reply.header('connection', 'close');
     return sendError(reply, 'UNAVAILABLE', 'the engine is shutting down');
   });
+  closeSpareConnectionsOnClose(app);
   app.addHook('onRequest', crossSiteGuard({ loopbackOnly: !settings.admin.token }));
   const auth = bearerAuth(settings.admin.token, PROBES);
   if (auth) app.addHook('onRequest', auth);
@@ -101,6 +106,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
     registerIngest(api, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);
     registerDecisions(api, options.decisions ?? null, settings.kafka.topics, domainConfigOf(settings), log);
     registerRulesVersions(api, options.decisions ?? null);
+    registerDecisionStream(api, options.decisionStream ?? null, log);
   });
   // Last: by the time this plugin loads, every route above (plugins included) has been seen.
   void app.register(async (scope) => methodNotAllowed(scope, routes));
