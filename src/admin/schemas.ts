@@ -54,6 +54,12 @@ export const SHARED_SCHEMAS = [
       decidedAt: { type: 'integer', description: 'epoch ms' },
       shard: { type: 'integer' },
       traceId: { type: ['string', 'null'], description: '32 hex characters, or null without tracing' },
+      shadow: {
+        type: 'object',
+        description: 'while a shadow rule set runs (PUT /rules/shadow): what it decided; it changes nothing else',
+        required: ['rulesVersion', 'decision', 'riskScore'],
+        properties: { rulesVersion: { type: 'integer' }, decision: { type: 'string', enum: ['ALLOW', 'CHALLENGE', 'BLOCK'] }, riskScore: { type: 'number', minimum: 0, maximum: 1 } },
+      },
     },
   },
   {

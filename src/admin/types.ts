@@ -18,4 +18,19 @@ export interface RulesControl {
   current(): Rules;
   /** Validated candidate in, the applied rules (version bumped) out. */
   update(candidate: Rules): Promise<Rules>;
+  /** Shadow rules (CONTRACT §8); without them the /rules/shadow routes answer 503. */
+  shadow?(): { rules: Rules; since: number } | null;
+  updateShadow?(candidate: Rules): Promise<{ rules: Rules; since: number }>;
+  stopShadow?(): Promise<{ rules: Rules; since: number } | null>;
+  shadowReport?(version?: number): Promise<ShadowReport | null>;
+}
+
+/** GET /rules/shadow/report (CONTRACT §8): counted over the cluster since the shadow started. */
+export interface ShadowReport {
+  shadowVersion: number;
+  since: number | null;
+  events: number;
+  agree: number;
+  /** "LIVE->SHADOW" -> events. */
+  disagreements: Record<string, number>;
 }
