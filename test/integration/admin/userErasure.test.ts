@@ -14,6 +14,7 @@ import { kafkaClient, pollUntil, produceEvents, startEngine, testSettings, uniqu
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 type Json = Record<string, unknown>;
+type RedisScan = (options: { MATCH: string; COUNT: number }) => AsyncIterable<string[]>;
 async function call(url: string, method = 'GET', body?: unknown): Promise<{ status: number; body: Json }> {
   const res = await fetch(url, { method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }) });
   return { status: res.status, body: (await res.json()) as Json };
@@ -24,7 +25,7 @@ const eventCount = async (url: string, userId: string): Promise<number | null> =
 };
 
 /** Every key of the namespace, and the decision-index fields (userIds) of each `d:` hash. */
-async function namespace(redis: ReturnType<typeof createClient>, prefix: string): Promise<{ keys: string[]; indexUsers: string[] }> {
+async function namespace(redis: { scanIterator: RedisScan; hKeys(key: string): Promise<string[]> }, prefix: string): Promise<{ keys: string[]; indexUsers: string[] }> {
   const keys: string[] = [];
   for await (const batch of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 1000 })) keys.push(...batch);
   const indexUsers: string[] = [];

@@ -88,7 +88,7 @@ test.serial('kafka: replay resends dead letters once; those still failing return
   t.is(second.code, 0, second.stderr);
   t.like(JSON.parse(second.stdout), { replayed: 0, skipped: { failedAfterReplay: 2, replayedBefore: 4 } });
   // Everything B was given is judged and committed: then the topics hold their final counts.
-  await pollUntil('B caught up', async () => (await b.engine.parts.source.positions(b.engine.ownedShards())).reduce((n, p) => n + p.lag, 0), (lag) => lag === 0, 60_000);
+  await pollUntil('B caught up', async () => (await b.engine.parts.source.positions(b.engine.ownedShards())).reduce((n, p) => n + (p.lag ?? 1), 0), (lag) => lag === 0, 60_000);
   t.is((await readToEnd(kafka, topics.dlq)).length, 6, 'nothing new in the DLQ');
   const all = parseValues<{ eventId: string }>(await readToEnd(kafka, topics.decisions));
   t.is(all.filter((d) => d.eventId === 'fx-1').length, 1, 'one decision for the event whose currency is now known');
