@@ -6,6 +6,9 @@
  */
 import type { Command } from 'commander';
 import { connect } from '@nats-io/transport-node';
+import { loadSettings } from '../../config/settings.ts';
+import { natsConnectOptions, type NatsAuth } from '../../transport/nats/natsConnection.ts';
+import { redactUrl } from '../../config/connections.ts';
 
 export const DEFAULT_SUBJECT = 'risk.alerts.>';
 
@@ -20,8 +23,11 @@ export function alertLine(subject: string, body: string): string {
   return `${subject} ${oneLine}\n`;
 }
 
-export async function tailAlerts(url: string, subject: string, out: (line: string) => void, err: (line: string) => void): Promise<() => Promise<void>> {
-  const nc = await connect({ servers: url.replace(/^nats:\/\//, ''), name: 'risk-engine-alerts', reconnect: true, maxReconnectAttempts: -1 });
+/** `auth`: the server and the credentials (NATS_TOKEN, NATS_USER/NATS_PASSWORD, NATS_CREDS_FILE, NATS_TLS_CA_FILE) the engine uses. */
+export async function tailAlerts(auth: NatsAuth | string, subject: string, out: (line: string) => void, err: (line: string) => void): Promise<() => Promise<void>> {
+  const a = typeof auth === 'string' ? { url: auth } : auth;
+  const url = redactUrl(a.url);
+  const nc = await connect({ ...natsConnectOptions(a), name: 'risk-engine-alerts', reconnect: true, maxReconnectAttempts: -1 });
   const sub = nc.subscribe(subject, { callback: (e, msg) => (e ? err(`risk-engine alerts: ${e.message}\n`) : out(alertLine(msg.subject, msg.string()))) });
   await nc.flush();
   err(`listening on ${subject} at ${url}\n`);
@@ -38,10 +44,12 @@ export function register(program: Command): void {
     .argument('[subject]', 'subject to subscribe to', DEFAULT_SUBJECT)
     .option('--url <url>', 'NATS server (default $NATS_URL, nats://127.0.0.1:4222)')
     .action(async (subject: string, opts: { url?: string }) => {
-      const url = opts.url ?? (process.env.NATS_URL || 'nats://127.0.0.1:4222');
       let stop: () => Promise<void>;
+      let url = opts.url ?? (process.env.NATS_URL || 'nats://127.0.0.1:4222');
       try {
-        stop = await tailAlerts(url, subject, (l) => process.stdout.write(l), (l) => process.stderr.write(l));
+        const { nats } = loadSettings({ ...process.env, NATS_URL: url });
+        url = redactUrl(url);
+        stop = await tailAlerts(nats, subject, (l) => process.stdout.write(l), (l) => process.stderr.write(l));
       } catch (e) {
         process.stderr.write(`risk-engine alerts: cannot subscribe to ${subject} at ${url}: ${(e as Error).message}\n`);
         process.exitCode = 1;

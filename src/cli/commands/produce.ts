@@ -159,7 +159,7 @@ async function openSink(opts: ProduceCliOptions, env: Env): Promise<EventSink> {
   const settings = loadSettings({ ...env, KAFKA_BROKERS: brokers });
   const topics = withTopicPrefix(settings, opts.topicPrefix);
   const log = createLogger('error', { component: 'produce' });
-  const kafka = createKafka(settings.kafka.brokers, `risk-engine-produce-${process.pid}`, log);
+  const kafka = createKafka(settings.kafka.brokers, `risk-engine-produce-${process.pid}`, log, settings.kafka);
   // The same topics (and partition count) the engine creates on start, so that producing first works.
   const admin = kafka.admin();
   await admin.connect();
