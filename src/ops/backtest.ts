@@ -47,6 +47,8 @@ export interface BacktestReport {
   seconds: number;
   /** Input records per second, reading included. */
   eventsPerSecond: number;
+  /** Of `seconds`: reading the live decisions and the history; deciding and comparing. */
+  phases: { readSeconds: number; decideSeconds: number };
 }
 
 export const decisionKey = (userId: string, eventId: string): string => `${userId}\u0000${eventId}`;
@@ -158,6 +160,7 @@ export async function runBacktest(o: BacktestInput): Promise<BacktestReport> {
   });
   progress.stop();
 
+  const read = clock();
   const replayer = new Replayer({ domain: o.domain, rules: o.rules, partitions, now: o.now });
   const comparison = new Comparison();
   const notCompared = { noLiveDecision: 0, rejected: 0, duplicate: 0, poison: 0 };
@@ -189,7 +192,9 @@ export async function runBacktest(o: BacktestInput): Promise<BacktestReport> {
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   progress.stop();
-  const seconds = (clock() - started) / 1000;
+  const ended = clock();
+  const seconds = (ended - started) / 1000;
+  const round = (x: number) => Math.round(x * 1000) / 1000;
   const iso = (t: number | null): string | null => (t === null ? null : new Date(t).toISOString());
   return {
     shadowVersion: o.rules.rulesVersion,
@@ -202,8 +207,9 @@ export async function runBacktest(o: BacktestInput): Promise<BacktestReport> {
     records,
     notCompared,
     users: replayer.states.size,
-    seconds: Math.round(seconds * 1000) / 1000,
+    seconds: round(seconds),
     eventsPerSecond: Math.round(records / Math.max(seconds, 0.001)),
+    phases: { readSeconds: round((read - started) / 1000), decideSeconds: round((ended - read) / 1000) },
   };
 }
 
@@ -212,7 +218,7 @@ export function formatReport(r: BacktestReport): string {
   const pct = (n: number) => (r.events ? `${((100 * n) / r.events).toFixed(2)}%` : '-');
   const lines = [
     `backtest of rules version ${r.shadowVersion} over ${r.since ?? '-'} .. ${r.until ?? '-'}`,
-    `${r.records} records, ${r.users} users, in ${r.seconds} s (${r.eventsPerSecond} records/s)`,
+    `${r.records} records, ${r.users} users, in ${r.seconds} s (${r.eventsPerSecond} records/s; reading ${r.phases.readSeconds} s, deciding ${r.phases.decideSeconds} s)`,
     `compared ${r.events} events with their live decisions: ${r.agree} agree (${pct(r.agree)}), ${r.events - r.agree} differ (${pct(r.events - r.agree)})`,
   ];
   const changes = Object.entries(r.disagreements).sort(([, a], [, b]) => b - a);
