@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/services.sh up
+bash scripts/browser.sh   # Chromium for the console's browser test, installed when missing
 bash scripts/tools.sh >/dev/null || echo 'test.sh: promtool could not be installed (see above): the deploy tests will fail' >&2
 node_modules/.bin/tsc --noEmit -p .
 if [ "$#" -gt 0 ]; then

@@ -17,6 +17,7 @@ import { clientErrorHandler, echo, errorHandler, frameworkErrors, schemaErrorFor
 import { registerIngest } from './ingest.ts';
 import { registerOpenApi } from './openapi.ts';
 import { closeSpareConnectionsOnClose } from './spareConnections.ts';
+import { CONSOLE_ROUTES, registerConsole } from './console/routes.ts';
 import { registerDecisionStream, type DecisionStreamOptions } from './routes/decisionStream.ts';
 import { PROBES, registerProbes } from './routes/probes.ts';
 import { registerRules } from './routes/rules.ts';
@@ -76,7 +77,8 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
   });
   closeSpareConnectionsOnClose(app);
   app.addHook('onRequest', crossSiteGuard({ loopbackOnly: !settings.admin.token }));
-  const auth = bearerAuth(settings.admin.token, PROBES);
+  // The console's page and assets hold no data: it asks for the token itself (./console).
+  const auth = bearerAuth(settings.admin.token, new Set([...PROBES, ...CONSOLE_ROUTES]));
   if (auth) app.addHook('onRequest', auth);
   // Which engine answered: under `start --workers N` each connection goes to one of N processes.
   // After the token check, so that only callers who may use the API learn the instance name.
@@ -107,6 +109,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
     registerDecisions(api, options.decisions ?? null, settings.kafka.topics, domainConfigOf(settings), log);
     registerRulesVersions(api, options.decisions ?? null);
     registerDecisionStream(api, options.decisionStream ?? null, log);
+    registerConsole(api);
   });
   // Last: by the time this plugin loads, every route above (plugins included) has been seen.
   void app.register(async (scope) => methodNotAllowed(scope, routes));
