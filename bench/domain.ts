@@ -1,18 +1,22 @@
 /**
  * The pure hot path without I/O: what the engine does per event between the fetched record and
- * the bytes it writes (validate, decide, evolve, the journal envelope, the decision record),
+ * the bytes it writes (validate, decide, evolve, the journal envelope, the decision index entry,
+ * the decision record),
  * over the bench's workload. Prints µs per event; `--cpu-prof` shows where it goes.
  *   node --import tsx bench/domain.ts [events] [users]
  */
 import { generate } from '../src/loadgen/generator.ts';
 import { DEFAULT_DOMAIN_CONFIG, decide, evolve, initialState, parseRecord, type Rules, type UserState } from '../src/domain/index.ts';
 import { encodeEnvelope } from '../src/persistence/envelope.ts';
+import { indexEntryOf } from '../src/persistence/decisionIndex.ts';
+import { decisionRecord } from '../src/actors/outputRecords.ts';
 import { shardOf } from '../src/domain/shardOf.ts';
 import { readFileSync } from 'node:fs';
 
 const events = Number(process.argv[2] ?? 100_000);
 const users = Number(process.argv[3] ?? 5000);
 const partitions = 12;
+const TOPICS = { decisions: 'risk-decisions', aggregates: 'risk-aggregates', dlq: 'risk-events-dlq' };
 const rules = JSON.parse(readFileSync('config/default-rules.json', 'utf8')) as Rules;
 const config = { ...DEFAULT_DOMAIN_CONFIG, unknownTypes: 'other' as const };
 const { events: generated } = generate({ users, events, fraudRatio: 0.02, seed: 7 });
@@ -40,8 +44,10 @@ function run(): number {
     if (outcome.kind !== 'accepted') continue;
     const next = evolve(state, outcome.journal, config);
     states.set(e.userId, next);
-    bytes += encodeEnvelope(next.sequenceNumber, now, outcome.journal).length;
-    bytes += JSON.stringify(outcome.decision).length;
+    const entry = { key: `user:${e.userId}`, sequenceNumber: next.sequenceNumber, data: outcome.journal, createdAt: now };
+    bytes += encodeEnvelope(entry.sequenceNumber, now, entry.data).length;
+    bytes += indexEntryOf(entry)?.value.length ?? 0;
+    bytes += decisionRecord(TOPICS, outcome.decision!, null).value.length;
   }
   const used = process.cpuUsage(start);
   if (bytes === 0) throw new Error('nothing written');

@@ -1,5 +1,5 @@
 /** Builds the engine's output records (CONTRACT §2, §3, §4) from domain results. Pure. */
-import type { Decision, WindowAggregate } from '../domain/index.ts';
+import { decisionJson, type Decision, type WindowAggregate } from '../domain/index.ts';
 import type { Alert, InputRecord, OutputRecord } from '../transport/ports.ts';
 
 export interface OutputTopics {
@@ -9,7 +9,7 @@ export interface OutputTopics {
 }
 
 export function decisionRecord(topics: OutputTopics, d: Decision, traceparent: string | null): OutputRecord {
-  return { topic: topics.decisions, key: d.userId, value: JSON.stringify(d), ...(traceparent ? { headers: { traceparent } } : {}) };
+  return { topic: topics.decisions, key: d.userId, value: decisionJson(d), ...(traceparent ? { headers: { traceparent } } : {}) };
 }
 
 export function aggregateRecord(topics: OutputTopics, a: WindowAggregate): OutputRecord {

@@ -35,6 +35,18 @@ export interface ShadowVerdict {
   riskScore: number;
 }
 
+/**
+ * The JSON text of a decision, made once per decision object: the same text goes into the
+ * decision record, the journal entry and the decision index (three serialisations of the same
+ * object per event otherwise). Decisions are never changed once made, so the text stays true.
+ */
+const texts = new WeakMap<Decision, string>();
+export function decisionJson(d: Decision): string {
+  let text = texts.get(d);
+  if (text === undefined) texts.set(d, (text = JSON.stringify(d)));
+  return text;
+}
+
 const STRENGTH: Record<Verdict, number> = { ALLOW: 0, CHALLENGE: 1, BLOCK: 2 };
 
 export const stronger = (a: Verdict, b: Verdict): Verdict => (STRENGTH[b] > STRENGTH[a] ? b : a);

@@ -4,7 +4,7 @@ export type { EventKind, EventSource, RiskEvent } from './event.ts';
 export { MAX_NESTING_DEPTH, MIN_EVENT_TIME, parseEventJson, parseRecord, type ParseResult, type RecordContext, type RecordInput, type RejectCode, type ValidationContext } from './validation.ts';
 export { shardOf } from './shardOf.ts';
 export { addAmounts, formatMinor, MAX_AMOUNT_INTEGER_DIGITS, parseAmount } from './money.ts';
-export type { Decision, Reason, ShadowVerdict, Verdict } from './decision.ts';
+export { decisionJson, type Decision, type Reason, type ShadowVerdict, type Verdict } from './decision.ts';
 export type { WindowAggregate } from './windows.ts';
 export { RULES_LIMITS, validateRules, type HardRule, type HardRuleWhen, type Rules, type RulesValidation } from './rules.ts';
 export { FEATURES, FEATURE_NAMES, type Feature } from './features.ts';

@@ -8,7 +8,7 @@
  * An eventId is unique per user only (CONTRACT §1): two users may share one, so an eventId leads
  * to one entry per user.
  */
-import type { Decision, Rules } from '../domain/index.ts';
+import { decisionJson, type Decision, type Rules } from '../domain/index.ts';
 import type { JournalEntry, Snapshot } from './JournalStore.ts';
 
 export interface IndexedDecision {
@@ -43,7 +43,8 @@ export function indexEntryOf(entry: JournalEntry): { eventId: string; userId: st
   if (typeof data !== 'object' || data === null || data.type !== 'accepted') return null;
   const d = data.decision;
   if (!d || typeof d.eventId !== 'string' || typeof d.userId !== 'string') return null;
-  return { eventId: d.eventId, userId: d.userId, value: JSON.stringify({ seq: entry.sequenceNumber, at: entry.createdAt, decision: d }) };
+  // The decision's text is the one the journal and the decision record carry (made once).
+  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}}` };
 }
 
 /** An index value back; null when it is not one (written by a future version, or damaged). */

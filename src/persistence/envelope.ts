@@ -3,6 +3,7 @@
  * `{ v, seq, at, data }`. The persistence key is not repeated inside (it is the Redis key or the
  * LMDB key). Every reader goes through `upcastEnvelope`, the one place that knows older versions.
  */
+import { decisionJson, type Decision } from '../domain/index.ts';
 import { EngineError } from '../errors.ts';
 import { STORE_SCHEMA_VERSION } from './JournalStore.ts';
 
@@ -16,7 +17,22 @@ export interface Envelope {
 export function encodeEnvelope(seq: number, at: number, data: unknown): string {
   // JSON.stringify drops an undefined field, which would come back as a missing `data`.
   if (data === undefined) throw new TypeError(`entry ${seq}: data must be JSON, not undefined`);
-  return JSON.stringify({ v: STORE_SCHEMA_VERSION, seq, at, data });
+  if (!Number.isSafeInteger(seq) || !Number.isFinite(at)) throw new TypeError(`entry ${seq}: bad seq or time ${at}`);
+  return `{"v":${STORE_SCHEMA_VERSION},"seq":${seq},"at":${at},"data":${dataJson(data)}}`;
+}
+
+/**
+ * An accepted event's journal data holds its decision, whose text is made once (decisionJson)
+ * for the decision record and the index too: it is spliced in rather than serialised again. The
+ * placeholder is the first `"decision":0` of the text, the data's own key: no other key of the
+ * data is named so, and inside a string value its quotes would be escaped.
+ */
+function dataJson(data: unknown): string {
+  const d = data as { type?: unknown; decision?: unknown };
+  if (typeof d !== 'object' || d === null || d.type !== 'accepted' || typeof d.decision !== 'object' || d.decision === null) return JSON.stringify(data);
+  const text = JSON.stringify({ ...d, decision: 0 });
+  const at = text.indexOf('"decision":0');
+  return `${text.slice(0, at + 11)}${decisionJson(d.decision as Decision)}${text.slice(at + 12)}`;
 }
 
 export function decodeEnvelope(json: string): Envelope {

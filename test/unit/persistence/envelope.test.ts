@@ -2,6 +2,7 @@ import test from 'ava';
 import fc from 'fast-check';
 import { decodeEnvelope, encodeEnvelope, upcastEnvelope } from '../../../src/persistence/envelope.ts';
 import { STORE_SCHEMA_VERSION } from '../../../src/persistence/JournalStore.ts';
+import { decisionJson } from '../../../src/domain/index.ts';
 
 test('any JSON payload comes back as JSON would give it back', (t) => {
   fc.assert(
@@ -41,4 +42,18 @@ test('unknown versions and malformed envelopes are refused with SCHEMA', (t) => 
 
 test('undefined data is refused when writing, not lost', (t) => {
   t.throws(() => encodeEnvelope(1, 1, undefined), { instanceOf: TypeError });
+});
+
+test('an accepted entry encodes to the JSON of the whole envelope, its decision text made once and shared with the decision record', (t) => {
+  const odd = fc.string({ unit: 'binary', maxLength: 12 }).map((s) => `${s}"decision":0${s}`);
+  fc.assert(
+    fc.property(odd, odd, fc.integer({ min: 0, max: 2 ** 40 }), (eventId, detail, seq) => {
+      const decision = { eventId, userId: 'u', eventType: 'payment', decision: 'ALLOW', riskScore: 0.1, reasons: [{ code: 'X', weight: 1, detail }], modelVersion: 'm', rulesVersion: 1, eventTimestamp: 1, decidedAt: 2, shard: 0, traceId: null };
+      const data = { v: 1, type: 'accepted', event: { kind: 'payment', amount: '1.0000', deviceId: detail, country: null, failedLogin: false, source: null, offset: null }, decision, window: null, closed: [] };
+      const text = encodeEnvelope(seq, 5, data);
+      t.is(text, JSON.stringify({ v: 1, seq, at: 5, data }));
+      t.true(text.includes(decisionJson(decision as never)));
+      return true;
+    }),
+  );
 });
