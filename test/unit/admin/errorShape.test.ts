@@ -82,7 +82,7 @@ test('a known path with another method: 405 METHOD_NOT_ALLOWED with Allow, befor
   for (const [method, url, allow] of [
     ['DELETE', '/rules', 'GET, HEAD, PUT'],
     ['GET', '/events', 'POST'],
-    ['PUT', '/users/u-1', 'GET, HEAD'],
+    ['PUT', '/users/u-1', 'GET, HEAD, DELETE'],
     ['GET', '/users/u-1/snapshot', 'POST'],
     ['POST', '/healthz', 'GET, HEAD'],
   ] as const) {
