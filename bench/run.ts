@@ -21,11 +21,14 @@
  *            request time p50/p99/p99.9 and 200/202/other; then GET /decisions/:eventId/explain of
  *            an event 50 events back in its user's history; once on an engine on Kafka + Redis,
  *            once on an embedded engine
+ *   (h)      shadow rules: (b) again with a shadow rule set running (CONTRACT §8: every event decided
+ *            under the live and the shadow rules, the counts kept in the journal write), published
+ *            on the engine's rules topic before it starts; (h)/(b)
  *   profile  (--profile) (b) once more with the V8 CPU profiler (the same as --cpu-prof, but only
  *            from ready to caught up, without start-up), and the embedded scenario under it; the
  *            top frames go into the results
  *
- * `--only b,e` runs some of a,b,c,d,e,f,embedded,g (a ratio whose other side did not run is null;
+ * `--only b,e` runs some of a,b,c,d,e,f,embedded,g,h (a ratio whose other side did not run is null;
  * (d) needs (b) or --latency-rate). A full run writes bench/results/<date>.json,
  * bench/results/latest.json and bench/results/latest.svg; a partial one only
  * bench/results/<date>-<scenarios>.json. Topics and Redis keys of the run are deleted at the end
@@ -40,6 +43,8 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { createClient } from 'redis';
 import { loadSettings } from '../src/config/settings.ts';
+import { RulesHolder } from '../src/app/rules.ts';
+import type { Rules } from '../src/domain/index.ts';
 import { createLogger } from '../src/log.ts';
 import { createKafka } from '../src/transport/kafka/kafkaClient.ts';
 import { shardOf } from '../src/transport/shardOf.ts';
@@ -81,7 +86,7 @@ interface Args {
   explainRequests: number;
 }
 
-const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f', 'embedded', 'g'] as const;
+const SCENARIOS = ['a', 'b', 'c', 'd', 'e', 'f', 'embedded', 'g', 'h'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 function scenarioList(value: string): Scenario[] {
@@ -239,6 +244,7 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
       decisions,
       decisionsTotal: Object.values(decisions).reduce((a, b) => a + b, 0),
       deadLetters: sum('risk_dlq_records_total'),
+      shadowDecisions: sum('risk_shadow_decisions_total'),
       batchRetries: sum('risk_batch_retries_total'),
       liveActorsAtEnd: metrics.get('risk_live_actors') ?? null,
       peakRssMB: cpu1 ? r(cpu1.peakRssBytes / 2 ** 20) : null,
@@ -274,6 +280,29 @@ const report: Record<string, unknown> = {
 
 type CatchUpResult = Awaited<ReturnType<typeof catchUp>>['result'];
 
+/**
+ * A shadow rule set for (h), appended to `rulesTopic` as PUT /rules/shadow would (the `shadow`
+ * record of the rules channel): the default rules with a lower bar and one more hard rule.
+ */
+async function publishShadow(rulesTopic: string): Promise<Rules> {
+  const file = RulesHolder.fromFile(defaults.rulesFile).current();
+  const rules: Rules = {
+    ...file,
+    rulesVersion: file.rulesVersion + 1,
+    bias: file.bias + 0.5,
+    thresholds: { block: 0.8, challenge: 0.6 },
+    hardRules: [...file.hardRules, { id: 'bench-shadow-transfer', when: { eventType: 'transfer', amountAbove: '2000' }, decision: 'CHALLENGE' }],
+  };
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    await producer.send({ topic: rulesTopic, acks: -1, messages: [{ key: 'shadow', value: JSON.stringify({ rules, version: rules.rulesVersion, at: Date.now() }) }] });
+  } finally {
+    await producer.disconnect();
+  }
+  return rules;
+}
+
 interface EmbeddedResult {
   seconds: number;
   eventsPerSecond: number;
@@ -302,7 +331,7 @@ async function prefill(topics: ReturnType<typeof topicsOf>, plan: ReturnType<typ
 try {
   // ---- prefill -------------------------------------------------------------------------------
   const A = topicsOf(`${id}-a`);
-  const needsA = want('a') || want('b') || want('c') || want('e') || args.profile;
+  const needsA = want('a') || want('b') || want('c') || want('e') || want('h') || args.profile;
   const planA = planLoad({ users: args.users, events: args.events, fraudRatio: args.fraudRatio, seed: args.seed, idPrefix: `${id}-a-` });
   const backlogA = needsA ? await prefill(A, planA, '(a)-(c), (e)') : null;
   report.prefill = backlogA?.result ?? null;
@@ -360,6 +389,21 @@ try {
     report.c_tracing = c;
   }
   const cRate = c ? (c.eventsPerSecond as number) : null;
+
+  // ---- (h) shadow rules on -------------------------------------------------------------------
+  let h: CatchUpResult | null = null;
+  if (want('h')) {
+    // Its own rules topic, holding the shadow before the engine starts: it decides every event
+    // of the backlog under both rule sets (an engine reads its rules topic before taking events).
+    const H = { ...A, rules: `${id}-h.${names.rules}` };
+    await createEngineTopics(admin, H, args.partitions);
+    const shadow = await publishShadow(H.rules);
+    say(`(h) shadow rules: the engine again on the backlog, with shadow rules version ${shadow.rulesVersion} running`);
+    h = (await catchUp('(h)', `${id}-h`, H, ends)).result;
+    if (h.shadowDecisions !== h.events) say(`(h) warning: ${h.shadowDecisions} of ${h.events} events were decided under the shadow too`);
+    report.h_shadow = { ...h, shadowRules: { rulesVersion: shadow.rulesVersion, thresholds: shadow.thresholds, bias: shadow.bias, hardRules: shadow.hardRules.length } };
+    say(`(h) shadow rules: ${h.eventsPerSecond} events/s (${h.seconds} s), ${h.shadowDecisions} decided under the shadow too`);
+  }
 
   // ---- (d) latency at half load, and memory per live actor ----------------------------------
   /** (d) on fresh topics with a fresh engine at `rateD` events/s, then the memory figures. */
@@ -713,6 +757,7 @@ try {
   const cOverB = ratioOf(cRate, bRate);
   const eOverB = ratioOf(e?.eventsPerSecond, bRate);
   const fOverB = ratioOf(fResult?.eventsPerSecond, bRate);
+  const hOverB = ratioOf(h?.eventsPerSecond, bRate);
   report.ratios = {
     b_over_a: ratio,
     b_steady_over_a: ratioOf(b?.steadyEventsPerSecond, a?.eventsPerSecond),
@@ -723,6 +768,8 @@ try {
     e_steady_over_b_steady: ratioOf(e?.steadyEventsPerSecond, b?.steadyEventsPerSecond),
     f_over_b: fOverB,
     f_steady_over_b_steady: ratioOf(fResult?.steadyEventsPerSecond, b?.steadyEventsPerSecond),
+    h_over_b: hOverB,
+    h_steady_over_b_steady: ratioOf(h?.steadyEventsPerSecond, b?.steadyEventsPerSecond),
   };
   const met = (v: number | null, ok: (x: number) => boolean) => (v === null ? null : ok(v));
   report.targets = [
@@ -733,6 +780,7 @@ try {
     { name: 'bytes per live actor with a full history (heap)', target: '<= 8192', measured: bytesPerActor, met: met(bytesPerActor, (x) => x <= 8192) },
     { name: `--workers ${args.workers} / 1 throughput, (e)/(b)`, target: `measured (goal >= 1.6 with cores to spare; this machine has ${os.cpus().length})`, measured: eOverB, met: null },
     { name: `hot user at ${Math.round(args.hotUserShare * 100)}% of events / uniform throughput, (f)/(b)`, target: '>= 0.5 (goal >= 0.9)', measured: fOverB, met: met(fOverB, (x) => x >= 0.5) },
+    { name: 'shadow rules on / off throughput, (h)/(b)', target: '>= 0.8', measured: hOverB, met: met(hOverB, (x) => x >= 0.8) },
     { name: 'embedded, NDJSON to POST /events by 4 clients, decided events/s', target: '>= 20000 (goal >= 50000)', measured: embedded?.eventsPerSecond ?? null, met: met(embedded?.eventsPerSecond ?? null, (x) => x >= 20_000) },
     { name: `(g) POST /decide p99, engine on Kafka, ${args.decideClients} clients offering ${args.decideRate}/s (ms)`, target: '<= 150 (goal <= 50)', measured: g?.kafka.decide.requestMs.p99 ?? null, met: met(g?.kafka.decide.requestMs.p99 ?? null, (x) => x <= 150) },
     { name: `(g) POST /decide p99, embedded engine, ${args.decideClients} clients offering ${args.decideRate}/s (ms)`, target: '<= 20', measured: g?.embedded.decide.requestMs.p99 ?? null, met: met(g?.embedded.decide.requestMs.p99 ?? null, (x) => x <= 20) },
@@ -768,6 +816,7 @@ try {
   }
   if (e) lines.push(`(e) --workers ${e.workers}`.padEnd(26) + `${e.eventsPerSecond} events/s   (e)/(b) = ${eOverB}   steady ${e.steadyEventsPerSecond} events/s   peak RSS ${e.peakRssMB} MB (${e.processes} processes)   ${e.cpuMsPer1000Events} CPU-ms per 1000 events`);
   if (fResult) lines.push(`(f) hot user ${Math.round(args.hotUserShare * 100)}%`.padEnd(26) + `${fResult.eventsPerSecond} events/s   (f)/(b) = ${fOverB}   steady ${fResult.steadyEventsPerSecond} events/s   ${fResult.cpuMsPer1000Events as number} CPU-ms per 1000 events`);
+  if (h) lines.push(`(h) shadow rules on`.padEnd(26) + `${h.eventsPerSecond} events/s   (h)/(b) = ${hOverB}   steady ${h.steadyEventsPerSecond} events/s   ${h.cpuMsPer1000Events} CPU-ms per 1000 events`);
   if (embedded) lines.push(`embedded (POST /events)`.padEnd(26) + `${embedded.eventsPerSecond} events/s decided, ${args.embeddedClients} clients x ${args.embeddedBatch} lines   posted at ${embedded.postedEventsPerSecond} events/s   peak RSS ${embedded.peakRssMB} MB   ${embedded.cpuMsPer1000Events} CPU-ms per 1000 events`);
   if (g) {
     for (const [label, x] of [['Kafka', g.kafka], ['embedded', g.embedded]] as const) {
