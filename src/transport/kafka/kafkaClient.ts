@@ -44,11 +44,12 @@ export function isExpectedKafkaLog(entry: { message: string; error?: unknown }):
 }
 
 /**
- * A broker's answer that leadership moved (a topic just created, a broker restarting): kafkajs
+ * A broker's answer that leadership moved or a topic is not known to it yet (a topic just
+ * created, a broker restarting): kafkajs
  * logs the response as an error, then refreshes its metadata and retries. Only if the retries
  * run out is there an error, which kafkajs reports apart ("Failed to ...", a crash).
  */
-const LEADERSHIP = /not the leader|leader not available|no leader for/i;
+const LEADERSHIP = /not the leader|leader not available|no leader for|does not host this topic-partition/i;
 
 /**
  * Refused SASL credentials: kafkajs logs them three times, then throws them to the caller, which
