@@ -24,6 +24,7 @@ import { registerRules } from './routes/rules.ts';
 import { registerDecisions, type DecisionsControl } from './routes/decisions.ts';
 import { registerRulesVersions, type RulesVersions } from './routes/rulesVersions.ts';
 import { registerShards } from './routes/shards.ts';
+import { registerCluster } from './routes/cluster.ts';
 import { registerUsers } from './routes/users.ts';
 import { registerUserErasure } from './routes/userErasure.ts';
 import type { AdminEngine, RulesControl } from './types.ts';
@@ -104,6 +105,7 @@ export function buildAdmin(engine: AdminEngine, settings: Settings, log: Logger,
     registerUsers(api, engine);
     registerUserErasure(api, engine);
     registerShards(api, engine, settings.instanceId);
+    registerCluster(api, engine);
     registerRules(api, options.rules ?? null);
     registerIngest(api, engine.parts.ingest, settings.kafka.topics, domainConfigOf(settings), log);
     registerDecisions(api, options.decisions ?? null, settings.kafka.topics, domainConfigOf(settings), log);

@@ -11,6 +11,8 @@ export interface AdminEngine {
   ownedShards(): number[];
   liveShard(shard: number): Promise<{ readonly liveActors: number } | null>;
   readonly parts: { readonly ingest: IngestSink; readonly source: Pick<EventSource, 'positions' | 'generation'> };
+  /** GET /cluster; without it the route answers 503. */
+  clusterView?(): Promise<ClusterView>;
 }
 
 /** The rules as the admin API reads and changes them (a RulesChannel from src/app/rules/channel.ts). */
@@ -33,4 +35,13 @@ export interface ShadowReport {
   agree: number;
   /** "LIVE->SHADOW" -> events. */
   disagreements: Record<string, number>;
+}
+
+/** GET /cluster: the consumer group's instances and every shard's owner and lag. */
+export interface ClusterView {
+  groupId: string;
+  /** The group coordinator's state (Stable, PreparingRebalance, ...); "Embedded" without Kafka. */
+  state: string;
+  instances: { instanceId: string; host: string; shards: number[]; self: boolean }[];
+  shards: { shard: number; owner: string | null; lag: number | null; committed: Record<string, string> }[];
 }

@@ -13,13 +13,16 @@ import { NactPersistenceEngine, replayState } from '../persistence/NactPersisten
 import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
 import { persistenceKey } from '../actors/UserActor.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
-import type { AlertBus, BatchControl, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
+import { hostname } from 'node:os';
+import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { NO_FAULTS, type Faults } from './faults.ts';
 import { StuckWatch, within, type Readiness } from './readiness.ts';
 import type { RulesChannel } from './rules/channel.ts';
+import type { ClusterView } from '../admin/types.ts';
+import { clusterViewOf, embeddedClusterView } from './clusterView.ts';
 
 /** What `persistenceKey(userId)` puts before the user id. */
 const USER_KEY_PREFIX = persistenceKey('');
@@ -34,6 +37,8 @@ export interface EngineParts {
   rules: RulesChannel;
   /** Fault injection for tests (RISK_FAULT); NO_FAULTS otherwise. */
   faults?: Faults;
+  /** The whole consumer group as Kafka sees it (GET /cluster); embedded there is none. */
+  cluster?: ClusterReader;
   /** Closes what the parts opened (clients, connections). */
   close(): Promise<void>;
 }
@@ -246,6 +251,13 @@ export class Engine implements ShardListener {
 
   ownedShards(): number[] {
     return [...this.shards.keys()].sort((a, b) => a - b);
+  }
+
+  /** GET /cluster: every instance of the group and every shard's owner and lag. */
+  async clusterView(): Promise<ClusterView> {
+    const { cluster, source } = this.parts;
+    if (cluster) return clusterViewOf(await cluster.read(), source.memberId);
+    return embeddedClusterView(this.settings.kafka.groupId, this.settings.instanceId, hostname(), await source.positions(this.ownedShards()));
   }
 
   async liveShard(shard: number): Promise<ShardSupervisor | null> {

@@ -11,6 +11,7 @@ import type { Writable } from 'node:stream';
 import { openEmbeddedTransport, type EmbeddedTransport } from '../transport/embedded/index.ts';
 import { createKafka, kafkaConnectError } from '../transport/kafka/kafkaClient.ts';
 import { KafkaEventSource } from '../transport/kafka/KafkaEventSource.ts';
+import { KafkaClusterReader } from '../transport/kafka/KafkaClusterReader.ts';
 import { KafkaIngestSink } from '../transport/kafka/KafkaShardSink.ts';
 import { ensureTopics } from '../transport/kafka/topics.ts';
 import { NatsAlertBus } from '../transport/nats/NatsAlertBus.ts';
@@ -130,7 +131,8 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     const source = withFaults(new KafkaEventSource(kafka, admin, settings.kafka, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
     const decisionFeed = new KafkaDecisionFeed(kafka, { topic: settings.kafka.topics.decisions, groupPrefix: `${settings.kafka.groupId}.decide.${settings.instanceId}` }, log.child({ component: 'decisions' }));
     opened.push(decisionFeed);
-    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, close: closeAll };
+    const cluster = new KafkaClusterReader(admin, settings.kafka);
+    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, cluster, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -153,3 +153,29 @@ export interface DecisionFeed {
   onRecord(listener: (record: DecisionRecord) => void, active?: () => boolean): () => void;
   close(): Promise<void>;
 }
+
+/** One member of the consumer group as the group coordinator describes it (GET /cluster). */
+export interface GroupMember {
+  /** The engine's instance id (its Kafka client id without the configured prefix). */
+  instanceId: string;
+  memberId: string;
+  /** The address the coordinator sees the member connect from. */
+  host: string;
+  /** Shards assigned to it in the current generation; empty while the group rebalances. */
+  shards: number[];
+}
+
+/** The whole group, read from the brokers by any instance (GET /cluster). */
+export interface GroupView {
+  groupId: string;
+  /** The coordinator's group state (Stable, PreparingRebalance, CompletingRebalance, Empty, Dead). */
+  state: string;
+  members: GroupMember[];
+  /** Every shard of the input topics, owned or not, with its committed offsets and lag. */
+  shards: ShardPosition[];
+}
+
+/** Reads the group view; an answer may be up to a second old (many consoles poll it). */
+export interface ClusterReader {
+  read(): Promise<GroupView>;
+}

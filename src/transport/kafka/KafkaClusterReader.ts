@@ -1,0 +1,134 @@
+/**
+ * The consumer group as the brokers see it (GET /cluster), readable from any instance: members
+ * and their shards from the coordinator (describeGroups), the group's committed offsets
+ * (fetchOffsets) and the input topics' end offsets (fetchTopicOffsets), so lag is known for every
+ * shard, owned or not. One read costs one describe, one fetchOffsets and one fetchTopicOffsets per
+ * input topic; an answer is kept for `cacheMs` and concurrent callers share the read in flight,
+ * so consoles polling from many tabs cost about one read a second.
+ */
+import kafkajs, { type Admin } from 'kafkajs';
+import type { KafkaSettings } from '../../config/settings.ts';
+import { EngineError, errorMessage } from '../../errors.ts';
+import type { ClusterReader, GroupMember, GroupView, ShardPosition } from '../ports.ts';
+import { shardsOf } from './CoPartitionedAssigner.ts';
+
+const { AssignerProtocol } = kafkajs;
+
+export interface ClusterReaderOptions {
+  /** How long an answer is reused. */
+  cacheMs?: number;
+  /** A read that takes longer fails as UNAVAILABLE (kafkajs retries for far longer than a page waits). */
+  timeoutMs?: number;
+  now?: () => number;
+}
+
+type Settings = Pick<KafkaSettings, 'groupId' | 'clientId' | 'topics'>;
+
+export class KafkaClusterReader implements ClusterReader {
+  private cached: { at: number; view: GroupView } | null = null;
+  private inFlight: Promise<GroupView> | null = null;
+  private readonly cacheMs: number;
+  private readonly timeoutMs: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly admin: Pick<Admin, 'describeGroups' | 'fetchOffsets' | 'fetchTopicOffsets'>,
+    private readonly settings: Settings,
+    options: ClusterReaderOptions = {},
+  ) {
+    this.cacheMs = options.cacheMs ?? 1000;
+    this.timeoutMs = options.timeoutMs ?? 5000;
+    this.now = options.now ?? Date.now;
+  }
+
+  read(): Promise<GroupView> {
+    if (this.cached && this.now() - this.cached.at < this.cacheMs) return Promise.resolve(this.cached.view);
+    if (this.inFlight) return this.inFlight;
+    const read = this.readGroup().then(
+      (view) => {
+        this.cached = { at: this.now(), view };
+        return view;
+      },
+      (err: unknown) => {
+        throw err instanceof EngineError ? err : new EngineError('UNAVAILABLE', `reading consumer group ${this.settings.groupId} from Kafka failed: ${errorMessage(err)}`, { cause: err });
+      },
+    );
+    // Callers stop waiting at the timeout; the read itself runs on and is still shared until it ends.
+    this.inFlight = read.finally(() => (this.inFlight = null));
+    this.inFlight.catch(() => undefined);
+    return withTimeout(this.inFlight, this.timeoutMs, () => new EngineError('UNAVAILABLE', `reading consumer group ${this.settings.groupId} from Kafka took over ${this.timeoutMs} ms`));
+  }
+
+  private async readGroup(): Promise<GroupView> {
+    const { groupId, topics } = this.settings;
+    const inputs = topics.inputs;
+    const [described, committed, ends] = await Promise.all([
+      this.admin.describeGroups([groupId]),
+      this.admin.fetchOffsets({ groupId, topics: inputs }),
+      Promise.all(inputs.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
+    ]);
+    const group = described.groups.find((g) => g.groupId === groupId);
+    const members: GroupMember[] = (group?.members ?? []).map((m) => ({
+      instanceId: this.instanceIdOf(m.clientId),
+      memberId: m.memberId,
+      host: m.clientHost.replace(/^\//, ''),
+      shards: assignedShards(m.memberAssignment, inputs),
+    }));
+    members.sort((a, b) => a.instanceId.localeCompare(b.instanceId) || a.memberId.localeCompare(b.memberId));
+    return { groupId, state: group?.state ?? 'Unknown', members, shards: shardPositions(inputs, committed, new Map(ends)) };
+  }
+
+  /** The engine's Kafka client id is `<kafka.clientId>-<instanceId>` (src/app/wiring.ts). */
+  private instanceIdOf(clientId: string): string {
+    const prefix = `${this.settings.clientId}-`;
+    return clientId.startsWith(prefix) && clientId.length > prefix.length ? clientId.slice(prefix.length) : clientId;
+  }
+}
+
+/** Shards of a member's assignment; none while the group rebalances (the assignment is empty then). */
+export function assignedShards(assignment: Buffer | null | undefined, inputs: readonly string[]): number[] {
+  if (!assignment?.length) return [];
+  try {
+    const decoded = AssignerProtocol.MemberAssignment.decode(assignment);
+    return decoded ? shardsOf(decoded.assignment, inputs) : [];
+  } catch {
+    // Not the consumer protocol (a foreign member of the same group id): it owns no shard.
+    return [];
+  }
+}
+
+type Committed = readonly { topic: string; partitions: readonly { partition: number; offset: string }[] }[];
+type Ends = ReadonlyMap<string, readonly { partition: number; high: string; low: string }[]>;
+
+/**
+ * Every shard (partition number of any input topic): committed offset per topic, where an unset
+ * one (-1) counts from the topic's low watermark as the consumer would start, and lag = end minus
+ * committed, summed over the topics.
+ */
+export function shardPositions(inputs: readonly string[], committed: Committed, ends: Ends): ShardPosition[] {
+  const count = Math.max(0, ...inputs.map((t) => ends.get(t)?.length ?? 0));
+  const out: ShardPosition[] = [];
+  for (let shard = 0; shard < count; shard++) {
+    const byTopic: Record<string, string> = {};
+    let lag = 0;
+    for (const topic of inputs) {
+      const end = ends.get(topic)?.find((x) => x.partition === shard);
+      if (!end) continue;
+      const p = committed.find((c) => c.topic === topic)?.partitions.find((x) => x.partition === shard);
+      const at = p && p.offset !== '-1' ? p.offset : end.low;
+      byTopic[topic] = at;
+      lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
+    }
+    out.push({ shard, committed: byTopic, lag });
+  }
+  return out;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
