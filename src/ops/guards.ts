@@ -41,7 +41,11 @@ export async function assertGroupUnused(admin: Admin, groupId: string, topics: r
   }
 }
 
-/** Commits `groupId`'s offsets (the group must have no members), one topic at a time. */
+/**
+ * Commits `groupId`'s offsets (the group must have no members) with admin.setOffsets, one topic
+ * at a time (each joins the group once, so this takes a few seconds per topic), then reads them
+ * back: the new engine must find exactly these.
+ */
 export async function commitGroupOffsets(admin: Admin, groupId: string, offsets: readonly { topic: string; partition: number; offset: string }[]): Promise<void> {
   const byTopic = new Map<string, { partition: number; offset: string }[]>();
   for (const o of offsets) {
@@ -50,4 +54,9 @@ export async function commitGroupOffsets(admin: Admin, groupId: string, offsets:
     byTopic.set(o.topic, list);
   }
   for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
+  const committed = await admin.fetchOffsets({ groupId, topics: [...byTopic.keys()] });
+  for (const o of offsets) {
+    const got = committed.find((t) => t.topic === o.topic)?.partitions.find((p) => p.partition === o.partition)?.offset;
+    if (got !== o.offset) throw new Error(`group ${groupId}: ${o.topic} partition ${o.partition} committed at ${got}, expected ${o.offset}`);
+  }
 }
