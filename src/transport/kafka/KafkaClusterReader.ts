@@ -22,7 +22,7 @@ export interface ClusterReaderOptions {
   now?: () => number;
 }
 
-type Settings = Pick<KafkaSettings, 'groupId' | 'clientId' | 'topics'>;
+type Settings = Pick<KafkaSettings, 'groupId' | 'clientId'> & { topics: { inputs: readonly string[] } };
 
 export class KafkaClusterReader implements ClusterReader {
   private cached: { at: number; view: GroupView } | null = null;
@@ -64,7 +64,7 @@ export class KafkaClusterReader implements ClusterReader {
     const inputs = topics.inputs;
     const [described, committed, ends] = await Promise.all([
       this.admin.describeGroups([groupId]),
-      this.admin.fetchOffsets({ groupId, topics: inputs }),
+      this.admin.fetchOffsets({ groupId, topics: [...inputs] }),
       Promise.all(inputs.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
     ]);
     const group = described.groups.find((g) => g.groupId === groupId);
@@ -128,7 +128,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Pr
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(error()), ms);
-    timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

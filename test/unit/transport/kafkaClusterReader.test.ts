@@ -1,0 +1,110 @@
+import test from 'ava';
+import sinon from 'sinon';
+import kafkajs from 'kafkajs';
+import { assignedShards, KafkaClusterReader, shardPositions } from '../../../src/transport/kafka/KafkaClusterReader.ts';
+import { EngineError } from '../../../src/errors.ts';
+
+const { AssignerProtocol } = kafkajs;
+const INPUTS = ['login-events', 'payment-events'];
+const settings = { groupId: 'g', clientId: 'risk-engine', topics: { inputs: INPUTS } } as const;
+
+const assignment = (shards: number[]) =>
+  AssignerProtocol.MemberAssignment.encode({ version: 1, assignment: Object.fromEntries(INPUTS.map((t) => [t, shards])), userData: Buffer.alloc(0) });
+
+function stubAdmin() {
+  return {
+    describeGroups: sinon.stub().resolves({
+      groups: [
+        {
+          groupId: 'g', state: 'Stable', protocol: 'risk-copartitioned', protocolType: 'consumer', errorCode: 0,
+          members: [
+            { memberId: 'm-b', clientId: 'risk-engine-b', clientHost: '/10.0.0.2', memberAssignment: assignment([1, 3]), memberMetadata: Buffer.alloc(0) },
+            { memberId: 'm-a', clientId: 'risk-engine-a', clientHost: '/10.0.0.1', memberAssignment: assignment([0, 2]), memberMetadata: Buffer.alloc(0) },
+          ],
+        },
+      ],
+    }),
+    fetchOffsets: sinon.stub().resolves([
+      { topic: 'login-events', partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: partition === 3 ? '-1' : '10', metadata: null })) },
+      { topic: 'payment-events', partitions: [0, 1, 2, 3].map((partition) => ({ partition, offset: '4', metadata: null })) },
+    ]),
+    fetchTopicOffsets: sinon.stub().callsFake(async (topic: string) =>
+      [0, 1, 2, 3].map((partition) => ({ partition, offset: topic === 'login-events' ? '12' : '4', high: topic === 'login-events' ? '12' : '4', low: '2' })),
+    ),
+  };
+}
+
+test('the group: instances named by client id without the prefix, shards from their assignments, lag per shard over the input topics', async (t) => {
+  const admin = stubAdmin();
+  const view = await new KafkaClusterReader(admin, settings).read();
+  t.deepEqual(view, {
+    groupId: 'g',
+    state: 'Stable',
+    members: [
+      { instanceId: 'a', memberId: 'm-a', host: '10.0.0.1', shards: [0, 2] },
+      { instanceId: 'b', memberId: 'm-b', host: '10.0.0.2', shards: [1, 3] },
+    ],
+    shards: [
+      { shard: 0, committed: { 'login-events': '10', 'payment-events': '4' }, lag: 2 },
+      { shard: 1, committed: { 'login-events': '10', 'payment-events': '4' }, lag: 2 },
+      { shard: 2, committed: { 'login-events': '10', 'payment-events': '4' }, lag: 2 },
+      // Nothing committed yet: counted from the low watermark, where the consumer starts.
+      { shard: 3, committed: { 'login-events': '2', 'payment-events': '4' }, lag: 10 },
+    ],
+  });
+  t.deepEqual(admin.describeGroups.firstCall.args, [['g']]);
+  t.deepEqual(admin.fetchOffsets.firstCall.args, [{ groupId: 'g', topics: INPUTS }]);
+  t.deepEqual(admin.fetchTopicOffsets.args.map((a) => a[0]), INPUTS);
+});
+
+test('one read per second however many callers: answers kept for cacheMs, a read in flight shared', async (t) => {
+  const admin = stubAdmin();
+  let now = 1000;
+  const reader = new KafkaClusterReader(admin, settings, { now: () => now });
+  const [a, b] = await Promise.all([reader.read(), reader.read()]);
+  t.is(a, b);
+  now += 999;
+  await reader.read();
+  t.is(admin.describeGroups.callCount, 1);
+  t.is(admin.fetchOffsets.callCount, 1);
+  t.is(admin.fetchTopicOffsets.callCount, INPUTS.length);
+  now += 1;
+  await reader.read();
+  t.is(admin.describeGroups.callCount, 2);
+});
+
+test('Kafka unreachable: UNAVAILABLE, and the next call reads again', async (t) => {
+  const admin = stubAdmin();
+  admin.describeGroups.rejects(Object.assign(new Error('Connection error: connect ECONNREFUSED 127.0.0.1:9092'), { name: 'KafkaJSConnectionError' }));
+  const reader = new KafkaClusterReader(admin, settings);
+  const err = await t.throwsAsync(reader.read(), { instanceOf: EngineError });
+  t.is(err?.code, 'UNAVAILABLE');
+  admin.describeGroups.resetBehavior();
+  admin.describeGroups.resolves({ groups: [] });
+  t.like(await reader.read(), { groupId: 'g', members: [] });
+});
+
+test('a read slower than timeoutMs fails as UNAVAILABLE', async (t) => {
+  const admin = stubAdmin();
+  admin.describeGroups.returns(new Promise(() => undefined));
+  const err = await t.throwsAsync(new KafkaClusterReader(admin, settings, { timeoutMs: 20 }).read(), { instanceOf: EngineError });
+  t.is(err?.code, 'UNAVAILABLE');
+  t.regex(err?.message ?? '', /took over 20 ms/);
+});
+
+test('assignments: none while rebalancing, none from a foreign protocol', (t) => {
+  t.deepEqual(assignedShards(Buffer.alloc(0), INPUTS), []);
+  t.deepEqual(assignedShards(Buffer.from('not a consumer assignment'), INPUTS), []);
+  t.deepEqual(assignedShards(assignment([2, 5]), INPUTS), [2, 5]);
+});
+
+test('shards: as many as the widest input topic', (t) => {
+  const ends = new Map([
+    ['login-events', [{ partition: 0, high: '3', low: '0' }]],
+    ['payment-events', [{ partition: 0, high: '1', low: '0' }, { partition: 1, high: '2', low: '0' }]],
+  ]);
+  t.deepEqual(shardPositions(INPUTS, [], ends), [
+    { shard: 0, committed: { 'login-events': '0', 'payment-events': '0' }, lag: 4 },
+    { shard: 1, committed: { 'payment-events': '0' }, lag: 2 },
+  ]);
+});
