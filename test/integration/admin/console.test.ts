@@ -2,7 +2,7 @@
  * The operator console in a real browser (Debian's Chromium, headless, driven by playwright-core;
  * scripts/browser.sh installs it) against an embedded engine with ADMIN_TOKEN: the token prompt,
  * a BLOCK in the live feed within 2 s of its event, the user's profile, events and decisions with
- * reasons, the cluster and rules views. Screenshots go to test-artifacts/console/.
+ * reasons, the cluster (instances, every shard with its owner) and rules views. Screenshots go to test-artifacts/console/.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -115,6 +115,16 @@ test('console: token prompt, live BLOCK within 2 s, user with decisions and reas
   await page.getByRole('button', { name: 'Cluster' }).click();
   await page.getByTestId('shards').getByText('console-test').waitFor({ timeout: 5000 });
   await page.getByTestId('readiness').getByText('ready').waitFor({ timeout: 5000 });
+  // The cluster from GET /cluster: embedded, this one instance (marked) owns every shard.
+  await page.getByTestId('instances').getByText('this console').waitFor({ timeout: 5000 });
+  t.regex((await page.getByTestId('instances').locator('tbody tr').first().textContent()) ?? '', /^console-test this console/);
+  const shardRows = page.getByTestId('cluster-shards').locator('tbody tr');
+  await shardRows.first().waitFor({ timeout: 5000 });
+  const owners = await shardRows.locator('td:nth-child(2)').allTextContents();
+  const shardIds = await shardRows.locator('td:nth-child(1)').allTextContents();
+  t.true(owners.length > 0);
+  t.deepEqual(owners, owners.map(() => 'console-test'), 'every shard has its owner');
+  t.deepEqual(shardIds, owners.map((_, i) => String(i)), 'every shard, in order');
   await shot(page, '4-cluster');
   await page.getByRole('button', { name: 'Rules' }).click();
   await page.getByTestId('rules').getByText('big-transfer').waitFor({ timeout: 5000 });

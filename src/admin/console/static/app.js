@@ -206,27 +206,41 @@ function Cluster() {
   useEffect(() => {
     let stop = false;
     const load = async () => {
-      const [shards, ready] = await Promise.allSettled([api('/shards'), fetch('/readyz').then((r) => r.json())]);
-      if (!stop) setState({ shards: shards.value, shardsError: shards.reason, ready: ready.value });
+      const [cluster, shards, ready] = await Promise.allSettled([api('/cluster'), api('/shards'), fetch('/readyz').then((r) => r.json())]);
+      if (!stop) setState({ cluster: cluster.value, clusterError: cluster.reason, shards: shards.value, shardsError: shards.reason, ready: ready.value });
     };
     load();
     const timer = setInterval(load, 5000);
     return () => { stop = true; clearInterval(timer); };
   }, []);
+  const c = state.cluster;
   const s = state.shards;
   const lag = s ? s.shards.reduce((sum, x) => sum + (x.lag ?? 0), 0) : null;
+  const self = c?.instances.find((i) => i.self)?.instanceId;
+  const totalLag = c ? c.shards.reduce((sum, x) => sum + (x.lag ?? 0), 0) : null;
   return html`<div>
-    <section class="card" data-testid="readiness"><h2>Readiness</h2>
+    <section class="card" data-testid="readiness"><h2>Readiness <span class="muted">(this instance)</span></h2>
       ${state.ready ? html`<p class=${state.ready.status === 'ready' ? 'ok' : 'error'}>${state.ready.status}</p>
         ${(state.ready.reasons || []).length ? html`<ul>${state.ready.reasons.map((r) => html`<li>${r}</li>`)}</ul>` : null}` : html`<p class="muted">…</p>`}
     </section>
-    <section class="card" data-testid="shards"><h2>Instance and shards</h2>
+    <section class="card" data-testid="instances"><h2>Instances</h2>
+      <${ErrorLine} error=${state.clusterError} />
+      ${c ? html`<dl class="kv"><dt>consumer group</dt><dd>${c.groupId}</dd><dt>state</dt><dd>${c.state}</dd><dt>instances</dt><dd>${c.instances.length}</dd><dt>total lag</dt><dd>${totalLag}</dd></dl>
+        <div class="table-wrap"><table><thead><tr><th>instance</th><th class="hide-narrow">host</th><th>shards</th></tr></thead><tbody>
+          ${c.instances.map((i) => html`<tr class=${i.self ? 'self' : ''}><td>${i.instanceId}${i.self ? html` <span class="tag">this console</span>` : null}</td><td class="hide-narrow muted">${i.host}</td><td>${i.shards.length ? i.shards.join(', ') : html`<span class="muted">none (rebalancing?)</span>`}</td></tr>`)}
+        </tbody></table></div>` : null}
+    </section>
+    <section class="card" data-testid="cluster-shards"><h2>Shards</h2>
+      ${c ? html`<div class="table-wrap"><table><thead><tr><th>shard</th><th>owner</th><th>lag</th><th class="hide-narrow">committed offsets</th></tr></thead><tbody>
+          ${c.shards.map((x) => html`<tr class=${x.owner !== null && x.owner === self ? 'self' : ''}><td class="num">${x.shard}</td><td>${x.owner ?? html`<span class="error">unowned</span>`}</td><td class="num">${x.lag ?? '?'}</td><td class="hide-narrow muted">${Object.entries(x.committed).map(([t, o]) => `${t}@${o}`).join(' ')}</td></tr>`)}
+        </tbody></table></div>` : html`<p class="muted">${state.clusterError ? 'Not available.' : '…'}</p>`}
+    </section>
+    <section class="card" data-testid="shards"><h2>This instance</h2>
       <${ErrorLine} error=${state.shardsError} />
       ${s ? html`<dl class="kv"><dt>instance</dt><dd>${s.instanceId}</dd><dt>group generation</dt><dd>${s.generationId}</dd><dt>shards owned</dt><dd>${s.shards.length}</dd><dt>total lag</dt><dd>${lag}</dd></dl>
-        <div class="table-wrap"><table><thead><tr><th>shard</th><th>live actors</th><th>lag</th><th class="hide-narrow">committed offsets</th></tr></thead><tbody>
-          ${s.shards.map((x) => html`<tr><td class="num">${x.shard}</td><td class="num">${x.actors}</td><td class="num">${x.lag ?? '?'}</td><td class="hide-narrow muted">${Object.entries(x.committed).map(([t, o]) => `${t}@${o}`).join(' ')}</td></tr>`)}
-        </tbody></table></div>
-        <p class="muted">Each instance answers for the shards it owns; run the console against another instance's admin port to see its shards.</p>` : null}
+        <div class="table-wrap"><table><thead><tr><th>shard</th><th>live actors</th><th>lag</th></tr></thead><tbody>
+          ${s.shards.map((x) => html`<tr><td class="num">${x.shard}</td><td class="num">${x.actors}</td><td class="num">${x.lag ?? '?'}</td></tr>`)}
+        </tbody></table></div>` : null}
     </section>
   </div>`;
 }
