@@ -3,6 +3,7 @@
  * opens a ShardSupervisor (fence epoch + transactional sink) for every shard it gains, stops the
  * ones it loses, and routes each input batch to its shard.
  */
+import { hostname } from 'node:os';
 import nact from 'nact';
 import { initialState, toUserView, upcastState, evolve, upcastJournal, type Rules, type UserStateView } from '../domain/index.ts';
 import { EngineError, errorCode } from '../errors.ts';
@@ -13,7 +14,6 @@ import { NactPersistenceEngine, replayState } from '../persistence/NactPersisten
 import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
 import { persistenceKey } from '../actors/UserActor.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
-import { hostname } from 'node:os';
 import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
