@@ -3,7 +3,7 @@
  * empty state, and compared event by event (userId + eventId) with the committed live decisions.
  * Nothing is written anywhere: no state, decision, alert or offset.
  */
-import type { Decision, DomainConfig, Rules, Verdict } from '../domain/index.ts';
+import type { Decision, DomainConfig, ParseResult, Rules, Verdict } from '../domain/index.ts';
 import { spanSize, type HistoryReader, type TimeRange } from './history.ts';
 import { followOrder, Replayer, ShardRecords } from './replay.ts';
 import type { InputRecord } from '../transport/ports.ts';
@@ -113,6 +113,40 @@ export interface Progress {
 
 export const noProgress: Progress = { start: () => undefined, increment: () => undefined, stop: () => undefined };
 
+/**
+ * The committed live decisions of `topic` from record time `from` (null: the earliest) to now,
+ * by userId + eventId: what was decided, and where (the judging order).
+ */
+export async function readLiveDecisions(history: HistoryReader, topic: string, from: number | null, progress: Progress = noProgress): Promise<Map<string, LiveDecision>> {
+  const spans = await history.spans([topic], { from, to: null });
+  const live = new Map<string, LiveDecision>();
+  progress.start('live decisions', spans.reduce((n, s) => n + spanSize(s), 0));
+  await history.read(spans, (records) => {
+    for (const rec of records) {
+      const d = liveDecisionOf(rec);
+      if (d) live.set(d.key, d.live);
+    }
+    progress.increment(records.length);
+  });
+  progress.stop();
+  return live;
+}
+
+/**
+ * A shard's records (in merged order) validated, in the order the live engine judged them where
+ * its decisions say so (a decision sits on its user's shard's partition of the decisions topic,
+ * in judging order); the others keep their places.
+ */
+export function parsedInLiveOrder(records: readonly InputRecord[], shard: number, replayer: Replayer, live: ReadonlyMap<string, LiveDecision>): { rec: InputRecord; parsed: ParseResult }[] {
+  const parsed = records.map((rec) => ({ rec, parsed: replayer.parse(rec) }));
+  if (live.size === 0) return parsed;
+  return followOrder(parsed, (p) => {
+    if (!p.parsed.ok) return undefined;
+    const l = live.get(decisionKey(p.parsed.event.userId, p.parsed.event.eventId));
+    return l && l.partition === shard ? l.position : undefined;
+  });
+}
+
 export interface BacktestInput {
   history: HistoryReader;
   inputs: readonly string[];
@@ -132,19 +166,9 @@ export async function runBacktest(o: BacktestInput): Promise<BacktestReport> {
   const started = clock();
   const inputSpans = await o.history.spans(o.inputs, o.range);
   // Decisions of the span's events were committed after the events were written: from the span's start to now.
-  const decisionSpans = await o.history.spans([o.decisionsTopic], { from: o.range.from, to: null });
   const partitions = Math.max(1, inputSpans.filter((s) => s.topic === o.inputs[0]).length);
 
-  const live = new Map<string, LiveDecision>();
-  progress.start('live decisions', decisionSpans.reduce((n, s) => n + spanSize(s), 0));
-  await o.history.read(decisionSpans, (records) => {
-    for (const rec of records) {
-      const d = liveDecisionOf(rec);
-      if (d) live.set(d.key, d.live);
-    }
-    progress.increment(records.length);
-  });
-  progress.stop();
+  const live = await readLiveDecisions(o.history, o.decisionsTopic, o.range.from, progress);
 
   const input = new ShardRecords();
   let firstTime: number | null = null;
@@ -167,12 +191,7 @@ export async function runBacktest(o: BacktestInput): Promise<BacktestReport> {
   const records = input.count;
   progress.start('deciding', records);
   for (const shard of input.shards()) {
-    const parsed = input.take(shard).map((rec) => ({ rec, parsed: replayer.parse(rec) }));
-    const ordered = followOrder(parsed, (p) => {
-      if (!p.parsed.ok) return undefined;
-      const l = live.get(decisionKey(p.parsed.event.userId, p.parsed.event.eventId));
-      return l && l.partition === shard ? l.position : undefined;
-    });
+    const ordered = parsedInLiveOrder(input.take(shard), shard, replayer, live);
     for (const { parsed: p } of ordered) {
       if (!p.ok) {
         notCompared.rejected++;
@@ -187,7 +206,7 @@ export async function runBacktest(o: BacktestInput): Promise<BacktestReport> {
         else notCompared.noLiveDecision++;
       }
     }
-    progress.increment(parsed.length);
+    progress.increment(ordered.length);
     // Yields between shards, so that the progress bar and signals get their turn.
     await new Promise<void>((resolve) => setImmediate(resolve));
   }

@@ -10,8 +10,7 @@
 import { persistenceKey } from '../actors/UserActor.ts';
 import type { DomainConfig, Rules, UserState } from '../domain/index.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
-import type { Progress } from './backtest.ts';
-import { noProgress } from './backtest.ts';
+import { noProgress, parsedInLiveOrder, readLiveDecisions, type LiveDecision, type Progress } from './backtest.ts';
 import { spanSize, type HistoryReader } from './history.ts';
 import { Replayer, ShardRecords } from './replay.ts';
 
@@ -24,6 +23,12 @@ export interface RebuildInput {
   snapshotEvery: number;
   now: number;
   progress?: Progress;
+  /**
+   * The live decisions topic: when given, each shard's events are replayed in the order the live
+   * engine judged them (where it did), so that features, and so the decisions a state keeps,
+   * come out as the live engine's.
+   */
+  decisionsTopic?: string;
   /** Journal entries per store call. */
   flushEvery?: number;
   clock?: () => number;
@@ -51,6 +56,7 @@ export async function runRebuild(o: RebuildInput): Promise<RebuildResult> {
   // Fixed now: what is produced from here on is the new engine's to judge.
   const spans = await o.history.spans(o.inputs, { from: null, to: null });
   const partitions = Math.max(1, spans.filter((s) => s.topic === o.inputs[0]).length);
+  const live = o.decisionsTopic ? await readLiveDecisions(o.history, o.decisionsTopic, null, progress) : new Map<string, LiveDecision>();
   const input = new ShardRecords();
   progress.start('history', spans.reduce((n, s) => n + spanSize(s), 0));
   await o.history.read(spans, (records) => {
@@ -89,9 +95,8 @@ export async function runRebuild(o: RebuildInput): Promise<RebuildResult> {
       entries = [];
       snapshotsDue = [];
     };
-    const records = input.take(shard);
-    for (const rec of records) {
-      const parsed = replayer.parse(rec);
+    const records = parsedInLiveOrder(input.take(shard), shard, replayer, live);
+    for (const { parsed } of records) {
       if (!parsed.ok) {
         result.rejected++;
         continue;

@@ -80,7 +80,9 @@ export async function runRebuildCli(opts: RebuildCliOptions, env: Env = process.
     await assertNamespaceEmpty({ url: settings.redis.url, username, password, tlsCaFile }, opts.statePrefix);
     const rules = candidate ?? (await rulesInForce(settings, log));
     store = await RedisJournal.connect({ url: settings.redis.url, username, password, tlsCaFile, prefix: opts.statePrefix, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: settings.decisions.retentionDays * 86_400_000 });
-    result = await runRebuild({ history, inputs, store, domain: domainConfigOf(settings), rules, snapshotEvery: settings.persistence.snapshotEvery, now: Date.now(), progress: terminalProgress() });
+    // The live decisions, when there are any, give the order the live engine judged each shard's events in.
+    const decisionsTopic = (await admin.listTopics()).includes(topics.decisions) ? topics.decisions : undefined;
+    result = await runRebuild({ history, inputs, store, domain: domainConfigOf(settings), rules, snapshotEvery: settings.persistence.snapshotEvery, now: Date.now(), progress: terminalProgress(), ...(decisionsTopic ? { decisionsTopic } : {}) });
     // Only once the state is written: a rebuild that failed before leaves the group without offsets, and can be run again into a fresh prefix.
     await commitGroupOffsets(admin, opts.group, result.offsets);
   } catch (err) {

@@ -48,12 +48,19 @@ const profileOf = (p: Profile): Profile => ({
   totalTransferAmount: p.totalTransferAmount,
 });
 
-async function userProfile(adminUrl: string, userId: string): Promise<Record<string, unknown> | null> {
+async function userView(adminUrl: string, userId: string): Promise<{ profile: Record<string, unknown>; decisions: LiveDecision[] } | null> {
   const res = await fetch(`${adminUrl}/users/${encodeURIComponent(userId)}`);
   if (res.status === 404) return null;
   if (!res.ok) throw new Error(`GET /users/${userId}: ${res.status}`);
-  return ((await res.json()) as { profile: Record<string, unknown> }).profile;
+  return (await res.json()) as { profile: Record<string, unknown>; decisions: LiveDecision[] };
 }
+
+async function userProfile(adminUrl: string, userId: string): Promise<Record<string, unknown> | null> {
+  return (await userView(adminUrl, userId))?.profile ?? null;
+}
+
+/** What a state's kept decisions say (not when, where or under which version they were made). */
+const verdicts = (v: { decisions: LiveDecision[] } | null) => v?.decisions.map((d) => ({ eventId: d.eventId, decision: d.decision, riskScore: d.riskScore, reasons: d.reasons.map((r) => r.code) }));
 
 test('backtest agrees with the live decisions under the live rules and finds the threshold change; rebuild continues exactly after', async (t) => {
   t.timeout(170_000);
@@ -143,11 +150,15 @@ test('backtest agrees with the live decisions under the live rules and finds the
   t.is(usedPrefix.code, 2);
   t.regex(usedPrefix.stderr, /state prefix .* is not empty/);
 
-  // The new engine on the rebuilt state: the same profiles as the live engine's.
+  // The new engine on the rebuilt state: the same profiles and kept decisions as the live engine's.
   const green = await startEngine(testSettings(id, { CONFIG_FILE: configFile, KAFKA_GROUP_ID: next, STATE_PREFIX: next, INSTANCE_ID: next }));
   engines.push(green);
   const usersA = [...new Set(a.events.map((g) => g.event.userId))];
-  for (const userId of usersA) t.deepEqual(await userProfile(green.adminUrl, userId), await userProfile(live.adminUrl, userId), userId);
+  for (const userId of usersA) {
+    const [was, is] = [await userView(live.adminUrl, userId), await userView(green.adminUrl, userId)];
+    t.deepEqual(is?.profile, was?.profile, userId);
+    t.deepEqual(verdicts(is), verdicts(was), userId);
+  }
 
   // Workload B (the same users, new event ids, later), taken by the new engine only after the rebuild's offsets.
   const b = generate({ users: 120, events: 1500, fraudRatio: 0.1, seed: 8, idPrefix, startTime: a.events.at(-1)!.event.timestamp + 3_600_000 });

@@ -62,3 +62,40 @@ test('a rebuild that cannot write stops with the store\'s error (the caller then
   };
   await t.throwsAsync(runRebuild({ history: h, inputs: INPUTS, store, domain: config, rules: defaultRules, snapshotEvery: 100, now: NOW }), { message: 'store down' });
 });
+
+test('with the live decisions, rebuild folds each shard in the live judging order: the states equal the live engine\'s', async (t) => {
+  const partitions = 2;
+  const h = new MemoryHistory(partitions);
+  // One user's logins and payments on two topics, all within minutes: velocity features count what came before.
+  const events = Array.from({ length: 12 }, (_, i) =>
+    i % 2
+      ? { eventId: `p${i}`, userId: 'erin', eventType: 'payment', timestamp: T0 + i * 5_000, amount: '9.5000', deviceId: `d${i % 3}`, country: 'FR' }
+      : { eventId: `l${i}`, userId: 'erin', eventType: 'login', timestamp: T0 + i * 5_000, deviceId: `d${i % 3}`, country: 'FR' },
+  );
+  events.forEach((e) => h.event(`${e.eventType}-events`, e));
+  // The live engine judged the payments first (one topic's batch came first in a round of a backlog).
+  const liveOrder = [...events.filter((e) => e.eventType === 'payment'), ...events.filter((e) => e.eventType === 'login')];
+  const rebuild = async (withLive: boolean) => {
+    const store = new MemoryJournal();
+    const source = new MemoryHistory(partitions);
+    source.topics.clear();
+    for (const [topic, parts] of h.topics) source.topics.set(topic, parts);
+    // The live engine's states: the same fold over one partition holding the events in the live order.
+    const liveStore = new MemoryJournal();
+    const liveHistory = new MemoryHistory(partitions);
+    liveOrder.forEach((e) => liveHistory.event('login-events', e));
+    await runRebuild({ history: liveHistory, inputs: ['login-events'], store: liveStore, domain: config, rules: defaultRules, snapshotEvery: 1000, now: NOW });
+    const key = persistenceKey('erin');
+    const liveState = await replayState<UserState>(liveStore, key, initialState('erin'), upcastState, (s, data) => evolve(s, upcastJournal(data), config));
+    const liveDecisions = toUserView(liveState, config.history, config.defaultCurrency).decisions;
+    if (withLive) liveDecisions.forEach((d, i) => source.decision('risk-decisions', d as never, NOW + i));
+    await runRebuild({ history: source, inputs: INPUTS, store, domain: config, rules: defaultRules, snapshotEvery: 1000, now: NOW, ...(withLive ? { decisionsTopic: 'risk-decisions' } : {}) });
+    const rebuilt = await replayState<UserState>(store, key, initialState('erin'), upcastState, (s, data) => evolve(s, upcastJournal(data), config));
+    const scores = (decisions: { eventId: string; riskScore: number }[]) => Object.fromEntries(decisions.map((d) => [d.eventId, d.riskScore]));
+    return { live: scores(liveDecisions), rebuilt: scores(toUserView(rebuilt, config.history, config.defaultCurrency).decisions) };
+  };
+  const following = await rebuild(true);
+  t.deepEqual(following.rebuilt, following.live);
+  const merged = await rebuild(false);
+  t.notDeepEqual(merged.rebuilt, merged.live, 'without the live order the scores differ (precondition)');
+});
