@@ -118,7 +118,7 @@ export const noProgress: Progress = { start: () => undefined, increment: () => u
  * by userId + eventId: what was decided, and where (the judging order).
  */
 export async function readLiveDecisions(history: HistoryReader, topic: string, from: number | null, progress: Progress = noProgress): Promise<Map<string, LiveDecision>> {
-  const spans = await history.spans([topic], { from, to: null });
+  const spans = await history.spans([topic], { from, to: null }, { ifMissing: 'empty' });
   const live = new Map<string, LiveDecision>();
   progress.start('live decisions', spans.reduce((n, s) => n + spanSize(s), 0));
   await history.read(spans, (records) => {

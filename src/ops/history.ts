@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { OpsError } from './errors.ts';
 import type { EmbeddedLog } from '../transport/embedded/EmbeddedLog.ts';
 import type { InputRecord } from '../transport/ports.ts';
 
@@ -24,8 +25,11 @@ export interface PartitionSpan {
 }
 
 export interface HistoryReader {
-  /** The spans of every partition of `topics` covering `range`. */
-  spans(topics: readonly string[], range: TimeRange): Promise<PartitionSpan[]>;
+  /**
+   * The spans of every partition of `topics` covering `range`. A topic that does not exist is an
+   * error (USAGE: a wrong prefix or broker list), or has no spans with `ifMissing: 'empty'`.
+   */
+  spans(topics: readonly string[], range: TimeRange, options?: { ifMissing?: 'error' | 'empty' }): Promise<PartitionSpan[]>;
   /** Reads every record of the spans; `onRecords` gets each partition's records in offset order (batches of a partition in order). */
   read(spans: readonly PartitionSpan[], onRecords: (records: InputRecord[]) => void): Promise<void>;
   close(): Promise<void>;
@@ -65,10 +69,15 @@ export class KafkaHistoryReader implements HistoryReader {
     return this.#admin;
   }
 
-  async spans(topics: readonly string[], range: TimeRange): Promise<PartitionSpan[]> {
+  async spans(topics: readonly string[], range: TimeRange, options: { ifMissing?: 'error' | 'empty' } = {}): Promise<PartitionSpan[]> {
     const admin = await this.#adminConnected();
+    const existing = new Set(await admin.listTopics());
     const out: PartitionSpan[] = [];
     for (const topic of topics) {
+      if (!existing.has(topic)) {
+        if (options.ifMissing === 'empty') continue;
+        throw new OpsError('USAGE', `topic ${topic} does not exist on the brokers`);
+      }
       const offsets = await admin.fetchTopicOffsets(topic);
       // The first offset whose record time is >= t; Kafka answers -1 when there is none (then: the end).
       const at = async (t: number): Promise<Map<number, string>> => {

@@ -90,6 +90,7 @@ export async function runBacktestCli(opts: BacktestCliOptions, env: Env = proces
       progress: terminalProgress(),
     });
   } catch (err) {
+    if (err instanceof OpsError) return fail(err.message, err.exitCode);
     return fail(`failed: ${errorMessage(err)}`, 1);
   } finally {
     await opened?.close().catch(() => undefined);

@@ -81,8 +81,7 @@ export async function runRebuildCli(opts: RebuildCliOptions, env: Env = process.
     const rules = candidate ?? (await rulesInForce(settings, log));
     store = await RedisJournal.connect({ url: settings.redis.url, username, password, tlsCaFile, prefix: opts.statePrefix, keepSnapshots: settings.persistence.keepSnapshots, decisionRetentionMs: settings.decisions.retentionDays * 86_400_000 });
     // The live decisions, when there are any, give the order the live engine judged each shard's events in.
-    const decisionsTopic = (await admin.listTopics()).includes(topics.decisions) ? topics.decisions : undefined;
-    result = await runRebuild({ history, inputs, store, domain: domainConfigOf(settings), rules, snapshotEvery: settings.persistence.snapshotEvery, now: Date.now(), progress: terminalProgress(), ...(decisionsTopic ? { decisionsTopic } : {}) });
+    result = await runRebuild({ history, inputs, store, domain: domainConfigOf(settings), rules, snapshotEvery: settings.persistence.snapshotEvery, now: Date.now(), progress: terminalProgress(), decisionsTopic: topics.decisions });
     // Only once the state is written: a rebuild that failed before leaves the group without offsets, and can be run again into a fresh prefix.
     await commitGroupOffsets(admin, opts.group, result.offsets);
   } catch (err) {
