@@ -34,6 +34,7 @@ export function terminalProgress(stream: NodeJS.WriteStream = process.stderr): P
   let value = 0;
   return {
     start(phase, total) {
+      if (total === 0) return; // nothing to show for an empty phase (e.g. no live decisions)
       bar = new cliProgress.SingleBar(
         { stream, format: `${phase.padEnd(14)} [{bar}] {percentage}% | {value}/{total} | {speed}/s | ETA {eta_formatted}`, hideCursor: true, etaBuffer: 50 },
         cliProgress.Presets.shades_classic,
