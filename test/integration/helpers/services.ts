@@ -7,8 +7,9 @@
  *   `appendfsync always`, in a temp dir), so that a stop and a start keep the data, as a
  *   production Redis would (the shared one runs with `--save "" --appendonly no`).
  * - NATS: `nats-server -js` as a child, on 14222+n, with its JetStream store in a temp dir.
- * - Kafka: `scripts/services.sh kafka-start|kafka-stop` with RISK_KAFKA_PORT 19092+2n,
- *   RISK_KAFKA_CONTROLLER_PORT 19093+2n and RISK_KAFKA_DATA in a temp dir (stop keeps the data).
+ * - Kafka: `scripts/services.sh kafka-start|kafka-stop` with RISK_KAFKA_PORT 19092+3n,
+ *   RISK_KAFKA_CONTROLLER_PORT 19093+3n, RISK_KAFKA_SASL_PORT 19094+3n and RISK_KAFKA_DATA in a
+ *   temp dir (stop keeps the data).
  *
  * Every start waits for the server to say it is ready (a log line, or services.sh returning);
  * every stop waits for the process to exit. `cleanup()` (registered as a teardown when an ava
@@ -24,7 +25,7 @@ import kafkajs, { type Kafka } from 'kafkajs';
 import { registerCodecs } from '../../../src/transport/kafka/kafkaClient.ts';
 
 /** The shared services' ports: a private server never uses (and never stops) these. */
-const SHARED_PORTS = new Set([6379, 4222, 9092, 9093]);
+const SHARED_PORTS = new Set([6379, 4222, 9092, 9093, 9094, 6380, 4223]);
 const ROOT = resolve(import.meta.dirname, '../../..');
 const SERVICES_SH = join(ROOT, 'scripts/services.sh');
 
@@ -124,7 +125,7 @@ async function portFree(port: number): Promise<boolean> {
 }
 
 /** The first n, from 0, whose ports base+step*n (+1 for pairs) are all free. */
-async function findPorts(base: number, count: 1 | 2, step: number): Promise<number[]> {
+async function findPorts(base: number, count: 1 | 2 | 3, step: number): Promise<number[]> {
   for (let n = 0; n < 200; n++) {
     const ports = Array.from({ length: count }, (_, i) => base + step * n + i);
     if (ports.some((p) => claimed.has(p) || SHARED_PORTS.has(p))) continue;
@@ -300,11 +301,13 @@ function servicesSh(command: string, env: Record<string, string>, timeoutMs: num
  * dir. `stop()` is services.sh kafka-stop (SIGTERM, controlled shutdown; data kept).
  */
 export async function privateKafka(t?: TestContext): Promise<PrivateKafka> {
-  const [port, controllerPort] = (await findPorts(19092, 2, 2)) as [number, number];
+  // Its own SASL listener port too: the shared broker's (9094) is taken.
+  const [port, controllerPort, saslPort] = (await findPorts(19092, 3, 3)) as [number, number, number];
   const dir = mkdtempSync(join(tmpdir(), `risk-kafka-${port}-`));
   const env = {
     RISK_KAFKA_PORT: String(port),
     RISK_KAFKA_CONTROLLER_PORT: String(controllerPort),
+    RISK_KAFKA_SASL_PORT: String(saslPort),
     RISK_KAFKA_DATA: dir,
     RISK_KAFKA_HEAP: process.env.RISK_KAFKA_HEAP ?? '-Xms256m -Xmx768m',
     RISK_KAFKA_START_TIMEOUT: '120',
