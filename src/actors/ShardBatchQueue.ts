@@ -12,9 +12,10 @@
  * judged but not committed is dropped too (the source delivers it again).
  *
  * Why the per-user bound spans the chunks in flight: after a crash, every redelivered event must
- * find the decision it was given among its user's last `perUserLimit` decisions; so a user never
- * has more than that many events judged and not yet committed. A chunk that would exceed it waits
- * for the transaction in flight.
+ * find the decision it was given, in its user's history or in the store's decision index; so a
+ * user never has more events judged and not yet committed than the shard can find again
+ * (`perUserLimit`: the history's decisions, or a transaction's records with an index). A chunk
+ * that would exceed it waits for the transaction in flight.
  */
 import type { BatchControl, ConsumedOffset, InputBatch, InputRecord } from '../transport/ports.ts';
 

@@ -11,6 +11,7 @@ import { parseRecord, type DomainConfig, type Outcome, type UserState } from '..
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
+import type { DecisionStore } from '../persistence/decisionIndex.ts';
 import { POISON_POLICY } from '../supervision/policy.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startConsume, startRound, traceFields, type Traced } from '../telemetry/tracing.ts';
@@ -30,6 +31,8 @@ export interface ShardRoundDeps {
   topics: OutputTopics;
   users: ShardUsers;
   store: JournalStore;
+  /** The decision index of the store, when it keeps one. */
+  decisions: Pick<DecisionStore, 'decisionsOf'> | null;
   faults: Pick<ShardFaults, 'beforePersist'>;
   /** Deadline of one journal write. */
   eventTimeoutMs: number;
@@ -112,6 +115,7 @@ export class ShardRound {
     for (const r of rounds) if (r.round) for (const e of r.round.entries) entries.push(e);
     const journaled = rounds.filter((r) => r.round !== null && r.round.entries.length > 0);
     await this.journal(entries, journaled.map((r) => r.userId), journaled.flatMap((r) => r.batch.consumes));
+    await this.fromIndex(rounds);
     for (const { userId, batch, round, poisoned } of rounds) {
       for (const p of poisoned) parts[p.at] = p.judged;
       if (!round) continue;
@@ -131,6 +135,30 @@ export class ShardRound {
       else addJudged(all, part);
     }
     return all;
+  }
+
+  /**
+   * Redelivered events whose decision has left their user's history (more of them uncommitted
+   * than the history keeps, after a crash): their decision and the windows they closed come from
+   * the decision index, written with their journal entries. All lookups go out together.
+   */
+  private async fromIndex(rounds: readonly UserJudged[]): Promise<void> {
+    const { decisions } = this.deps;
+    if (!decisions) return;
+    const lookups: Promise<void>[] = [];
+    for (const { userId, batch, round } of rounds) {
+      if (!round) continue;
+      round.outcomes.forEach((outcome, i) => {
+        if (outcome.kind !== 'redelivered' || outcome.decision !== null) return;
+        const { eventId } = batch.items[i]!.event;
+        lookups.push(
+          decisions.decisionsOf(eventId, userId).then(([found]) => {
+            if (found) round.outcomes[i] = { kind: 'redelivered', decision: found.decision, aggregates: found.closed ?? [] };
+          }),
+        );
+      });
+    }
+    await Promise.all(lookups);
   }
 
   /**

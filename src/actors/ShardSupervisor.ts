@@ -13,6 +13,7 @@ import type { DomainConfig, RiskEvent, Rules, UserView } from '../domain/index.t
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
+import { isDecisionStore } from '../persistence/decisionIndex.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
@@ -165,6 +166,7 @@ export class ShardSupervisor {
       topics: this.topics,
       users: this.users,
       store: deps.store,
+      decisions: isDecisionStore(deps.store) ? deps.store : null,
       faults: deps.faults,
       eventTimeoutMs: settings.actors.eventTimeoutMs,
       snapshotEvery: settings.persistence.snapshotEvery,
@@ -187,7 +189,10 @@ export class ShardSupervisor {
       uncommitted: (batch) => this.uncommitted(batch),
       judge: (chunk, control) => this.judgeWithRetry(chunk, control),
       commit: (chunks, control) => this.commitWithRetry(chunks, control),
-      perUserLimit: settings.domain.history.decisions,
+      // A redelivered event finds its decision in its user's history, or in the store's decision
+      // index: with an index a user may have a whole transaction's events uncommitted (a hot user
+      // is not held to one history's worth per commit).
+      perUserLimit: isDecisionStore(deps.store) ? settings.kafka.maxRecordsPerTransaction : settings.domain.history.decisions,
       maxRecords: settings.kafka.maxRecordsPerTransaction,
       commitIntervalMs: settings.kafka.commitIntervalMs,
       clock: deps.supervision.clock,

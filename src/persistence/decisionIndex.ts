@@ -8,7 +8,7 @@
  * An eventId is unique per user only (CONTRACT §1): two users may share one, so an eventId leads
  * to one entry per user.
  */
-import { decisionJson, type Decision, type Rules } from '../domain/index.ts';
+import { decisionJson, type Decision, type Rules, type WindowAggregate } from '../domain/index.ts';
 import type { JournalEntry, Snapshot } from './JournalStore.ts';
 
 export interface IndexedDecision {
@@ -18,6 +18,11 @@ export interface IndexedDecision {
   decision: Decision;
   /** When it was journaled (epoch ms). */
   at: number;
+  /**
+   * The windows the event closed, as emitted with its decision (absent: none). A redelivered
+   * event whose decision has left its user's history emits both again from here.
+   */
+  closed?: WindowAggregate[];
 }
 
 export interface DecisionStore {
@@ -39,20 +44,21 @@ export const DEFAULT_DECISION_RETENTION_MS = 30 * 86_400_000;
 
 /** What the index keeps for one journal entry: null when the entry accepted no event. */
 export function indexEntryOf(entry: JournalEntry): { eventId: string; userId: string; value: string } | null {
-  const data = entry.data as { type?: unknown; decision?: Partial<Decision> } | null;
+  const data = entry.data as { type?: unknown; decision?: Partial<Decision>; closed?: unknown } | null;
   if (typeof data !== 'object' || data === null || data.type !== 'accepted') return null;
   const d = data.decision;
   if (!d || typeof d.eventId !== 'string' || typeof d.userId !== 'string') return null;
   // The decision's text is the one the journal and the decision record carry (made once).
-  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}}` };
+  const closed = Array.isArray(data.closed) && data.closed.length > 0 ? `,"closed":${JSON.stringify(data.closed)}` : '';
+  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}${closed}}` };
 }
 
 /** An index value back; null when it is not one (written by a future version, or damaged). */
 export function parseIndexValue(userId: string, value: string): IndexedDecision | null {
   try {
-    const v = JSON.parse(value) as { seq?: unknown; at?: unknown; decision?: unknown };
+    const v = JSON.parse(value) as { seq?: unknown; at?: unknown; decision?: unknown; closed?: unknown };
     if (typeof v.seq !== 'number' || typeof v.at !== 'number' || typeof v.decision !== 'object' || v.decision === null) return null;
-    return { userId, sequenceNumber: v.seq, at: v.at, decision: v.decision as Decision };
+    return { userId, sequenceNumber: v.seq, at: v.at, decision: v.decision as Decision, ...(Array.isArray(v.closed) ? { closed: v.closed as WindowAggregate[] } : {}) };
   } catch {
     return null;
   }

@@ -19,17 +19,39 @@ import { Metrics } from '../../../src/telemetry/metrics.ts';
 import type { ConsumedOffset, InputBatch, InputRecord, OutputRecord } from '../../../src/transport/ports.ts';
 import { shardOf } from '../../../src/domain/shardOf.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
+import { indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from '../../../src/persistence/decisionIndex.ts';
+import type { Fence, JournalEntry } from '../../../src/persistence/JournalStore.ts';
+
+/** A MemoryJournal with the decision index the real stores write with each append. */
+class IndexedMemoryJournal extends MemoryJournal implements Pick<DecisionStore, 'decisionsOf'> {
+  readonly index = new Map<string, string>();
+
+  override async append(entries: readonly JournalEntry[], fence: Fence): Promise<void> {
+    await super.append(entries, fence);
+    for (const e of entries) {
+      const x = indexEntryOf(e);
+      if (x) this.index.set(`${x.eventId}\u0000${x.userId}`, x.value);
+    }
+  }
+
+  async decisionsOf(eventId: string, userId?: string): Promise<IndexedDecision[]> {
+    const value = this.index.get(`${eventId}\u0000${userId}`);
+    const found = value === undefined ? null : parseIndexValue(userId!, value);
+    return found ? [found] : [];
+  }
+}
 
 const RANDOM = 0.5;
 
-function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number; history?: number; partitions?: number } = {}) {
-  const store = new MemoryJournal();
+function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number; history?: number; historyEvents?: number; partitions?: number; store?: MemoryJournal } = {}) {
+  const store = opts.store ?? new MemoryJournal();
   const system = nact.start(new NactPersistenceEngine(store).plugin());
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
   settings.actors.eventTimeoutMs = opts.eventTimeoutMs ?? 5000;
   // One partition by default, so that every user of these batches (all of partition 0) is where murmur2 puts it.
   settings.kafka.partitions = opts.partitions ?? 1;
   if (opts.history) settings.domain.history.decisions = opts.history;
+  if (opts.historyEvents) settings.domain.history.events = opts.historyEvents;
   const commits: { records: OutputRecord[]; offsets: unknown[] }[] = [];
   // The sink: records what it commits; tests make it fail with sinon's onCall().
   const commit = sinon.stub<[readonly OutputRecord[], readonly ConsumedOffset[]], Promise<void>>().callsFake(async (records, offsets) => {
@@ -250,6 +272,27 @@ test('group commit over the per-user history bound: two transactions, each batch
   ]);
   t.deepEqual(resolvedAfter, { transfer: 1, login: 2, payment: 2 });
   t.is(await counted(metrics.transactions, { kind: 'input' }), 2);
+});
+
+test('with a decision index, a user is not held to its history per transaction, and redelivered events whose decisions left the history get them from the index', async (t) => {
+  const store = new IndexedMemoryJournal();
+  const first = setup({ history: 2, historyEvents: 2, store });
+  first.commit.rejects(new EngineError('FENCED', 'a newer owner'));
+  const events = [1, 2, 3, 4, 5].map((i) => ({ eventId: `p-${i}`, userId: 'u', at: i }));
+  await t.throwsAsync(first.sup.processBatch(batch(events), control));
+  await first.stop();
+  t.is(first.commit.callCount, 1, 'one transaction for the five events of one user, not one per history of two');
+  const attempted = first.commit.firstCall.args[0].filter((r) => r.topic === first.settings.kafka.topics.decisions).map((r) => r.value);
+  t.is(attempted.length, 5);
+  const head = () => store.journals.get('user:u')?.at(-1)?.sequenceNumber ?? store.snapshots.get('user:u')?.sequenceNumber;
+  t.is(head(), 5, 'journaled, then the commit failed: the crash between the two');
+
+  const next = setup({ history: 2, historyEvents: 2, store });
+  t.teardown(next.stop);
+  await next.sup.processBatch(batch(events), control);
+  const emitted = next.commits.flatMap((c) => c.records.filter((r) => r.topic === next.settings.kafka.topics.decisions).map((r) => r.value));
+  t.deepEqual(emitted, attempted, 'every redelivered event emits its first decision, byte for byte: 2 from the history, 3 from the index');
+  t.is(head(), 5, 'nothing journaled twice');
 });
 
 test('a failed transaction is retried with dependency backoff and commits once', async (t) => {
