@@ -87,6 +87,8 @@ export function registerDecisionStream(app: FastifyInstance, options: DecisionSt
 
   const unsubscribe = options?.feed.onRecord(
     (record) => {
+      // Every committed decision of the cluster passes here: nothing is parsed while nobody listens.
+      if (clients.size === 0) return;
       const text = typeof record.value === 'string' ? record.value : record.value.toString('utf8');
       let decision: { decision?: unknown; eventId?: unknown };
       try {

@@ -19,7 +19,8 @@ export interface KafkaDecisionFeedOptions {
 }
 
 export class KafkaDecisionFeed implements DecisionFeed {
-  readonly #listeners = new Set<(record: DecisionRecord) => void>();
+  /** Listener -> whether it wants records now: records nobody wants are not even decoded. */
+  readonly #listeners = new Map<(record: DecisionRecord) => void, () => boolean>();
   #consumer: Consumer | null = null;
   #started: Promise<void> | null = null;
   #closed = false;
@@ -34,8 +35,8 @@ export class KafkaDecisionFeed implements DecisionFeed {
     return (this.#started ??= this.#start());
   }
 
-  onRecord(listener: (record: DecisionRecord) => void): () => void {
-    this.#listeners.add(listener);
+  onRecord(listener: (record: DecisionRecord) => void, active: () => boolean = () => true): () => void {
+    this.#listeners.set(listener, active);
     return () => void this.#listeners.delete(listener);
   }
 
@@ -64,10 +65,12 @@ export class KafkaDecisionFeed implements DecisionFeed {
     await consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
+        const wanting = [...this.#listeners].filter(([, active]) => active()).map(([listener]) => listener);
+        if (wanting.length === 0) return;
         for (const m of batch.messages) {
           if (m.key === null || m.value === null) continue;
           const record = { userId: m.key.toString('utf8'), value: m.value };
-          for (const listener of this.#listeners) listener(record);
+          for (const listener of wanting) listener(record);
         }
       },
     });
