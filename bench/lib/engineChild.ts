@@ -109,8 +109,10 @@ export class EngineChild {
   /**
    * Polls /readyz until the consumer has joined (in each of `workers` processes, told apart by
    * x-risk-instance on connections of their own); rejects when the child exits first.
+   * `onFirstReady` is called when the first of them is: a worker that joined first consumes
+   * until the others join.
    */
-  async ready(timeoutMs = 60_000, workers = 1): Promise<number> {
+  async ready(timeoutMs = 60_000, workers = 1, onFirstReady?: () => void): Promise<number> {
     const deadline = Date.now() + timeoutMs;
     let exited = false;
     void this.exited.then(() => (exited = true));
@@ -118,7 +120,10 @@ export class EngineChild {
     for (;;) {
       if (exited) throw new Error(`engine exited before it was ready:\n${this.stderr.slice(-10).join('\n')}`);
       const answer = await getOnOwnConnection(`${this.adminUrl}/readyz`).catch(() => null);
-      if (answer?.status === 200) readyOnes.add(answer.instance);
+      if (answer?.status === 200) {
+        if (readyOnes.size === 0) onFirstReady?.();
+        readyOnes.add(answer.instance);
+      }
       if (readyOnes.size >= workers) return Date.now();
       if (Date.now() > deadline) throw new Error(`engine not ready within ${timeoutMs} ms:\n${this.stderr.slice(-10).join('\n')}`);
       await sleep(20);
