@@ -36,6 +36,8 @@ export interface ShardDeps {
   /** Partitions of the input topics as they are (not as configured): records are checked against murmur2's. */
   partitions: number;
   settings: Settings;
+  /** Least time between two commits (default kafka.commitIntervalMs). */
+  commitIntervalMs?: number;
   sink: ShardSink;
   alerts: AlertBus;
   store: JournalStore;
@@ -194,7 +196,7 @@ export class ShardSupervisor {
       // is not held to one history's worth per commit).
       perUserLimit: isDecisionStore(deps.store) ? settings.kafka.maxRecordsPerTransaction : settings.domain.history.decisions,
       maxRecords: settings.kafka.maxRecordsPerTransaction,
-      commitIntervalMs: settings.kafka.commitIntervalMs,
+      commitIntervalMs: deps.commitIntervalMs ?? settings.kafka.commitIntervalMs,
       clock: deps.supervision.clock,
       sleep: deps.supervision.sleep,
     });

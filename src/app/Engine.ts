@@ -33,6 +33,8 @@ export interface EngineParts {
   alerts: AlertBus;
   ingest: IngestSink;
   partitions: number;
+  /** Least time between two commits of a shard (default kafka.commitIntervalMs): a Kafka transaction costs round trips, an LMDB one little. */
+  commitIntervalMs?: number;
   /** The rules in force and their distribution to every instance. */
   rules: RulesChannel;
   /** Fault injection for tests (RISK_FAULT); NO_FAULTS otherwise. */
@@ -224,6 +226,7 @@ export class Engine implements ShardListener {
       domain: this.domain,
       epoch,
       settings: this.settings,
+      commitIntervalMs: this.parts.commitIntervalMs ?? this.settings.kafka.commitIntervalMs,
       sink,
       alerts: this.parts.alerts,
       store: this.parts.store,

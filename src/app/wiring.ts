@@ -87,6 +87,7 @@ export function openEmbeddedParts(settings: Settings, log: Logger, rules: RulesS
     alerts: transport.alerts,
     ingest: transport.ingest,
     partitions: transport.log.partitionsOf(topics.inputs[0]!),
+    commitIntervalMs: settings.embedded.commitIntervalMs,
     faults: faultsFrom(process.env.RISK_FAULT),
     rules: embeddedRulesChannel(rules, { counts: () => store }),
     close: async () => {

@@ -114,6 +114,7 @@ const settingsSchema = z
       retentionDays: positiveInt.max(3650).describe('how long GET /decisions/:eventId (the decision index) keeps a decision, in days'),
     }),
     embedded: z.object({
+      commitIntervalMs: z.number().int().min(0).max(60_000).describe('embedded: least time between two commits of a shard (an LMDB transaction is cheap: 0 commits as soon as the one before is done)'),
       retention: z.object({
         maxAgeMs: positiveInt.describe('embedded log: age past which committed records are trimmed'),
         maxBytes: positiveInt.describe('embedded log: size past which committed records are trimmed'),
