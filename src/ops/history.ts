@@ -9,6 +9,7 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { OpsError } from './errors.ts';
 import type { EmbeddedLog } from '../transport/embedded/EmbeddedLog.ts';
 import type { InputRecord } from '../transport/ports.ts';
+import { stringHeaders } from '../transport/kafka/headers.ts';
 
 /** Record times (epoch ms): `from` null = the earliest retained record, `to` null = now (the end when the span is taken). */
 export interface TimeRange {
@@ -36,16 +37,6 @@ export interface HistoryReader {
 }
 
 export const spanSize = (s: PartitionSpan): number => Math.max(0, Number(BigInt(s.end) - BigInt(s.start)));
-
-function stringHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  for (const [k, v] of Object.entries(headers)) {
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined && first !== null) out[k] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-  }
-  return out;
-}
 
 /**
  * Kafka: a consumer of a group named for this run only (`<prefix>.<random>`), read_committed,

@@ -12,6 +12,7 @@ import type { EventSource, InputRecord, ShardListener, ShardPosition, ShardSink 
 import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
 import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
+import { stringHeaders } from './headers.ts';
 
 export class KafkaEventSource implements EventSource {
   private consumer: Consumer | null = null;
@@ -189,12 +190,3 @@ export class KafkaEventSource implements EventSource {
   }
 }
 
-function stringHeaders(headers: Record<string, unknown> | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!headers) return out;
-  for (const [k, v] of Object.entries(headers)) {
-    const first = Array.isArray(v) ? v[0] : v;
-    if (first !== undefined && first !== null) out[k] = Buffer.isBuffer(first) ? first.toString('utf8') : String(first);
-  }
-  return out;
-}

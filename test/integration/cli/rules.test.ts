@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { getRules, putRules } from '../../../src/cli/commands/rules.ts';
 import { build, TOKEN } from '../../unit/admin/helpers.ts';
+import { cli } from '../helpers/cli.ts';
 
 async function listening(env: Record<string, string> = {}) {
   const built = build(env);
@@ -12,17 +12,6 @@ async function listening(env: Record<string, string> = {}) {
   return { ...built, url };
 }
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    proc.on('error', reject);
-    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('rules get / put FILE against the admin API with ADMIN_TOKEN as bearer', async (t) => {
   const { app, url, holder } = await listening({ ADMIN_TOKEN: TOKEN });

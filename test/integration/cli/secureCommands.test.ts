@@ -3,11 +3,11 @@
  * `alerts` from the token-protected NATS that scripts/services.sh starts (same variables and
  * defaults as test/integration/transport/secureConnections.test.ts).
  */
-import { spawn } from 'node:child_process';
 import test from 'ava';
 import { connect } from '@nats-io/transport-node';
 import { tailAlerts } from '../../../src/cli/commands/alerts.ts';
 import { BROKERS, kafkaClient, readToEnd, uniqueId } from '../helpers/harness.ts';
+import { cli } from '../helpers/cli.ts';
 
 const HOST = BROKERS[0]!.split(':')[0]!;
 const KAFKA_SASL = `${HOST}:${process.env.RISK_KAFKA_SASL_PORT ?? '9094'}`;
@@ -16,17 +16,6 @@ const KAFKA_PASSWORD = process.env.RISK_KAFKA_SASL_PASSWORD ?? 'risk-test-secret
 const NATS_AUTH = `nats://127.0.0.1:${process.env.RISK_NATS_AUTH_PORT ?? '4223'}`;
 const NATS_TOKEN = process.env.RISK_NATS_TOKEN ?? 'risk-test-token';
 
-function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    proc.on('error', reject);
-    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 test('produce writes through the SASL/SCRAM listener with KAFKA_SASL_* and keeps the password out of its output', async (t) => {
   const prefix = uniqueId('sasl-produce');

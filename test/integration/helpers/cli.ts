@@ -1,0 +1,14 @@
+/** Runs `risk-engine <args>` from the sources (as a user would run the command), with extra environment. */
+import { spawn } from 'node:child_process';
+
+export function cli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', ...args], { env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    proc.on('error', reject);
+    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
