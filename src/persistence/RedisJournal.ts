@@ -217,18 +217,14 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
       index: this.#indexArgs(group),
       shadow: this.#shadowArgs(group),
     }));
-    // All script calls are issued in this one synchronous loop: node-redis writes every command
-    // queued in a tick together, so the batch costs one round trip whatever the number of keys.
-    const replies = await this.#deadline(
-      'append',
-      Promise.allSettled(calls.map((c) => this.#client.journalAppend(this.#scriptKeys(c.key, fence.shard), fence.epoch, c.first, c.envelopes, this.#indexTtlSeconds, c.index, c.shadow))),
-    );
+    // One script for the whole round: one epoch check, then every user's head check and write.
+    const round = calls.map((c) => ({ journalKey: this.keys.journal(c.key), snapshotsKey: this.keys.snapshots(c.key), first: c.first, envelopes: c.envelopes, index: c.index, shadow: c.shadow }));
+    // A call that fails (Redis down, the deadline) wrote all of the round or none: it fails whole.
+    const reply = await this.#deadline('append', this.#client.journalAppendRound(this.keys.epoch(fence.shard), fence.epoch, this.#indexTtlSeconds, round));
+    const fencedAt = reply.length === 2 && reply[0] === FENCED ? reply[1]! : null;
     const errors = new Map<string, Error>();
-    replies.forEach((r, i) => {
-      const { key, first } = calls[i]!;
-      // A fresh error per key: node-redis rejects every queued command with the same error
-      // object when the socket dies, and per-key results are looked up by the thrown object.
-      const err = r.status === 'rejected' ? new Error(toError(r.reason).message, { cause: r.reason }) : this.#refusal(r.value, fence, key, first);
+    calls.forEach(({ key, first }, i) => {
+      const err = this.#refusal(fencedAt === null ? [reply[2 * i]!, reply[2 * i + 1]!] : [FENCED, fencedAt], fence, key, first);
       if (err) errors.set(key, err);
     });
     if (errors.size === 0) return;

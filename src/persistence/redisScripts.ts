@@ -34,37 +34,70 @@ else
 end
 `;
 
-// ZADD's arguments go through unpack(), which is bounded by Lua's C stack: add in slices.
-// ARGV: epoch, first sequence number, n, n envelopes, the index's expiry (s), m, then the decision
-// index as m arguments of (key, userId, value) triples, then the shadow-rule counts as (hash key,
-// field, increment) triples: written with the entries, or not at all.
-const APPEND_LUA = `${PRELUDE}
-local first = tonumber(ARGV[2])
-if first ~= head + 1 then return {2, head} end
-local n = tonumber(ARGV[3])
-local i = 1
-while i <= n do
-  local args = {}
-  for j = i, math.min(i + 499, n) do
-    args[#args + 1] = first + j - 1
-    args[#args + 1] = ARGV[j + 3]
+// A round's appends, every user of the round in one script: one epoch check, then per user the
+// head check and the write (a user whose head moved is refused alone: {2, head}), the decision
+// index and the shadow counts of its entries. One call per round, not one per user: the per-call
+// cost of a script (half of what a user's append cost) is paid once.
+// ARGV: epoch, the index's expiry (s), the number of users, then per user: journal key, snapshots
+// key, first sequence number, n, n envelopes, m, m index arguments ((key, userId, value) triples),
+// s, s shadow-count arguments ((hash key, field, increment) triples). ZADD's arguments go through
+// unpack(), bounded by Lua's C stack: they are added in slices of 500.
+// Reply: {1, epoch} when fenced; else per user, in order, {status, value} flattened.
+const APPEND_ROUND_LUA = `
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current > tonumber(ARGV[1]) then return {1, current} end
+local ttl = ARGV[2]
+local users = tonumber(ARGV[3])
+local out = {}
+local k = 4
+for u = 1, users do
+  local jkey = ARGV[k]
+  local skey = ARGV[k + 1]
+  local first = tonumber(ARGV[k + 2])
+  local n = tonumber(ARGV[k + 3])
+  local m = tonumber(ARGV[k + 4 + n])
+  local s = tonumber(ARGV[k + 5 + n + m])
+  local head = 0
+  local last = redis.call('ZRANGE', jkey, -1, -1, 'WITHSCORES')
+  if last[2] then
+    head = tonumber(last[2])
+  else
+    local snap = redis.call('ZRANGE', skey, -1, -1, 'WITHSCORES')
+    if snap[2] then head = tonumber(snap[2]) end
   end
-  redis.call('ZADD', KEYS[2], unpack(args))
-  i = i + 500
+  if first ~= head + 1 then
+    out[#out + 1] = 2
+    out[#out + 1] = head
+  else
+    local i = 1
+    while i <= n do
+      local args = {}
+      for j = i, math.min(i + 499, n) do
+        args[#args + 1] = first + j - 1
+        args[#args + 1] = ARGV[k + 3 + j]
+      end
+      redis.call('ZADD', jkey, unpack(args))
+      i = i + 500
+    end
+    local x = k + 5 + n
+    local last_index = x + m - 1
+    while x <= last_index do
+      redis.call('HSET', ARGV[x], ARGV[x + 1], ARGV[x + 2])
+      redis.call('EXPIRE', ARGV[x], ttl)
+      x = x + 3
+    end
+    x = k + 6 + n + m
+    local last_count = x + s - 1
+    while x <= last_count do
+      redis.call('HINCRBY', ARGV[x], ARGV[x + 1], ARGV[x + 2])
+      x = x + 3
+    end
+    out[#out + 1] = 0
+    out[#out + 1] = head + n
+  end
+  k = k + 6 + n + m + s
 end
-local ttl = ARGV[n + 4]
-local k = n + 6
-local indexEnd = n + 5 + tonumber(ARGV[n + 5])
-while k <= indexEnd do
-  redis.call('HSET', ARGV[k], ARGV[k + 1], ARGV[k + 2])
-  redis.call('EXPIRE', ARGV[k], ttl)
-  k = k + 3
-end
-while k <= #ARGV do
-  redis.call('HINCRBY', ARGV[k], ARGV[k + 1], ARGV[k + 2])
-  k = k + 3
-end
-return {0, head + n}
+return out
 `;
 
 // A snapshot may not be ahead of the journal: it would claim events that were never stored.
@@ -115,15 +148,28 @@ const toReply = (reply: unknown): ScriptReply => {
   return [Number(status), Number(value)];
 };
 
+/** One user's part of a round's append. */
+export interface RoundAppend {
+  journalKey: string;
+  snapshotsKey: string;
+  first: number;
+  envelopes: string[];
+  index: string[];
+  shadow: string[];
+}
+
 export const scripts = {
-  journalAppend: defineScript({
-    SCRIPT: APPEND_LUA,
-    NUMBER_OF_KEYS: 3,
-    parseCommand(parser: CommandParser, keys: [string, string, string], epoch: number, firstSeq: number, envelopes: string[], ttlSeconds: number, index: string[], shadowCounts: string[] = []) {
-      parser.pushKeys(keys);
-      parser.push(String(epoch), String(firstSeq), String(envelopes.length), ...envelopes, String(ttlSeconds), String(index.length), ...index, ...shadowCounts);
+  journalAppendRound: defineScript({
+    SCRIPT: APPEND_ROUND_LUA,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser: CommandParser, epochKey: string, epoch: number, ttlSeconds: number, users: readonly RoundAppend[]) {
+      parser.pushKey(epochKey);
+      parser.push(String(epoch), String(ttlSeconds), String(users.length));
+      for (const u of users) {
+        parser.push(u.journalKey, u.snapshotsKey, String(u.first), String(u.envelopes.length), ...u.envelopes, String(u.index.length), ...u.index, String(u.shadow.length), ...u.shadow);
+      }
     },
-    transformReply: toReply,
+    transformReply: (reply: unknown) => (reply as unknown[]).map(Number),
   }),
   journalSnapshot: defineScript({
     SCRIPT: SNAPSHOT_LUA,
