@@ -21,29 +21,33 @@ export type ScriptReply = [status: number, value: number];
  * The head (last sequence number) of a key is the newest journal score, or, once a snapshot
  * trimmed the journal empty, the newest snapshot's: no separate counter to keep in step.
  */
-const PRELUDE = `
+const HEAD_OF = `
+local function head_of(journal, snapshots)
+  local last = redis.call('ZRANGE', journal, -1, -1, 'WITHSCORES')
+  if last[2] then return tonumber(last[2]) end
+  local snap = redis.call('ZRANGE', snapshots, -1, -1, 'WITHSCORES')
+  if snap[2] then return tonumber(snap[2]) end
+  return 0
+end
+`;
+
+/** KEYS: the shard's epoch, the key's journal, its snapshots; ARGV[1]: the writer's epoch. Fenced: {1, epoch}. */
+const PRELUDE = `${HEAD_OF}
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current > tonumber(ARGV[1]) then return {1, current} end
-local head = 0
-local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-if last[2] then
-  head = tonumber(last[2])
-else
-  local snap = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-  if snap[2] then head = tonumber(snap[2]) end
-end
+local head = head_of(KEYS[2], KEYS[3])
 `;
 
 // A round's appends, every user of the round in one script: one epoch check, then per user the
 // head check and the write (a user whose head moved is refused alone: {2, head}), the decision
-// index and the shadow counts of its entries. One call per round, not one per user: the per-call
-// cost of a script (half of what a user's append cost) is paid once.
+// index and the shadow counts of its entries. One call per round, not one per user: one command
+// and one reply for the client to handle, one script invocation for Redis.
 // ARGV: epoch, the index's expiry (s), the number of users, then per user: journal key, snapshots
 // key, first sequence number, n, n envelopes, m, m index arguments ((key, userId, value) triples),
 // s, s shadow-count arguments ((hash key, field, increment) triples). ZADD's arguments go through
 // unpack(), bounded by Lua's C stack: they are added in slices of 500.
 // Reply: {1, epoch} when fenced; else per user, in order, {status, value} flattened.
-const APPEND_ROUND_LUA = `
+const APPEND_ROUND_LUA = `${HEAD_OF}
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current > tonumber(ARGV[1]) then return {1, current} end
 local ttl = ARGV[2]
@@ -57,14 +61,7 @@ for u = 1, users do
   local n = tonumber(ARGV[k + 3])
   local m = tonumber(ARGV[k + 4 + n])
   local s = tonumber(ARGV[k + 5 + n + m])
-  local head = 0
-  local last = redis.call('ZRANGE', jkey, -1, -1, 'WITHSCORES')
-  if last[2] then
-    head = tonumber(last[2])
-  else
-    local snap = redis.call('ZRANGE', skey, -1, -1, 'WITHSCORES')
-    if snap[2] then head = tonumber(snap[2]) end
-  end
+  local head = head_of(jkey, skey)
   if first ~= head + 1 then
     out[#out + 1] = 2
     out[#out + 1] = head
@@ -127,15 +124,8 @@ return current
 // Erasure: the journal and snapshots of one key and the user's decision-index fields, in one step.
 // ARGV: the head the caller read (its index keys were collected up to it; a write since means
 // entries it has not seen: {2, head}, read again), userId, the channel, the key, then the index keys.
-const ERASE_LUA = `
-local head = 0
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] then
-  head = tonumber(last[2])
-else
-  local snap = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  if snap[2] then head = tonumber(snap[2]) end
-end
+const ERASE_LUA = `${HEAD_OF}
+local head = head_of(KEYS[1], KEYS[2])
 if head ~= tonumber(ARGV[1]) then return {2, head} end
 redis.call('DEL', KEYS[1], KEYS[2])
 for i = 5, #ARGV do redis.call('HDEL', ARGV[i], ARGV[2]) end
