@@ -7,7 +7,7 @@
  * once its transaction committed. The shard (ShardSupervisor) owns the lifecycle, the retries
  * and the transaction.
  */
-import { parseRecord, type DomainConfig, type Outcome, type UserState } from '../domain/index.ts';
+import { parseRecord, sourceKey, type DomainConfig, type Outcome, type UserState } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
@@ -150,10 +150,15 @@ export class ShardRound {
       if (!round) continue;
       round.outcomes.forEach((outcome, i) => {
         if (outcome.kind !== 'redelivered' || outcome.decision !== null) return;
-        const { eventId } = batch.items[i]!.event;
+        const { eventId, source } = batch.items[i]!.event;
+        if (!source) return;
         lookups.push(
           decisions.decisionsOf(eventId, userId).then(([found]) => {
-            if (found) round.outcomes[i] = { kind: 'redelivered', decision: found.decision, aggregates: found.closed ?? [] };
+            // Only the record that was decided: one that was a duplicate of the eventId the first
+            // time (another record, same eventId) got no decision, and gets none now.
+            if (found && found.source === sourceKey(source.topic, source.partition) && found.offset === source.offset) {
+              round.outcomes[i] = { kind: 'redelivered', decision: found.decision, aggregates: found.closed ?? [] };
+            }
           }),
         );
       });

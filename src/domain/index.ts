@@ -8,7 +8,7 @@ export { decisionJson, type Decision, type Reason, type ShadowVerdict, type Verd
 export type { WindowAggregate } from './windows.ts';
 export { RULES_LIMITS, validateRules, type HardRule, type HardRuleWhen, type Rules, type RulesValidation } from './rules.ts';
 export { FEATURES, FEATURE_NAMES, type Feature } from './features.ts';
-export { initialState, STATE_SCHEMA_VERSION, type UserState } from './state.ts';
+export { initialState, sourceKey, STATE_SCHEMA_VERSION, type UserState } from './state.ts';
 export { JOURNAL_VERSION, type JournalEvent, type EventAccepted, type WindowsClosed, type WindowsEmitted, type WindowsIdleClosed } from './journal.ts';
 export { closeIdleWindows, decide, nextTimerAt, windowsEmitted, type DecideContext, type Outcome } from './decide.ts';
 export { evolve } from './evolve.ts';

@@ -23,6 +23,13 @@ export interface IndexedDecision {
    * event whose decision has left its user's history emits both again from here.
    */
   closed?: WindowAggregate[];
+  /**
+   * The record the event came in ("topic:partition" and offset; absent for other sources and in
+   * entries indexed before it was kept). A redelivered record takes the indexed decision only when
+   * it is that record: one that was a duplicate of the eventId the first time got no decision.
+   */
+  source?: string;
+  offset?: string;
 }
 
 export interface DecisionStore {
@@ -44,21 +51,30 @@ export const DEFAULT_DECISION_RETENTION_MS = 30 * 86_400_000;
 
 /** What the index keeps for one journal entry: null when the entry accepted no event. */
 export function indexEntryOf(entry: JournalEntry): { eventId: string; userId: string; value: string } | null {
-  const data = entry.data as { type?: unknown; decision?: Partial<Decision>; closed?: unknown } | null;
+  const data = entry.data as { type?: unknown; decision?: Partial<Decision>; closed?: unknown; event?: { source?: unknown; offset?: unknown } } | null;
   if (typeof data !== 'object' || data === null || data.type !== 'accepted') return null;
   const d = data.decision;
   if (!d || typeof d.eventId !== 'string' || typeof d.userId !== 'string') return null;
   // The decision's text is the one the journal and the decision record carry (made once).
   const closed = Array.isArray(data.closed) && data.closed.length > 0 ? `,"closed":${JSON.stringify(data.closed)}` : '';
-  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}${closed}}` };
+  const { source, offset } = data.event ?? {};
+  const from = typeof source === 'string' && typeof offset === 'string' ? `,"source":${JSON.stringify(source)},"offset":${JSON.stringify(offset)}` : '';
+  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}${closed}${from}}` };
 }
 
 /** An index value back; null when it is not one (written by a future version, or damaged). */
 export function parseIndexValue(userId: string, value: string): IndexedDecision | null {
   try {
-    const v = JSON.parse(value) as { seq?: unknown; at?: unknown; decision?: unknown; closed?: unknown };
+    const v = JSON.parse(value) as { seq?: unknown; at?: unknown; decision?: unknown; closed?: unknown; source?: unknown; offset?: unknown };
     if (typeof v.seq !== 'number' || typeof v.at !== 'number' || typeof v.decision !== 'object' || v.decision === null) return null;
-    return { userId, sequenceNumber: v.seq, at: v.at, decision: v.decision as Decision, ...(Array.isArray(v.closed) ? { closed: v.closed as WindowAggregate[] } : {}) };
+    return {
+      userId,
+      sequenceNumber: v.seq,
+      at: v.at,
+      decision: v.decision as Decision,
+      ...(Array.isArray(v.closed) ? { closed: v.closed as WindowAggregate[] } : {}),
+      ...(typeof v.source === 'string' && typeof v.offset === 'string' ? { source: v.source, offset: v.offset } : {}),
+    };
   } catch {
     return null;
   }

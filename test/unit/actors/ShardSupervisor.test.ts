@@ -295,6 +295,24 @@ test('with a decision index, a user is not held to its history per transaction, 
   t.is(head(), 5, 'nothing journaled twice');
 });
 
+test('a redelivered record that was a duplicate of an eventId the first time gets no decision from the index either', async (t) => {
+  const store = new IndexedMemoryJournal();
+  const first = setup({ history: 2, historyEvents: 2, store });
+  first.commit.rejects(new EngineError('FENCED', 'a newer owner'));
+  // Offsets 0..4: p-1, p-1 again (a duplicate: no decision), p-2, p-3, p-4.
+  const events = ['p-1', 'p-1', 'p-2', 'p-3', 'p-4'].map((eventId, i) => ({ eventId, userId: 'u', at: i + 1 }));
+  await t.throwsAsync(first.sup.processBatch(batch(events), control));
+  await first.stop();
+  const attempted = first.commit.firstCall.args[0].filter((r) => r.topic === first.settings.kafka.topics.decisions).map((r) => r.value);
+  t.deepEqual(attempted.map((v) => JSON.parse(v).eventId), ['p-1', 'p-2', 'p-3', 'p-4']);
+
+  const next = setup({ history: 2, historyEvents: 2, store });
+  t.teardown(next.stop);
+  await next.sup.processBatch(batch(events), control);
+  const emitted = next.commits.flatMap((c) => c.records.filter((r) => r.topic === next.settings.kafka.topics.decisions).map((r) => r.value));
+  t.deepEqual(emitted, attempted, 'one decision per decided record, none for the duplicate record');
+});
+
 test('a failed transaction is retried with dependency backoff and commits once', async (t) => {
   const { sup, commits, commit, metrics, counted, sleeps, stop, settings } = setup();
   t.teardown(stop);
