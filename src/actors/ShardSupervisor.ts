@@ -13,7 +13,7 @@ import type { DomainConfig, RiskEvent, Rules, UserView } from '../domain/index.t
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
-import { isDecisionStore } from '../persistence/decisionIndex.ts';
+import { isDecisionStore, type DecisionStore } from '../persistence/decisionIndex.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
@@ -93,6 +93,8 @@ export class ShardSupervisor {
   private readonly fence: Fence;
   /** States of this round to snapshot once it is committed. */
   private readonly round: ShardRound;
+  /** The store's decision index, when it keeps one. */
+  private readonly decisions: Pick<DecisionStore, 'decisionsOf'> | null;
   private readonly ref: nact.Ref<unknown>;
   private readonly users: ShardUsers;
   private readonly topics: OutputTopics;
@@ -135,6 +137,7 @@ export class ShardSupervisor {
     this.maxBacklog = 4 * deps.settings.kafka.maxRecordsPerTransaction;
     this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
     this.lastCommitAt = deps.supervision.clock();
+    this.decisions = isDecisionStore(deps.store) ? deps.store : null;
     const { settings } = deps;
     this.topics = settings.kafka.topics;
     this.ref = nact.spawn(parent, (state: unknown) => state, `shard-${deps.shard}-${deps.epoch}`, {
@@ -168,7 +171,7 @@ export class ShardSupervisor {
       topics: this.topics,
       users: this.users,
       store: deps.store,
-      decisions: isDecisionStore(deps.store) ? deps.store : null,
+      decisions: this.decisions,
       faults: deps.faults,
       eventTimeoutMs: settings.actors.eventTimeoutMs,
       snapshotEvery: settings.persistence.snapshotEvery,
@@ -194,7 +197,7 @@ export class ShardSupervisor {
       // A redelivered event finds its decision in its user's history, or in the store's decision
       // index: with an index a user may have a whole transaction's events uncommitted (a hot user
       // is not held to one history's worth per commit).
-      perUserLimit: isDecisionStore(deps.store) ? settings.kafka.maxRecordsPerTransaction : settings.domain.history.decisions,
+      perUserLimit: this.decisions ? settings.kafka.maxRecordsPerTransaction : settings.domain.history.decisions,
       maxRecords: settings.kafka.maxRecordsPerTransaction,
       commitIntervalMs: deps.commitIntervalMs ?? settings.kafka.commitIntervalMs,
       clock: deps.supervision.clock,

@@ -170,7 +170,7 @@ test('backtest agrees with the live decisions under the live rules and finds the
   const wrong: string[] = [];
   for (const [userId, u] of Object.entries(want)) {
     const got = await userProfile(green.adminUrl, userId);
-    const expectedProfile: Profile = { eventCount: u.eventCount, loginCount: u.loginCount, paymentCount: u.paymentCount, transferCount: u.transferCount, totalPaymentAmount: u.totalPaymentAmount, totalTransferAmount: u.totalTransferAmount };
+    const expectedProfile = profileOf(u);
     if (!got || JSON.stringify(profileOf(got as unknown as Profile)) !== JSON.stringify(expectedProfile)) wrong.push(`${userId}: expected ${JSON.stringify(expectedProfile)}, got ${JSON.stringify(got && profileOf(got as unknown as Profile))}`);
   }
   t.deepEqual(wrong.slice(0, 5), [], `${wrong.length} of ${Object.keys(want).length} users differ from the truth`);
