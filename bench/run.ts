@@ -74,6 +74,7 @@ interface Args {
   maxBytesPerPartition: number;
   profile: boolean;
   profileTracing: boolean;
+  profileLatency: boolean;
   keep: boolean;
   only: Scenario[];
   workers: number;
@@ -118,6 +119,7 @@ const args = new Command('bench')
   )
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
+  .option('--profile-latency', "run (d)'s engine under the V8 CPU profiler while its load is offered, to see where latency goes", false)
   .option('--keep', 'keep the topics and Redis keys of the run', false)
   .option('--only <list>', `scenarios to run, of ${SCENARIOS.join(',')} (default: all)`, scenarioList, [...SCENARIOS])
   .option('--workers <n>', 'engine processes of (e)', integerArg(2, 64), 2)
@@ -491,9 +493,16 @@ try {
       sentAt.set(e.eventId, { at, phase });
       return e;
     };
+    if (args.profileLatency) await child.startProfile();
     halfStartedAt = Date.now();
     const offered = await produce(take(loadD, eventsD), sinkD, { rate: rateD, batchSize: 500, stamp: stampAs('half') });
     await decisionsRead(eventsD, 300_000);
+    if (args.profileLatency) {
+      const kept = join(RESULTS, `${id}-latency.cpuprofile`);
+      await child.stopProfile(kept);
+      report.profileLatency = summarizeProfile(kept);
+      say(`profile (d): written to ${kept}`);
+    }
     const latencyComplete = received >= eventsD;
     // The latency floor: the same engine and users at a low load, once the half-load backlog is gone.
     const lowEvents = Math.min(fillD, args.lowRate * 10);
