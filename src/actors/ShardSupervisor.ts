@@ -12,7 +12,7 @@ import nact from 'nact';
 import type { DomainConfig, RiskEvent, Rules, UserView } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
+import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
 import { isDecisionStore, type DecisionStore } from '../persistence/decisionIndex.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
@@ -20,11 +20,12 @@ import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, S
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startRound } from '../telemetry/tracing.ts';
-import { aggregateRecord, type OutputTopics } from './outputRecords.ts';
+import type { OutputTopics } from './outputRecords.ts';
 import { SerialLane } from '../serialLane.ts';
 import { endJudged, mergeJudged, type Judged } from './judged.ts';
 import { partitionKey, ShardBatchQueue, type Chunk, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
-import type { IdleClose } from './UserActor.ts';
+import { ShardHousekeeping } from './ShardHousekeeping.ts';
+import { ShardPositions } from './ShardPositions.ts';
 import { ShardRound } from './ShardRound.ts';
 import { ShardUsers } from './ShardUsers.ts';
 
@@ -103,6 +104,7 @@ export class ShardSupervisor {
     if (this.stopped) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
   });
   private readonly queue: ShardBatchQueue<Judged>;
+  private readonly housekeeping: ShardHousekeeping;
   private stopped = false;
   /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
   private draining = false;
@@ -111,31 +113,13 @@ export class ShardSupervisor {
   private lastCommitAt: number;
   private fencedAt: number | null = null;
   private gaveUp = false;
-  /**
-   * Per input topic, the offset up to which this shard's records are committed: at open, the
-   * group's committed offset (read once the previous owner was fenced), then each commit's. A
-   * record below it is done already and is never judged again, whatever kafkajs fetches: it may
-   * have read the group's offsets before a previous owner's last transaction completed, and it
-   * re-fetches a whole batch when a later chunk of that batch fails.
-   */
-  private readonly committedUpTo: Map<string, bigint>;
-  /** Per input topic, the offset after the last record taken into the pipeline. */
-  private readonly acceptedUpTo = new Map<string, bigint>();
-  /** Per input topic, the first offset taken (where to fetch again when nothing was committed yet). */
-  private readonly fetchedFrom = new Map<string, bigint>();
-  /** Per input topic, the source's fetch control (pipelined sources). */
-  private readonly fetchControls = new Map<string, NonNullable<BatchControl['pipelined']>>();
-  /** Resumes of partitions paused for back-pressure. */
-  private readonly resumes: (() => void)[] = [];
-  /** Records taken and not committed past which the shard's partitions pause. */
-  private readonly maxBacklog: number;
+  private readonly positions: ShardPositions;
 
   constructor(parent: nact.Ref<unknown>, private readonly deps: ShardDeps) {
     this.shard = deps.shard;
     this.epoch = deps.epoch;
     this.fence = { shard: deps.shard, epoch: deps.epoch };
-    this.maxBacklog = 4 * deps.settings.kafka.maxRecordsPerTransaction;
-    this.committedUpTo = new Map(Object.entries(deps.committed).map(([topic, offset]) => [topic, BigInt(offset)]));
+    this.positions = new ShardPositions(deps.committed, 4 * deps.settings.kafka.maxRecordsPerTransaction, deps.shard, deps.log);
     this.lastCommitAt = deps.supervision.clock();
     this.decisions = isDecisionStore(deps.store) ? deps.store : null;
     const { settings } = deps;
@@ -181,6 +165,16 @@ export class ShardSupervisor {
       isStopped: () => this.stopped,
     });
     const { passivateAfterMs } = settings.actors;
+    this.housekeeping = new ShardHousekeeping({
+      users: this.users,
+      journal: (entries, users) => this.round.journal(entries, users),
+      sink: deps.sink,
+      transactionsIdle: () => this.queue.idle(),
+      topics: this.topics,
+      metrics: deps.metrics,
+      passivateAfterMs,
+      actorBudget: deps.actorBudget,
+    });
     const period = Math.min(10_000, Math.max(100, Math.min(passivateAfterMs, settings.domain.windows.idleCloseMs) / 2));
     this.ticker = setInterval(() => {
       this.tick().catch((err) => {
@@ -191,7 +185,7 @@ export class ShardSupervisor {
     this.ticker.unref();
     this.queue = new ShardBatchQueue<Judged>({
       serial: (work) => this.lane.run(work),
-      uncommitted: (batch) => this.uncommitted(batch),
+      uncommitted: (batch) => this.positions.uncommitted(batch),
       judge: (chunk, control) => this.judgeWithRetry(chunk, control),
       commit: (chunks, control) => this.commitWithRetry(chunks, control),
       // A redelivered event finds its decision in its user's history, or in the store's decision
@@ -225,62 +219,7 @@ export class ShardSupervisor {
 
   /** Housekeeping: close idle users' windows, passivate idle actors, keep within the actor budget. */
   tick(): Promise<void> {
-    return this.lane.run(async () => {
-      const now = this.deps.supervision.clock();
-      await this.closeDueWindows(now);
-      const idleBefore = now - this.deps.settings.actors.passivateAfterMs;
-      const idle = this.users.entries().filter(([, u]) => u.lastUsed <= idleBefore);
-      await Promise.all(idle.map(([userId]) => this.users.passivate(userId, 'idle')));
-      const excess = this.users.size - this.deps.actorBudget();
-      if (excess > 0) await Promise.all(this.users.coldest(excess).map((userId) => this.users.passivate(userId, 'cap')));
-    });
-  }
-
-  /**
-   * Runs the due idle timers: the windows they close, and those closed before but not known to
-   * be committed, are committed on their own (no input offset is tied to them), then confirmed to
-   * their actors. At least once: a closed window stays pending in its user's journaled state until
-   * confirmed, and is emitted again on every timer until then, after a failed commit or a restart
-   * too. Consumers of risk-aggregates dedupe by (userId, windowStart); every emission of a window
-   * is the same aggregate.
-   */
-  private async closeDueWindows(now: number): Promise<void> {
-    const due = this.users.entries().filter(([, u]) => u.timerAt !== null && u.timerAt <= now);
-    if (!due.length) return;
-    const closed = await Promise.allSettled(
-      due.map(async ([userId, u]) => {
-        const r = await this.users.ask<IdleClose>(u.ref, (reply) => ({ type: 'closeIdle', now, reply }));
-        u.timerAt = r.timerAt;
-        return { userId, u, ...r };
-      }),
-    );
-    // The users whose timer failed keep it due: the next tick tries them again.
-    const answered = closed.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
-    await this.journalIdle(answered);
-    const emitting = answered.filter((c) => c.aggregates.length > 0);
-    if (emitting.length) {
-      // One transaction at a time per producer: after the one in flight.
-      await this.queue.idle();
-      await this.deps.sink.commit(emitting.flatMap(({ aggregates }) => aggregates.map((a) => aggregateRecord(this.topics, a))), []);
-      this.deps.metrics.transactions.inc({ kind: 'windows' });
-      const confirmed = await Promise.all(
-        emitting.map(async ({ userId, u, aggregates }) => {
-          const windowStarts = aggregates.map((a) => a.windowStart);
-          const r = await this.users.ask<IdleClose>(u.ref, (reply) => ({ type: 'windowsEmitted', windowStarts, now, reply }));
-          u.timerAt = r.timerAt;
-          return { userId, ...r };
-        }),
-      );
-      await this.journalIdle(confirmed);
-    }
-    const failed = closed.find((c) => c.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-
-  /** Journals what the idle timers' answers hold, all users in one store call. */
-  private async journalIdle(answers: readonly { userId: string; entries: JournalEntry[] }[]): Promise<void> {
-    const written = answers.filter((c) => c.entries.length > 0);
-    await this.round.journal(written.flatMap((c) => c.entries), written.map((c) => c.userId));
+    return this.lane.run(() => this.housekeeping.run(this.deps.supervision.clock()));
   }
 
   get liveActors(): number {
@@ -301,30 +240,12 @@ export class ShardSupervisor {
    * same time; resolves once its records are committed.
    */
   processBatch(input: InputBatch, control: BatchControl): Promise<void> {
-    const batch = this.unaccepted(input);
-    const first = batch.records[0];
-    if (!first) return Promise.resolve();
-    if (!this.fetchedFrom.has(batch.topic)) this.fetchedFrom.set(batch.topic, BigInt(first.offset));
-    this.acceptedUpTo.set(batch.topic, BigInt(batch.nextOffset));
-    const pipelined = control.pipelined;
-    if (pipelined) this.fetchControls.set(batch.topic, pipelined);
+    const batch = this.positions.take(input, control);
+    if (batch.records.length === 0) return Promise.resolve();
     const committed = this.queue.push(batch, control);
-    // Given up: the source delivers these records again, and they must be taken then.
-    committed.catch(() => this.acceptedUpTo.clear());
-    if (pipelined && this.queue.backlog > this.maxBacklog) this.resumes.push(pipelined.pause());
+    committed.catch(() => this.positions.forgetTaken());
+    this.positions.pauseIfBehind(control, this.queue.backlog);
     return committed;
-  }
-
-  /**
-   * Fetching ahead means a source may deliver records again that the shard has taken but not
-   * committed yet (kafkajs goes back to the committed offsets when its group rebalances and the
-   * member keeps the shard): they are in the pipeline already and must not be judged twice.
-   */
-  private unaccepted(batch: InputBatch): InputBatch {
-    const upTo = this.acceptedUpTo.get(batch.topic);
-    const first = batch.records[0];
-    if (upTo === undefined || !first || BigInt(first.offset) >= upTo) return batch;
-    return { ...batch, records: batch.records.filter((r) => BigInt(r.offset) >= upTo) };
   }
 
   /** Records the shard has taken but not committed (waiting, judged, committing). */
@@ -334,25 +255,7 @@ export class ShardSupervisor {
 
   /** Fetches every partition of the shard again from its committed offset (after a failure for good). */
   seekToCommitted(): void {
-    for (const [topic, control] of this.fetchControls) {
-      const at = this.committedUpTo.get(topic) ?? this.fetchedFrom.get(topic);
-      if (at !== undefined) control.seek(at.toString());
-    }
-  }
-
-  /** Resumes the partitions paused for back-pressure once the backlog is down to half. */
-  private resumeWhenCaughtUp(): void {
-    if (this.resumes.length === 0 || this.queue.backlog > this.maxBacklog / 2) return;
-    for (const resume of this.resumes.splice(0)) resume();
-  }
-
-  private uncommitted(batch: InputBatch): InputBatch {
-    const upTo = this.committedUpTo.get(batch.topic);
-    const first = batch.records[0];
-    if (upTo === undefined || !first || BigInt(first.offset) >= upTo) return batch;
-    const records = batch.records.filter((r) => BigInt(r.offset) >= upTo);
-    this.deps.log.warn({ shard: this.shard, topic: batch.topic, skipped: batch.records.length - records.length, committed: upTo.toString() }, 'skipped records that are committed already');
-    return { ...batch, records };
+    this.positions.seekToCommitted();
   }
 
   /** The live actor's view of a user, or null when the user has no live actor on this shard. */
@@ -430,10 +333,9 @@ export class ShardSupervisor {
         }
         endSpan(span);
         // One partition per topic on a shard: the topic names it.
-        for (const o of offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
         this.lastCommitAt = this.deps.supervision.clock();
         this.round.writeDueSnapshots();
-        this.resumeWhenCaughtUp();
+        this.positions.committed(offsets, this.queue.backlog);
         timer();
         endJudged(judged);
         metrics.transactions.inc({ kind: 'input' });
