@@ -72,6 +72,7 @@ interface Args {
   seed: number;
   compression: Compression;
   maxBytesPerPartition: number;
+  commitIntervalMs?: number;
   profile: boolean;
   profileTracing: boolean;
   profileLatency: boolean;
@@ -117,6 +118,7 @@ const args = new Command('bench')
     integerArg(1024),
     defaultsFile().kafka.maxBytesPerPartition,
   )
+  .option('--commit-interval-ms <n>', "the engines' kafka.commitIntervalMs (default: config/default.json's)", integerArg(0, 60_000))
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
   .option('--profile-latency', "run (d)'s engine under the V8 CPU profiler while its load is offered, to see where latency goes", false)
@@ -152,7 +154,7 @@ const topicsOf = (prefix: string) => ({
 });
 
 /** Over config/default.json for every engine of the run; the baseline uses the same fetch size. */
-const kafkaConfig = { maxBytesPerPartition: args.maxBytesPerPartition };
+const kafkaConfig = { maxBytesPerPartition: args.maxBytesPerPartition, ...(args.commitIntervalMs === undefined ? {} : { commitIntervalMs: args.commitIntervalMs }) };
 
 mkdirSync(RESULTS, { recursive: true });
 const workDir = RESULTS;

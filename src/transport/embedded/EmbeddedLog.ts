@@ -290,20 +290,25 @@ export class EmbeddedLog {
     const committedOffsets = offsets.map((o) => ({ key: [group ?? '', o.topic, o.partition] as GroupKey, at: parseOffset(o.offset) }));
     const now = this.#now();
     const { positions, ends } = await this.#root.childTransaction(() => {
-      const ends = new Map<string, AppendNotice>();
+      // Per partition written, its next offset: read once, stored once, whatever the records.
+      const ends = new Map<string, { topic: string; partition: number; next: number }>();
       const positions: LogPosition[] = [];
       for (const { key, at } of committedOffsets) void this.#offsets.put(key, at);
       for (const { record: r, partition } of placed) {
-        if (this.#topics.get(r.topic) === undefined) void this.#topics.put(r.topic, this.partitionsOf(r.topic));
-        const offset = this.#heads.get([r.topic, partition]) ?? 0;
+        const at = `${r.topic}\u0000${partition}`;
+        let end = ends.get(at);
+        if (!end) {
+          if (this.#topics.get(r.topic) === undefined) void this.#topics.put(r.topic, this.partitionsOf(r.topic));
+          ends.set(at, (end = { topic: r.topic, partition, next: this.#heads.get([r.topic, partition]) ?? 0 }));
+        }
+        const offset = end.next++;
         const stored: StoredRecord = { k: r.key, v: r.value, t: now };
         if (r.headers && Object.keys(r.headers).length > 0) stored.h = r.headers;
         void this.#records.put([r.topic, partition, offset], stored);
-        void this.#heads.put([r.topic, partition], offset + 1);
         positions.push({ topic: r.topic, partition, offset: String(offset) });
-        ends.set(`${r.topic}\u0000${partition}`, { topic: r.topic, partition, endOffset: String(offset + 1) });
       }
-      return { positions, ends: [...ends.values()] };
+      for (const end of ends.values()) void this.#heads.put([end.topic, end.partition], end.next);
+      return { positions, ends: [...ends.values()].map(({ topic, partition, next }): AppendNotice => ({ topic, partition, endOffset: String(next) })) };
     });
     if (this.#retention) {
       for (const { record } of placed) this.#appendedSinceTrim += record.value.length;
