@@ -4,7 +4,7 @@
  * topic, merged by record timestamp: ShardBatchQueue's merge), validated with `parseRecord` and
  * folded with `foldEvent` (decide, then evolve: the user actor's recipe) from empty state.
  */
-import { mergeByTimestamp } from '../actors/ShardBatchQueue.ts';
+import { mergeByTimestamp } from '../actors/chunks.ts';
 import { initialState, parseRecord, type DecideContext, type DomainConfig, type Outcome, type ParseResult, type RiskEvent, type Rules, type UserState } from '../domain/index.ts';
 import { foldEvent } from '../domain/replay.ts';
 import { errorMessage } from '../errors.ts';

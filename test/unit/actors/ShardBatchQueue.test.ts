@@ -4,7 +4,8 @@
  */
 import test from 'ava';
 import sinon from 'sinon';
-import { chunksWithinHistory, mergeByTimestamp, ShardBatchQueue, type Chunk, type Judged } from '../../../src/actors/ShardBatchQueue.ts';
+import { ShardBatchQueue, type Judged } from '../../../src/actors/ShardBatchQueue.ts';
+import { chunksWithinHistory, mergeByTimestamp, type Chunk } from '../../../src/actors/chunks.ts';
 import { EngineError } from '../../../src/errors.ts';
 import type { BatchControl, InputBatch, InputRecord } from '../../../src/transport/ports.ts';
 
