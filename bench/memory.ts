@@ -27,6 +27,10 @@
  * Writes bench/results/memory-latest.json and bench/results/memory-<date>.json.
  *
  *   npm run bench:memory [-- --actors 100000 --events-per-user 56 --feed snapshot|events --checkpoints 10000,50000]
+ *
+ * `--heap-snapshots <dir>` also writes a V8 heap snapshot at each checkpoint (after the GCs,
+ * before the next actor; `<dir>/memory-<live actors>.heapsnapshot`): two of them, given to
+ * `node bench/heapDiff.ts`, show what the actors between them hold, per actor.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -75,6 +79,7 @@ interface Args {
   seed: number;
   idPrefix?: string;
   batch: number;
+  heapSnapshots?: string;
 }
 
 const countList = (value: string): number[] => {
@@ -95,6 +100,7 @@ const args = new Command('bench:memory')
   .option('--seed <n>', 'generator seed', integerArg(0, 0xffffffff), 1)
   .option('--id-prefix <p>', "prefix of user ids (the generator's default: s<seed>-)")
   .option('--batch <n>', 'users brought up before awaiting their views (--feed snapshot)', integerArg(1, 10_000), 100)
+  .option('--heap-snapshots <dir>', 'write a heap snapshot at each checkpoint into this directory (slow, and large: use with --actors 20000 or fewer)')
   .parse(process.argv)
   .opts<Args>();
 
@@ -499,6 +505,10 @@ for (let i = 0; i < N; ) {
   };
   points.push(point);
   say(`${live} live actors: ${point.bytesPerActorHeap} B heap per actor (${point.marginalBytesPerActorHeap} B since ${previous.live}), heapUsed ${point.heapUsedMB} MB, RSS ${point.rssMB} MB`);
+  if (args.heapSnapshots) {
+    mkdirSync(args.heapSnapshots, { recursive: true });
+    say(`heap snapshot: ${v8.writeHeapSnapshot(join(args.heapSnapshots, `memory-${live}.heapsnapshot`))}`);
+  }
   previous = { live, mem };
 }
 const runSeconds = (performance.now() - runStarted) / 1000;
