@@ -12,11 +12,12 @@
  *            time, and the idle-close timer fires (`closeIdleWindows`) before an event that comes
  *            after it, as in live traffic
  *   actors   `--feed snapshot` (default): the state is saved as a snapshot in a store that hands it
- *            over once (the stores' JSON envelope) and keeps nothing, then `spawnUserActor` spawns
- *            the user under its shard's parent in a nact system on NactPersistenceEngine; asking
+ *            over once (the stores' JSON envelope) and keeps nothing, then the shard's ShardUsers
+ *            (as ShardSupervisor has one per shard) spawns the user actor under the shard's parent
+ *            in a nact system on NactPersistenceEngine; asking
  *            its `view` makes it recover (JSON.parse + upcastState, as from Redis or LMDB) and
  *            proves it is live. `--feed events` (slower, for smaller runs): the user actor starts
- *            empty and gets its events as `event` messages (and `closeIdle` when its timer is due),
+ *            empty and gets its events as `judge` messages (and `closeIdle` when its timer is due),
  *            journalling through the same store, which drops the writes
  *   baseline bare nact persistent actors with a trivial state (the actor shell), and user actors
  *            without history (initialState), up to 20,000 of each, each kind in its own system,
@@ -40,7 +41,8 @@ import v8 from 'node:v8';
 import { Command, InvalidArgumentError } from 'commander';
 import nact from 'nact';
 import { ask } from '../src/actors/reply.ts';
-import { actorName, persistenceKey, spawnUserActor, type UserActorDeps, type UserRound, type UserMsg } from '../src/actors/UserActor.ts';
+import { ShardUsers, type LiveUser } from '../src/actors/ShardUsers.ts';
+import { actorName, persistenceKey, type UserActorDeps, type UserRound, type UserMsg } from '../src/actors/UserActor.ts';
 import { loadSettings } from '../src/config/settings.ts';
 import {
   closeIdleWindows,
@@ -191,21 +193,21 @@ class HandOverStore implements JournalStore {
   async close(): Promise<void> {}
 }
 
-// ---- a nact system like the engine's: one parent per shard, a LiveUser entry per actor --------
-
-/** What ShardSupervisor keeps per live user besides the actor (so its cost is in the figure). */
-interface LiveUser {
-  ref: nact.Ref<UserMsg>;
-  lastUsed: number;
-  timerAt: number | null;
-}
+// ---- a nact system like the engine's: one parent per shard, its ShardUsers -----------------------
 
 const EPOCH = 1;
+
+/** The actor shell: a bare nact persistent actor with a trivial state that answers `view` with it. */
+const shellBehaviour = (state: number, msg: { reply: { resolve(v: unknown): void } }) => {
+  msg.reply.resolve(state);
+  return state;
+};
 
 class System {
   readonly store: HandOverStore;
   readonly root: nact.Ref<unknown>;
-  readonly shards: { ref: nact.Ref<unknown>; users: Map<string, LiveUser>; deps: UserActorDeps }[] = [];
+  /** Per shard: its parent actor, its ShardUsers (as ShardSupervisor has them), and the shells' bookkeeping like theirs. */
+  readonly shards: { ref: nact.Ref<unknown>; users: ShardUsers; shells: Map<string, LiveUser>; shellStopped: (state: unknown, ctx: { name: string; self: unknown }) => void }[] = [];
   /** The clock of the actors: processing time, set by the feed (simulated: event time). */
   now = 0;
   crashes: unknown[] = [];
@@ -217,55 +219,51 @@ class System {
   constructor(holdSnapshots: boolean) {
     this.store = new HandOverStore(holdSnapshots);
     this.root = nact.start(new NactPersistenceEngine(this.store).plugin()) as nact.Ref<unknown>;
+    const clock = () => this.now;
     for (let shard = 0; shard < PARTITIONS; shard++) {
       const ref = nact.spawn(this.root, (state: unknown) => state, `shard-${shard}-${EPOCH}`) as nact.Ref<unknown>;
-      const deps: UserActorDeps = {
+      const actor: UserActorDeps = { shard, fence: () => ({ shard, epoch: EPOCH }), rules: () => rules, domain, store: this.store, clock };
+      const users = new ShardUsers({
+        parent: ref,
+        actor,
+        onCrash: this.onCrash as never,
+        supervision: { log, clock, random: Math.random, sleep: async () => {} },
+        timeoutMs: 60_000,
+        log,
         shard,
-        fence: () => ({ shard, epoch: EPOCH }),
-        rules: () => rules,
-        domain,
-        store: this.store,
-        clock: () => this.now,
+        onPassivated: () => {},
+      });
+      const shells = new Map<string, LiveUser>();
+      const shellStopped = (_state: unknown, ctx: { name: string; self: unknown }) => {
+        const userId = Buffer.from(ctx.name.slice(2), 'base64url').toString('utf8');
+        if (shells.get(userId)?.ref === ctx.self) shells.delete(userId);
       };
-      this.shards.push({ ref, users: new Map(), deps });
+      this.shards.push({ ref, users, shells, shellStopped });
     }
   }
 
-  /** Spawns with `spawn` under the user's shard, with the supervisor's bookkeeping. */
-  add(userId: string, spawn: (parent: nact.Ref<unknown>, deps: UserActorDeps, afterStop: () => void) => nact.Ref<UserMsg>): nact.Ref<UserMsg> {
+  /** The user's actor, spawned by its shard's ShardUsers (so that their bookkeeping is in the figure). */
+  addUser(userId: string): nact.Ref<UserMsg> {
+    return this.shards[shardOf(userId, PARTITIONS)]!.users.touch(userId).ref;
+  }
+
+  /** A bare nact persistent actor under the user's shard, with the same bookkeeping as ShardUsers keeps. */
+  addShell(userId: string): nact.Ref<UserMsg> {
     const shard = this.shards[shardOf(userId, PARTITIONS)]!;
-    const entry: LiveUser = { ref: undefined as never, lastUsed: this.now, timerAt: null };
-    entry.ref = spawn(shard.ref, shard.deps, () => {
-      if (shard.users.get(userId) === entry) shard.users.delete(userId);
-    });
-    shard.users.set(userId, entry);
-    return entry.ref;
+    const props = { initialState: 0, afterStop: shard.shellStopped };
+    const ref = nact.spawnPersistent(shard.ref, shellBehaviour as never, persistenceKey(userId), actorName(userId), props as never) as nact.Ref<UserMsg>;
+    shard.shells.set(userId, { ref, lastUsed: this.now, timerAt: null });
+    return ref;
   }
 
   get live(): number {
-    return this.shards.reduce((n, s) => n + s.users.size, 0);
+    return this.shards.reduce((n, s) => n + s.users.size + s.shells.size, 0);
   }
 
   stop(): void {
     nact.stop(this.root);
   }
 }
-
-const spawnUser =
-  (system: System, userId: string) =>
-  (parent: nact.Ref<unknown>, deps: UserActorDeps, afterStop: () => void): nact.Ref<UserMsg> =>
-    spawnUserActor(parent, userId, deps, { onCrash: system.onCrash as never, afterStop });
-
-/** The actor shell: a bare nact persistent actor with a trivial state that answers `view` with it. */
-const spawnShell =
-  (userId: string) =>
-  (parent: nact.Ref<unknown>, _deps: UserActorDeps, afterStop: () => void): nact.Ref<UserMsg> => {
-    const behaviour = (state: number, msg: { reply: { resolve(v: unknown): void } }) => {
-      msg.reply.resolve(state);
-      return state;
-    };
-    return nact.spawnPersistent(parent, behaviour as never, persistenceKey(userId), actorName(userId), { initialState: 0, afterStop } as never) as nact.Ref<UserMsg>;
-  };
 
 const askActor = <T>(ref: nact.Ref<UserMsg>, make: (reply: { resolve(v: T): void; reject(e: unknown): void }) => UserMsg): Promise<T> =>
   ask<UserMsg, T>((m) => nact.dispatch(ref, m), make);
@@ -389,13 +387,13 @@ const spread = (values: Float64Array | number[]) => {
 };
 
 /** Spawns `n` actors of the plan's first users with `spawn`, asks each for its view, measures, stops the system. */
-async function baseline(label: string, plan: LoadPlan, n: number, spawn: (system: System, userId: string) => ReturnType<typeof spawnUser>) {
+async function baseline(label: string, plan: LoadPlan, n: number, add: (system: System, userId: string) => nact.Ref<UserMsg>) {
   const system = new System(true);
   const before = await settled();
   const t0 = performance.now();
   for (let i = 0; i < n; i += 500) {
     const views: Promise<unknown>[] = [];
-    for (const user of plan.users.slice(i, Math.min(n, i + 500))) views.push(viewOf(system.add(user.userId, spawn(system, user.userId))));
+    for (const user of plan.users.slice(i, Math.min(n, i + 500))) views.push(viewOf(add(system, user.userId)));
     await Promise.all(views);
   }
   const seconds = (performance.now() - t0) / 1000;
@@ -435,11 +433,11 @@ async function liveUser(system: System, user: UserPlan, i: number): Promise<User
     if (i >= 0) snapshotBytes[i] = system.store.lastStateBytes;
     await saved;
     system.now = lastTime;
-    const view = await viewOf(system.add(user.userId, spawnUser(system, user.userId)));
+    const view = await viewOf(system.addUser(user.userId));
     if (view.sequenceNumber !== sequenceNumber) throw new Error(`${user.userId} recovered at ${view.sequenceNumber}, not ${sequenceNumber}`);
     return view;
   }
-  const ref = system.add(user.userId, spawnUser(system, user.userId));
+  const ref = system.addUser(user.userId);
   await feedEvents(system, ref, user, plan);
   const view = await viewOf(ref);
   // A snapshot now, for its size (the store drops it).
@@ -453,7 +451,7 @@ async function liveUser(system: System, user: UserPlan, i: number): Promise<User
   const warm = new System(true);
   const users = plan.users.slice(0, Math.min(200, N));
   for (const u of users) await liveUser(warm, u, -1);
-  for (const u of users) await viewOf(warm.add(`warm-${u.userId}`, spawnShell(`warm-${u.userId}`)));
+  for (const u of users) await viewOf(warm.addShell(`warm-${u.userId}`));
   warm.stop();
   offsets.clear();
   for (const k of Object.keys(outcomes)) delete outcomes[k];
@@ -462,8 +460,8 @@ async function liveUser(system: System, user: UserPlan, i: number): Promise<User
   idleCloses = 0;
 }
 
-const shell = await baseline('actor shell (bare nact persistent actor, state 0)', plan, baselineActors, (_system, userId) => spawnShell(userId));
-const fresh = await baseline('user actor without history (initialState)', plan, baselineActors, spawnUser);
+const shell = await baseline('actor shell (bare nact persistent actor, state 0)', plan, baselineActors, (system, userId) => system.addShell(userId));
+const fresh = await baseline('user actor without history (initialState)', plan, baselineActors, (system, userId) => system.addUser(userId));
 
 const system = new System(args.feed === 'snapshot');
 const mem0 = await settled();
@@ -567,8 +565,8 @@ const report = {
     note: 'userStateJsonBytes: JSON.stringify of the user state as snapshotted (what Redis or LMDB store, without the envelope); userViewJsonBytes: the `view` answer (GET /users/:id)',
   },
   baseline: {
-    actorShell: { ...shell, what: 'bare nact persistent actor (same key and name as a user actor), trivial state 0, under the same shard parents, plus the LiveUser entry ShardSupervisor keeps per actor' },
-    userActorWithoutHistory: { ...fresh, what: 'spawnUserActor with no snapshot: the actor shell, the closures of spawnUserActor and initialState (kept by nact as the reset state, and the state itself)' },
+    actorShell: { ...shell, what: 'bare nact persistent actor (same key and name as a user actor), trivial state 0, under the same shard parents, plus a LiveUser entry as ShardUsers keeps per actor' },
+    userActorWithoutHistory: { ...fresh, what: 'a user actor spawned by ShardUsers with no snapshot: the actor shell, ShardUsers\' entry and the initial state (made by nact\'s initialStateFunc)' },
   },
   checkpoints: points,
   result: {
@@ -588,8 +586,8 @@ const report = {
   targets: [{ name: 'heap bytes per live actor with a full history', target: '<= 8192', measured: bytesPerActor, met: bytesPerActor <= 8192 }],
   method:
     args.feed === 'snapshot'
-      ? 'users are built one at a time with the real domain (parseEventJson, decide, evolve, closeIdleWindows at the idle timer), saved as a snapshot (JSON envelope) in a store that hands it over once and keeps nothing, spawned with spawnUserActor under a nact system on NactPersistenceEngine (12 shard parents, the LiveUser bookkeeping of ShardSupervisor) and asked for their view, which makes them recover (JSON.parse + upcastState) and proves them live. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. The actor shell and the user actor without history are measured the same way, in their own systems, before. userStateBytes = bytesPerLiveActorHeap - actorShellBytes'
-      : 'users are fed one at a time through their live actor (spawnUserActor under a nact system on NactPersistenceEngine): every event as an `event` message, `closeIdle` when the timer the actor returned is due; the store drops journal writes and snapshots. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. userStateBytes = bytesPerLiveActorHeap - actorShellBytes',
+      ? 'users are built one at a time with the real domain (parseEventJson, decide, evolve, closeIdleWindows at the idle timer), saved as a snapshot (JSON envelope) in a store that hands it over once and keeps nothing, spawned by ShardUsers.touch (spawnUserActor) under a nact system on NactPersistenceEngine (12 shard parents, each with its ShardUsers) and asked for their view, which makes them recover (JSON.parse + upcastState) and proves them live. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. The actor shell and the user actor without history are measured the same way, in their own systems, before. userStateBytes = bytesPerLiveActorHeap - actorShellBytes'
+      : 'users are fed one at a time through their live actor (spawned by ShardUsers.touch under a nact system on NactPersistenceEngine): every event as an `event` message, `closeIdle` when the timer the actor returned is due; the store drops journal writes and snapshots. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. userStateBytes = bytesPerLiveActorHeap - actorShellBytes',
   benchSeconds: r(elapsed(), 0),
 };
 system.stop();

@@ -44,7 +44,18 @@ export class ShardUsers {
   /** Map order is least recently used first (passivation order). */
   private readonly live = new Map<string, LiveUser>();
 
-  constructor(private readonly deps: ShardUsersDeps) {}
+  /** One for all the shard's actors (a closure per actor would be kept by it). */
+  private readonly hooks: UserActorHooks;
+
+  constructor(private readonly deps: ShardUsersDeps) {
+    this.hooks = {
+      onCrash: deps.onCrash,
+      // A stopped actor leaves, unless its user has a newer one already.
+      afterStop: (state, { self }) => {
+        if (this.live.get(state.userId)?.ref === self) this.live.delete(state.userId);
+      },
+    };
+  }
 
   get size(): number {
     return this.live.size;
@@ -75,13 +86,7 @@ export class ShardUsers {
       this.live.set(userId, live);
       return live;
     }
-    const entry: LiveUser = { ref: undefined as never, lastUsed: now, timerAt: null };
-    entry.ref = spawnUserActor(this.deps.parent, userId, this.deps.actor, {
-      onCrash: this.deps.onCrash,
-      afterStop: () => {
-        if (this.live.get(userId) === entry) this.live.delete(userId);
-      },
-    });
+    const entry: LiveUser = { ref: spawnUserActor(this.deps.parent, userId, this.deps.actor, this.hooks), lastUsed: now, timerAt: null };
     this.live.set(userId, entry);
     return entry;
   }

@@ -98,89 +98,117 @@ export interface UserActorDeps {
 
 /** nact actor names allow only a few characters; base64url keeps any userId reversible. */
 export const actorName = (userId: string): string => `u.${Buffer.from(userId, 'utf8').toString('base64url')}`;
+/** The userId of `actorName(userId)` for a userId without lone surrogates (UTF-8 cannot hold those). */
+const userIdOf = (name: string): string => Buffer.from(name.slice(2), 'base64url').toString('utf8');
 export const persistenceKey = (userId: string): string => `user:${userId}`;
 
-type Ctx = { recovering?: boolean };
+type Ctx = { recovering?: boolean; self: object; name: string };
 
 export interface UserActorHooks {
   onCrash(msg: unknown, err: unknown, ctx: never): Promise<symbol> | symbol;
-  afterStop(): void;
+  /** nact's afterStop: the actor's last state (its userId: the actor's) and its reference (`self`, the ref spawnUserActor returned). */
+  afterStop(state: UserState, ctx: { self: nact.Ref<UserMsg> }): void;
+}
+
+/*
+ * What a live actor holds is multiplied by up to 100,000 per instance, so it holds nothing of its
+ * own beyond nact's actor and its state: the behaviour is one function per UserActorDeps (per
+ * shard), the journal key comes from the state's userId, the initial state is made when nact asks
+ * for it, and the little an incarnation remembers besides its state is kept by its reference in
+ * the weak maps below, and only while there is something to remember. (A closure per actor was
+ * some 700 B: each named function also carries its name as an own property under tsx.)
+ */
+
+/** Actors not yet past their recovery, with when they were spawned (`onRecovered`). */
+const recovering = new WeakMap<object, number>();
+/** Sequence number of the last snapshot an incarnation took (absent: none yet, take the next one). */
+const snapshotSeqs = new WeakMap<object, number>();
+const behaviours = new WeakMap<UserActorDeps, (state: UserState, msg: UserMsg, ctx: Ctx) => Promise<UserState>>();
+/** nact's initial state of an actor whose name gives its userId back (every userId but one with lone surrogates). */
+const initialStateOf = (ctx: { name: string }): UserState => initialState(userIdOf(ctx.name));
+
+function behaviourOf(deps: UserActorDeps): (state: UserState, msg: UserMsg, ctx: Ctx) => Promise<UserState> {
+  let behaviour = behaviours.get(deps);
+  if (!behaviour) behaviours.set(deps, (behaviour = (state, msg, ctx) => handle(deps, state, msg, ctx)));
+  return behaviour;
+}
+
+async function handle(deps: UserActorDeps, state: UserState, msg: UserMsg, ctx: Ctx): Promise<UserState> {
+  if (ctx.recovering) return evolve(state, upcastJournal(msg), deps.domain);
+  const spawnedAt = recovering.get(ctx.self);
+  if (spawnedAt !== undefined) {
+    recovering.delete(ctx.self);
+    deps.onRecovered?.(deps.clock() - spawnedAt);
+  }
+  try {
+    switch (msg.type) {
+      case 'judge': {
+        const key = persistenceKey(state.userId);
+        const judging: DecideContext = { rules: deps.rules(), shadow: deps.shadowRules?.() ?? null, config: deps.domain, now: msg.now, shard: deps.shard, traceId: null };
+        const outcomes: Outcome[] = [];
+        const entries: JournalEntry[] = [];
+        let next = state;
+        for (const item of msg.items) {
+          judging.traceId = item.traceId;
+          let outcome: Outcome;
+          try {
+            deps.beforeDecide?.(item.event);
+            outcome = decide(next, item.event, judging);
+          } catch (err) {
+            throw new PoisonError(item.event.eventId, err);
+          }
+          if (outcome.kind === 'accepted') {
+            next = evolve(next, outcome.journal, deps.domain);
+            entries.push({ key, sequenceNumber: next.sequenceNumber, data: outcome.journal, createdAt: msg.now });
+          }
+          outcomes.push(outcome);
+        }
+        msg.reply.resolve({ outcomes, entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
+        return next;
+      }
+      case 'closeIdle': {
+        const closed = closeIdleWindows(state, msg.now, deps.domain);
+        const next = closed?.journal ? evolve(state, closed.journal, deps.domain) : state;
+        const entries = closed?.journal ? [{ key: persistenceKey(state.userId), sequenceNumber: next.sequenceNumber, data: closed.journal, createdAt: msg.now }] : [];
+        msg.reply.resolve({ aggregates: closed?.aggregates ?? [], entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
+        return next;
+      }
+      case 'windowsEmitted': {
+        const journal = windowsEmitted(state, msg.windowStarts, msg.now);
+        const next = journal ? evolve(state, journal, deps.domain) : state;
+        const entries = journal ? [{ key: persistenceKey(state.userId), sequenceNumber: next.sequenceNumber, data: journal, createdAt: msg.now }] : [];
+        msg.reply.resolve({ aggregates: [], entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
+        return next;
+      }
+      case 'snapshot':
+        if (state.sequenceNumber > 0 && !(msg.ifChanged && snapshotSeqs.get(ctx.self) === state.sequenceNumber)) {
+          await deps.store.saveSnapshot({ key: persistenceKey(state.userId), sequenceNumber: state.sequenceNumber, data: state, createdAt: deps.clock() }, deps.fence());
+          snapshotSeqs.set(ctx.self, state.sequenceNumber);
+        }
+        msg.reply.resolve();
+        return state;
+      case 'view':
+        msg.reply.resolve(toUserView(state, deps.domain.history, deps.domain.defaultCurrency));
+        return state;
+    }
+  } catch (err) {
+    msg.reply.reject(err);
+    // Rethrown so that the supervision policy decides: a reset recovers from the store, which
+    // also drops the part of a round that was folded in before the failing event.
+    throw err;
+  }
 }
 
 export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: UserActorDeps, hooks: UserActorHooks): nact.Ref<UserMsg> {
   const key = persistenceKey(userId);
   const spawnedAt = deps.clock();
-  let recovered = false;
-  // Sequence number of the last snapshot this incarnation took (-1: unknown, take the next one).
-  let snapshotSeq = -1;
-
-  async function snapshot(state: UserState): Promise<void> {
-    await deps.store.saveSnapshot({ key, sequenceNumber: state.sequenceNumber, data: state, createdAt: deps.clock() }, deps.fence());
-    snapshotSeq = state.sequenceNumber;
-  }
-
-  async function behaviour(state: UserState, msg: UserMsg, ctx: Ctx): Promise<UserState> {
-    if (ctx.recovering) return evolve(state, upcastJournal(msg), deps.domain);
-    if (!recovered) {
-      recovered = true;
-      deps.onRecovered?.(deps.clock() - spawnedAt);
-    }
-    try {
-      switch (msg.type) {
-        case 'judge': {
-          const judging: DecideContext = { rules: deps.rules(), shadow: deps.shadowRules?.() ?? null, config: deps.domain, now: msg.now, shard: deps.shard, traceId: null };
-          const outcomes: Outcome[] = [];
-          const entries: JournalEntry[] = [];
-          let next = state;
-          for (const item of msg.items) {
-            judging.traceId = item.traceId;
-            let outcome: Outcome;
-            try {
-              deps.beforeDecide?.(item.event);
-              outcome = decide(next, item.event, judging);
-            } catch (err) {
-              throw new PoisonError(item.event.eventId, err);
-            }
-            if (outcome.kind === 'accepted') {
-              next = evolve(next, outcome.journal, deps.domain);
-              entries.push({ key, sequenceNumber: next.sequenceNumber, data: outcome.journal, createdAt: msg.now });
-            }
-            outcomes.push(outcome);
-          }
-          msg.reply.resolve({ outcomes, entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
-          return next;
-        }
-        case 'closeIdle': {
-          const closed = closeIdleWindows(state, msg.now, deps.domain);
-          const next = closed?.journal ? evolve(state, closed.journal, deps.domain) : state;
-          const entries = closed?.journal ? [{ key, sequenceNumber: next.sequenceNumber, data: closed.journal, createdAt: msg.now }] : [];
-          msg.reply.resolve({ aggregates: closed?.aggregates ?? [], entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
-          return next;
-        }
-        case 'windowsEmitted': {
-          const journal = windowsEmitted(state, msg.windowStarts, msg.now);
-          const next = journal ? evolve(state, journal, deps.domain) : state;
-          const entries = journal ? [{ key, sequenceNumber: next.sequenceNumber, data: journal, createdAt: msg.now }] : [];
-          msg.reply.resolve({ aggregates: [], entries, state: next, timerAt: nextTimerAt(next, deps.domain) });
-          return next;
-        }
-        case 'snapshot':
-          if (state.sequenceNumber > 0 && !(msg.ifChanged && snapshotSeq === state.sequenceNumber)) await snapshot(state);
-          msg.reply.resolve();
-          return state;
-        case 'view':
-          msg.reply.resolve(toUserView(state, deps.domain.history, deps.domain.defaultCurrency));
-          return state;
-      }
-    } catch (err) {
-      msg.reply.reject(err);
-      // Rethrown so that the supervision policy decides: a reset recovers from the store, which
-      // also drops the part of a round that was folded in before the failing event.
-      throw err;
-    }
-  }
-
+  const name = actorName(userId);
+  // nact keeps `initialState` per actor (for a reset); `initialStateFunc`, one for all, makes it when needed.
+  const initial = userIdOf(name) === userId ? { initialStateFunc: initialStateOf } : { initialState: initialState(userId) };
   // nact's typings cannot follow a state type through spawnPersistent; the props are as documented.
-  const props = { initialState: initialState(userId), snapshotDecoder: upcastState, onCrash: hooks.onCrash, afterStop: hooks.afterStop };
-  return nact.spawnPersistent(parent, behaviour as never, key, actorName(userId), props as never) as nact.Ref<UserMsg>;
+  const props = { ...initial, snapshotDecoder: upcastState, onCrash: hooks.onCrash, afterStop: hooks.afterStop };
+  const ref = nact.spawnPersistent(parent, behaviourOf(deps) as never, key, name, props as never) as nact.Ref<UserMsg>;
+  // nact starts recovering on the next turn of the event loop: no message is handled before this.
+  recovering.set(ref, spawnedAt);
+  return ref;
 }
