@@ -36,6 +36,7 @@
  *
  *   npm run bench [-- --events 100000 --users 5000 --partitions 12 --latency-seconds 30 --decide-seconds 20 --only b,e --profile --keep]
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -73,6 +74,7 @@ interface Args {
   compression: Compression;
   maxBytesPerPartition: number;
   commitIntervalMs?: number;
+  engineNode?: string;
   profile: boolean;
   profileTracing: boolean;
   profileLatency: boolean;
@@ -118,6 +120,7 @@ const args = new Command('bench')
     integerArg(1024),
     defaultsFile().kafka.maxBytesPerPartition,
   )
+  .option('--engine-node <path>', "the Node binary the engines run on (default: the bench's own); e.g. Node 24 from scripts/node24.sh install")
   .option('--commit-interval-ms <n>', "the engines' kafka.commitIntervalMs (default: config/default.json's)", integerArg(0, 60_000))
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
@@ -153,6 +156,10 @@ const topicsOf = (prefix: string) => ({
   rules: `${prefix}.${names.rules}`,
 });
 
+/** The Node binary of every engine of the run, when not the bench's own. */
+const engineNode = args.engineNode ? { node: args.engineNode } : {};
+const engineNodeVersion = execFileSync(args.engineNode ?? process.execPath, ['--version'], { encoding: 'utf8' }).trim();
+
 /** Over config/default.json for every engine of the run; the baseline uses the same fetch size. */
 const kafkaConfig = { maxBytesPerPartition: args.maxBytesPerPartition, ...(args.commitIntervalMs === undefined ? {} : { commitIntervalMs: args.commitIntervalMs }) };
 
@@ -163,6 +170,7 @@ const kafka = createKafka(BROKERS, `risk-bench-${process.pid}`, createLogger('fa
 const admin = kafka.admin();
 await admin.connect();
 buildEngine();
+say(`engines run on Node ${engineNodeVersion.replace(/^v/, "")}${args.engineNode ? ` (${args.engineNode})` : ""}`);
 const loadStart = os.loadavg();
 const statePrefixes: string[] = [];
 
@@ -189,7 +197,7 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
   const { profileFile, env, workers = 1 } = options;
   statePrefixes.push(groupId);
   const spawnedAt = Date.now();
-  const child = await EngineChild.start({ id, topics, brokers: BROKERS, groupId, statePrefix: groupId, workDir, kafkaConfig, env, ...(workers > 1 ? { args: ['--workers', String(workers)] } : {}) });
+  const child = await EngineChild.start({ ...engineNode, id, topics, brokers: BROKERS, groupId, statePrefix: groupId, workDir, kafkaConfig, env, ...(workers > 1 ? { args: ['--workers', String(workers)] } : {}) });
   let exited = false;
   void child.exited.then(() => (exited = true));
   // With workers, the clock starts when the first of them joined: it consumes on its own until
@@ -282,6 +290,7 @@ const report: Record<string, unknown> = {
     compression: args.compression,
     brokers: BROKERS,
     engine: 'dist/cli/main.js compiled by tsc at the start of the run, as `npm start` runs it',
+    engineNode: engineNodeVersion,
     engineConfigOverrides: { kafka: kafkaConfig },
   },
 };
@@ -426,7 +435,7 @@ try {
     const fillD = Math.max(0, usersD * 56 - eventsD);
     statePrefixes.push(`${id}-d`);
     say(`(d) latency: ${eventsD} events of ${usersD} users offered at ${rateD} events/s (half of (b)), then ${fillD} more as fast as possible`);
-    const child = await EngineChild.start({ id, topics: D, brokers: BROKERS, groupId: `${id}-d`, statePrefix: `${id}-d`, workDir, kafkaConfig });
+    const child = await EngineChild.start({ ...engineNode, id, topics: D, brokers: BROKERS, groupId: `${id}-d`, statePrefix: `${id}-d`, workDir, kafkaConfig });
     await child.ready();
     // Shards open on assignment; measure the empty heap once all of them are open.
     for (let i = 0; i < 500 && ((await child.metrics()).get('risk_owned_shards') ?? 0) < args.partitions; i++) await new Promise((res) => setTimeout(res, 20));
@@ -621,7 +630,7 @@ try {
         for (const g of generateEvents(planE)) yield g.event;
       })(), args.embeddedClients, args.embeddedBatch, clientOf);
       say(`embedded: ${args.events} events as NDJSON by ${args.embeddedClients} clients in batches of ${args.embeddedBatch} lines, to an embedded engine (DATA_DIR ${dataDir})`);
-      const child = await EngineChild.start({ id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-x`, statePrefix: `${id}-x`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
+      const child = await EngineChild.start({ ...engineNode, id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-x`, statePrefix: `${id}-x`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
       try {
         await child.ready();
         const decided = async () => {
@@ -718,12 +727,12 @@ try {
     await createEngineTopics(admin, G, args.partitions);
     statePrefixes.push(`${id}-g`);
     say(`(g) decide: an engine on Kafka; ${eventsG} POST /decide of ${usersG} users at ${args.decideRate}/s by ${args.decideClients} clients, then ${args.explainRequests} explains`);
-    const gKafka = await decideScenario(await EngineChild.start({ id, topics: G, brokers: BROKERS, groupId: `${id}-g`, statePrefix: `${id}-g`, workDir, kafkaConfig }), { ...common, ...eventsOf('g'), label: '(g) Kafka' });
+    const gKafka = await decideScenario(await EngineChild.start({ ...engineNode, id, topics: G, brokers: BROKERS, groupId: `${id}-g`, statePrefix: `${id}-g`, workDir, kafkaConfig }), { ...common, ...eventsOf('g'), label: '(g) Kafka' });
     const dataDir = mkdtempSync(join(os.tmpdir(), 'risk-bench-decide-'));
     let gEmbedded: DecideScenarioResult;
     try {
       say(`(g) decide: an embedded engine (DATA_DIR ${dataDir}), the same load`);
-      const child = await EngineChild.start({ id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-ge`, statePrefix: `${id}-ge`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
+      const child = await EngineChild.start({ ...engineNode, id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-ge`, statePrefix: `${id}-ge`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
       gEmbedded = await decideScenario(child, { ...common, ...eventsOf('ge'), label: '(g) embedded' });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });

@@ -32,6 +32,8 @@ export interface EngineChildOptions {
   env?: Record<string, string>;
   /** Kafka settings written into the CONFIG_FILE over config/default.json's (e.g. maxBytesPerPartition). */
   kafkaConfig?: Record<string, unknown>;
+  /** The Node binary the engine runs on; default the bench's own (process.execPath). */
+  node?: string;
 }
 
 export interface MemoryUsage {
@@ -78,7 +80,7 @@ export class EngineChild {
     const env: NodeJS.ProcessEnv = { ...process.env };
     // Embedded: no broker at all (one in the bench's own environment must not leak in).
     delete env.KAFKA_BROKERS;
-    const proc = spawn(process.execPath, args, {
+    const proc = spawn(o.node ?? process.execPath, args, {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: {
         ...env,
