@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { kindOf } from './event.ts';
 import { bounded } from './fx.ts';
-import { amountValueAt, CHUNK, emptyHistory, historyLength, isKindAt, MAX_CURRENCIES, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
+import { amountValueAt, CHUNK, deviceAt, emptyHistory, historyLength, isKindAt, MAX_CURRENCIES, MAX_STRINGS, pushEntry, STRIDE, type History } from './history.ts';
 import type { JournalEvent } from './journal.ts';
 import { fieldName } from './rules.ts';
 import { STATE_SCHEMA_VERSION, type Profile, type UserState } from './state.ts';
@@ -195,6 +195,7 @@ export function upcastState(raw: unknown): UserState {
 function current(stored: StateV2): UserState {
   const toDouble = (x: number): number => x;
   const history = { ...stored.history, nums: stored.history.nums.map((chunk) => chunk.map(toDouble)) };
+  history.strings = tableStrings(history, stored.profile.devices);
   return {
     ...stored,
     profile: profileOf(stored.profile, history),
@@ -202,6 +203,35 @@ function current(stored: StateV2): UserState {
     seen: { ...stored.seen, eventIds: stored.seen.eventIds.map(toDouble) },
     windows: { ...stored.windows, pending: stored.windows.pending?.length ? stored.windows.pending : NO_WINDOWS },
   };
+}
+
+/**
+ * The history's string table with one copy of each string, as evolve keeps it: a device the
+ * profile knows is the profile's string. The strings many users hold alike (sources, event types,
+ * model and rules versions, countries), which JSON.parse gives every state a copy of (it shares
+ * only strings of up to 10 characters), are one copy for all the states recovered.
+ */
+function tableStrings(h: History, devices: readonly { id: string }[]): string[] {
+  const own = new Map(devices.map((d) => [d.id, d.id]));
+  for (let i = 0; i < historyLength(h); i++) {
+    const device = deviceAt(h, i);
+    if (device !== null && !own.has(device)) own.set(device, device);
+  }
+  return h.strings.map((s, i) => (i === 0 ? s : (own.get(s) ?? sharedString(s))));
+}
+
+/**
+ * Strings the recovered states share. Bounded: when full it starts over (states keep the copies
+ * they have; only later ones get new ones). A cache, not state: what it returns equals its input.
+ */
+const SHARED_STRINGS = 4096;
+let sharedStrings = new Map<string, string>();
+function sharedString(s: string): string {
+  const known = sharedStrings.get(s);
+  if (known !== undefined) return known;
+  if (sharedStrings.size >= SHARED_STRINGS) sharedStrings = new Map();
+  sharedStrings.set(s, s);
+  return s;
 }
 
 function profileOf(p: StateV2['profile'], history: History): Profile {
