@@ -45,9 +45,12 @@ function run(): number {
     const next = evolve(state, outcome.journal, config);
     states.set(e.userId, next);
     const entry = { key: `user:${e.userId}`, sequenceNumber: next.sequenceNumber, data: outcome.journal, createdAt: now };
-    bytes += encodeEnvelope(entry.sequenceNumber, now, entry.data).length;
-    bytes += indexEntryOf(entry)?.value.length ?? 0;
-    bytes += decisionRecord(TOPICS, outcome.decision!, null).value.length;
+    // The UTF-8 bytes of each text, as the stores and Kafka take them: counting them reads the
+    // whole text, so a text built piecewise (a rope) pays here for the copy that flattens it, as
+    // it would in the engine, rather than looking cheaper than it is.
+    bytes += Buffer.byteLength(encodeEnvelope(entry.sequenceNumber, now, entry.data));
+    bytes += Buffer.byteLength(indexEntryOf(entry)?.value ?? '');
+    bytes += Buffer.byteLength(decisionRecord(TOPICS, outcome.decision!, null).value);
   }
   const used = process.cpuUsage(start);
   if (bytes === 0) throw new Error('nothing written');
