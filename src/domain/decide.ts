@@ -10,7 +10,8 @@ import { rateOf } from './fx.ts';
 import { matchingHardRules } from './hardRules.ts';
 import type { EventAccepted, WindowsClosed, WindowsEmitted } from './journal.ts';
 import type { Rules } from './rules.ts';
-import { featureValues, score, scoreValues, verdictOf, type Score } from './scoring.ts';
+import { featureInput, type FeatureInput } from './features.ts';
+import { featureValues, scoreValues, verdictOf } from './scoring.ts';
 import { closedAt, decisionAt, historyLength, isVerdictAt, timeAt } from './history.ts';
 import { sourceKey, type UserState } from './state.ts';
 import { idleCloseAt, idleDue, planEvent, toAggregate, type WindowAggregate } from './windows.ts';
@@ -45,19 +46,17 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
   if (seenEventId(state, event.eventId)) return { kind: 'duplicate' };
 
   const { rules, config, shadow } = ctx;
-  let scored: Score;
+  // One scan of the history and one computation of the features, for both rule sets when there is a shadow: only the weights differ.
+  const input = featureInput(state, event, config);
+  const values = featureValues(input, rules, shadow ?? null);
+  const scored = scoreValues(values, input, rules, true);
   let shadowVerdict: ShadowVerdict | undefined;
   if (shadow) {
-    // One computation of the features for both rule sets: only the weights differ.
-    const values = featureValues(state, event, config, rules, shadow);
-    scored = scoreValues(values, state, event, rules, config, true);
-    const { riskScore } = scoreValues(values, state, event, shadow, config, false);
-    shadowVerdict = { rulesVersion: shadow.rulesVersion, decision: verdictUnder(state, event, riskScore, shadow, config, null), riskScore };
-  } else {
-    scored = score(state, event, rules, config);
+    const { riskScore } = scoreValues(values, input, shadow, false);
+    shadowVerdict = { rulesVersion: shadow.rulesVersion, decision: verdictUnder(input, riskScore, shadow, config, null), riskScore };
   }
   const reasons: Reason[] = [];
-  const verdict = verdictUnder(state, event, scored.riskScore, rules, config, reasons);
+  const verdict = verdictUnder(input, scored.riskScore, rules, config, reasons);
   reasons.push(...scored.reasons);
 
   const decision = decisionOf(event, verdict, scored.riskScore, reasons, ctx, shadowVerdict);
@@ -104,9 +103,9 @@ function redelivered(state: UserState, event: RiskEvent): Outcome {
  * CHALLENGEs (counted among the user's live verdicts: a shadow set has no history of its own).
  * The forcing reasons go to `reasons` when given.
  */
-function verdictUnder(state: UserState, event: RiskEvent, riskScore: number, rules: Rules, config: DomainConfig, reasons: Reason[] | null): Verdict {
+function verdictUnder({ state, event, scan }: FeatureInput, riskScore: number, rules: Rules, config: DomainConfig, reasons: Reason[] | null): Verdict {
   let verdict = verdictOf(riskScore, rules.thresholds);
-  for (const rule of matchingHardRules(rules.hardRules, state, event, config)) {
+  for (const rule of matchingHardRules(rules.hardRules, state, event, config, scan)) {
     verdict = stronger(verdict, rule.decision);
     reasons?.push({ code: `HARD_RULE:${rule.id}`, weight: FORCING_WEIGHT, detail: `hard rule ${rule.id} forces ${rule.decision}` });
   }

@@ -8,11 +8,11 @@
  */
 import { isFailedLogin, type RiskEvent } from './event.ts';
 import { amountValue, rateOf, type FxConfig } from './fx.ts';
-import { amountValueAt, countryAt, currencyAt, deviceAt, failedLoginAt, historyLength, isKindAt, timeAt } from './history.ts';
+import { amountValueAt, countryAt, currencyAt, historyLength, isKindAt, timeAt } from './history.ts';
+import { HOUR, MINUTE, scanHistory, type HistoryScan } from './historyScan.ts';
 import type { Known, UserState } from './state.ts';
 
-export const MINUTE = 60_000;
-export const HOUR = 3_600_000;
+export { HOUR, MINUTE } from './historyScan.ts';
 /** Card testers probe with tiny amounts; ordinary small purchases rarely come in bursts. In the default currency. */
 export const SMALL_PAYMENT = 10;
 
@@ -20,59 +20,43 @@ type Fn<T> = (state: UserState, event: RiskEvent) => T;
 /** Amounts are compared in the default currency, converted with the rate table. */
 type FxFn<T> = (state: UserState, event: RiskEvent, fx: FxConfig) => T;
 
+/**
+ * What a feature reads: the event, the user's state before it, the rate table, and the counts of
+ * the user's history for this event (one scan, historyScan.ts, shared by all the features).
+ */
+export interface FeatureInput {
+  state: UserState;
+  event: RiskEvent;
+  fx: FxConfig;
+  scan: HistoryScan;
+}
+
+export const featureInput = (state: UserState, event: RiskEvent, fx: FxConfig): FeatureInput => ({ state, event, fx, scan: scanHistory(state, event) });
+
 /** The event's amount in the default currency; null when it has none. */
 export const eventValue = (event: RiskEvent, fx: FxConfig): number | null =>
   event.amount === null ? null : amountValue(event.amount, rateOf(fx, event.currency));
 
-/** Events of the event's kind in (t - windowMs, t] of event time, the event included. */
+/** Events of the event's kind in (t - windowMs, t] of event time, the event included (any window; the features' three are in the scan). */
 export function countKindWithin(state: UserState, event: RiskEvent, windowMs: number): number {
-  return 1 + countWithin(state, event, event.kind, windowMs);
-}
-
-/** History events of `kind` in (t - windowMs, t] of the event's time t. */
-function countWithin(state: UserState, event: RiskEvent, kind: RiskEvent['kind'], windowMs: number): number {
   const h = state.history;
-  let n = 0;
+  let n = 1;
   for (let i = 0; i < historyLength(h); i++) {
     const t = timeAt(h, i);
-    if (t <= event.timestamp && t > event.timestamp - windowMs && isKindAt(h, i, kind)) n++;
+    if (t <= event.timestamp && t > event.timestamp - windowMs && isKindAt(h, i, event.kind)) n++;
   }
   return n;
 }
 
-export const loginsLastHour: Fn<number> = (state, event) => (event.kind === 'login' ? 1 : 0) + countWithin(state, event, 'login', HOUR);
+const loginsOf = (event: RiskEvent, scan: HistoryScan): number => (event.kind === 'login' ? 1 : 0) + scan.loginsLastHour;
+export const loginsLastHour: Fn<number> = (state, event) => loginsOf(event, scanHistory(state, event));
 
 /**
  * Failed logins in a row up to this event in event time, this one included: those after the
  * latest successful login at or before it. A successful login after many failures still carries them.
  */
-export const failedLoginStreak: Fn<number> = (state, event) => (isFailedLogin(event) ? 1 : 0) + failedLoginsBefore(state, event.timestamp);
-
-/** Failed logins in (the latest successful login at or before t, t] of event time. */
-function failedLoginsBefore(state: UserState, t: number): number {
-  const h = state.history;
-  const { lastLoginSuccessAt: last, failedLoginStreak: sinceLast } = state.profile;
-  if (last === null || last <= t) {
-    // The profile counts every failure since the latest success, also those beyond the history:
-    // less the ones later than t (recent, so in the history).
-    if (sinceLast === 0) return 0;
-    let later = 0;
-    for (let i = 0; i < historyLength(h); i++) if (failedLoginAt(h, i) && timeAt(h, i) > t) later++;
-    return Math.max(0, sinceLast - later);
-  }
-  // A success later than t is known: count back from the latest success at or before t.
-  let since = -Infinity;
-  for (let i = 0; i < historyLength(h); i++) {
-    const at = timeAt(h, i);
-    if (at <= t && at > since && isKindAt(h, i, 'login') && !failedLoginAt(h, i)) since = at;
-  }
-  let n = 0;
-  for (let i = 0; i < historyLength(h); i++) {
-    const at = timeAt(h, i);
-    if (at > since && at <= t && failedLoginAt(h, i)) n++;
-  }
-  return n;
-}
+const streakOf = (event: RiskEvent, scan: HistoryScan): number => (isFailedLogin(event) ? 1 : 0) + scan.failedLoginsBefore;
+export const failedLoginStreak: Fn<number> = (state, event) => streakOf(event, scanHistory(state, event));
 
 /** How many standard deviations a payment or transfer amount lies above the user's mean (default currency); 0 until 5 are known. */
 export const amountZScore: FxFn<number> = (state, event, fx) => {
@@ -118,42 +102,20 @@ export const isNewDevice: Fn<boolean> = (state, event) => isNew(state.profile.de
 export const isNewCountry: Fn<boolean> = (state, event) => isNew(state.profile.countries, event.country, state, event.timestamp);
 
 /** Distinct devices in (t - 1 h, t], this event's included. */
-export const devicesLastHour: Fn<number> = (state, event) => {
-  const h = state.history;
-  const devices = new Set<string>();
-  if (event.deviceId !== null) devices.add(event.deviceId);
-  for (let i = 0; i < historyLength(h); i++) {
-    const t = timeAt(h, i);
-    const device = deviceAt(h, i);
-    if (device !== null && t <= event.timestamp && t > event.timestamp - HOUR) devices.add(device);
-  }
-  return devices.size;
-};
-
-/** The history event nearest in event time (among those `when` accepts; the latest to arrive on a tie), or -1. */
-function nearestInTime(state: UserState, t: number, when: (i: number) => boolean = () => true): number {
-  const h = state.history;
-  let best = -1;
-  let bestMs = Infinity;
-  for (let i = historyLength(h) - 1; i >= 0; i--) {
-    const ms = Math.abs(t - timeAt(h, i));
-    if (ms < bestMs && when(i)) [best, bestMs] = [i, ms];
-  }
-  return best;
-}
+export const devicesLastHour: Fn<number> = (state, event) => scanHistory(state, event).devicesLastHour;
 
 /** Event-time distance to the user's nearest other event in event time, null for the first. */
-export const msSincePrevious: Fn<number | null> = (state, event) => {
-  const i = nearestInTime(state, event.timestamp);
-  return i < 0 ? null : Math.abs(event.timestamp - timeAt(state.history, i));
-};
+const msSinceOf = ({ state, event, scan }: Pick<FeatureInput, 'state' | 'event' | 'scan'>): number | null =>
+  scan.nearest < 0 ? null : Math.abs(event.timestamp - timeAt(state.history, scan.nearest));
+export const msSincePrevious: Fn<number | null> = (state, event) => msSinceOf({ state, event, scan: scanHistory(state, event) });
 
 export const utcHour = (t: number): number => Math.floor(t / HOUR) % 24;
 
 /** Share of the user's events in this UTC hour and its neighbours; null until 20 events are known. */
 export const usualHourShare: Fn<number | null> = (state, event) => {
   const hours = state.profile.hours;
-  const total = hours.reduce((a, b) => a + b, 0);
+  let total = 0;
+  for (let i = 0; i < hours.length; i++) total += hours[i]!;
   if (total < 20) return null;
   const h = utcHour(event.timestamp);
   const near = (hours[(h + 23) % 24] ?? 0) + (hours[h] ?? 0) + (hours[(h + 1) % 24] ?? 0);
@@ -163,14 +125,13 @@ export const usualHourShare: Fn<number | null> = (state, event) => {
 export const upstreamRisk: Fn<number> = (_state, event) => event.upstreamRiskScore ?? 0;
 
 /** The country of the nearest event in event time that has one, and how far (event time), when it is another country. */
-export const countryHop: Fn<{ from: string; ms: number } | null> = (state, event) => {
-  if (event.country === null) return null;
-  const h = state.history;
-  const i = nearestInTime(state, event.timestamp, (k) => countryAt(h, k) !== null);
-  if (i < 0) return null;
-  const from = countryAt(h, i)!;
-  return from === event.country ? null : { from, ms: Math.abs(event.timestamp - timeAt(h, i)) };
-};
+function hopOf({ state, event, scan }: Pick<FeatureInput, 'state' | 'event' | 'scan'>): { from: string; ms: number } | null {
+  const i = scan.nearestWithCountry;
+  if (event.country === null || i < 0) return null;
+  const from = countryAt(state.history, i)!;
+  return from === event.country ? null : { from, ms: Math.abs(event.timestamp - timeAt(state.history, i)) };
+}
+export const countryHop: Fn<{ from: string; ms: number } | null> = (state, event) => hopOf({ state, event, scan: scanHistory(state, event) });
 
 /** (x - lo) / (hi - lo), clamped to [0, 1]. */
 export const ramp = (x: number, lo: number, hi: number): number => Math.min(1, Math.max(0, (x - lo) / (hi - lo)));
@@ -180,100 +141,115 @@ export interface Feature {
   name: string;
   /** The reason code when it contributes. */
   code: string;
+  /** The value, from the event's input (featureInput, made once per event for all features). */
+  of: (x: FeatureInput) => number;
+  /** The reason's detail, likewise. */
+  describe: (x: FeatureInput) => string;
+  /** The value from the state and the event alone (scanning the history for this one call). */
   value: FxFn<number>;
   detail: FxFn<string>;
 }
 
-const velocity = (name: string, code: string, windowMs: number, label: string, lo: number, hi: number): Feature => ({
+const feature = (name: string, code: string, of: Feature['of'], describe: Feature['describe']): Feature => ({
   name,
   code,
-  value: (s, e) => ramp(countKindWithin(s, e, windowMs), lo, hi),
-  detail: (s, e) => `${countKindWithin(s, e, windowMs)} ${e.kind} events in the last ${label}`,
+  of,
+  describe,
+  value: (s, e, fx) => of(featureInput(s, e, fx)),
+  detail: (s, e, fx) => describe(featureInput(s, e, fx)),
 });
 
+const velocity = (name: string, code: string, count: (scan: HistoryScan) => number, label: string, lo: number, hi: number): Feature =>
+  feature(
+    name,
+    code,
+    ({ scan }) => ramp(1 + count(scan), lo, hi),
+    ({ event, scan }) => `${1 + count(scan)} ${event.kind} events in the last ${label}`,
+  );
+
 export const FEATURES: readonly Feature[] = [
-  velocity('velocity1m', 'HIGH_VELOCITY_1M', MINUTE, 'minute', 2, 10),
-  velocity('velocity5m', 'HIGH_VELOCITY_5M', 5 * MINUTE, '5 minutes', 3, 12),
-  velocity('velocity1h', 'HIGH_VELOCITY_1H', HOUR, 'hour', 10, 40),
-  {
-    name: 'loginFrequency',
-    code: 'FREQUENT_LOGINS',
-    value: (s, e) => ramp(loginsLastHour(s, e), 3, 10),
-    detail: (s, e) => `${loginsLastHour(s, e)} logins in the last hour`,
-  },
-  {
-    name: 'failedLoginStreak',
-    code: 'FAILED_LOGIN_STREAK',
-    value: (s, e) => ramp(failedLoginStreak(s, e), 0, 5),
-    detail: (s, e) => `${failedLoginStreak(s, e)} failed logins in a row`,
-  },
-  {
-    name: 'amountDeviation',
-    code: 'UNUSUAL_AMOUNT',
-    value: (s, e, fx) => ramp(amountZScore(s, e, fx), 3, 6),
-    detail: (s, e, fx) =>
-      `amount ${e.amount}${e.currency === fx.defaultCurrency ? '' : ` ${e.currency}`} is ${amountZScore(s, e, fx).toFixed(1)} deviations above the usual ${s.profile.amounts.mean.toFixed(2)}`,
-  },
-  {
-    name: 'smallPaymentBurst',
-    code: 'SMALL_PAYMENT_BURST',
-    value: (s, e, fx) => ramp(smallPaymentsLast10m(s, e, fx), 2, 8),
-    detail: (s, e, fx) => `${smallPaymentsLast10m(s, e, fx)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
-  },
-  {
-    name: 'newDevice',
-    code: 'NEW_DEVICE',
-    value: (s, e) => (isNewDevice(s, e) ? 1 : 0),
-    detail: (_s, e) => `device ${e.deviceId} new to this user`,
-  },
-  {
-    name: 'newCountry',
-    code: 'NEW_COUNTRY',
-    value: (s, e) => (isNewCountry(s, e) ? 1 : 0),
-    detail: (_s, e) => `country ${e.country} new to this user`,
-  },
-  {
-    name: 'devicesLastHour',
-    code: 'MANY_DEVICES',
-    value: (s, e) => ramp(devicesLastHour(s, e), 1, 4),
-    detail: (s, e) => `${devicesLastHour(s, e)} devices in the last hour`,
-  },
-  {
-    name: 'rapidSuccession',
-    code: 'RAPID_SUCCESSION',
-    value: (s, e) => {
-      const ms = msSincePrevious(s, e);
+  velocity('velocity1m', 'HIGH_VELOCITY_1M', (scan) => scan.kindLastMinute, 'minute', 2, 10),
+  velocity('velocity5m', 'HIGH_VELOCITY_5M', (scan) => scan.kindLast5Minutes, '5 minutes', 3, 12),
+  velocity('velocity1h', 'HIGH_VELOCITY_1H', (scan) => scan.kindLastHour, 'hour', 10, 40),
+  feature(
+    'loginFrequency',
+    'FREQUENT_LOGINS',
+    ({ event, scan }) => ramp(loginsOf(event, scan), 3, 10),
+    ({ event, scan }) => `${loginsOf(event, scan)} logins in the last hour`,
+  ),
+  feature(
+    'failedLoginStreak',
+    'FAILED_LOGIN_STREAK',
+    ({ event, scan }) => ramp(streakOf(event, scan), 0, 5),
+    ({ event, scan }) => `${streakOf(event, scan)} failed logins in a row`,
+  ),
+  feature(
+    'amountDeviation',
+    'UNUSUAL_AMOUNT',
+    ({ state, event, fx }) => ramp(amountZScore(state, event, fx), 3, 6),
+    ({ state, event, fx }) =>
+      `amount ${event.amount}${event.currency === fx.defaultCurrency ? '' : ` ${event.currency}`} is ${amountZScore(state, event, fx).toFixed(1)} deviations above the usual ${state.profile.amounts.mean.toFixed(2)}`,
+  ),
+  feature(
+    'smallPaymentBurst',
+    'SMALL_PAYMENT_BURST',
+    ({ state, event, fx }) => ramp(smallPaymentsLast10m(state, event, fx), 2, 8),
+    ({ state, event, fx }) => `${smallPaymentsLast10m(state, event, fx)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
+  ),
+  feature(
+    'newDevice',
+    'NEW_DEVICE',
+    ({ state, event }) => (isNewDevice(state, event) ? 1 : 0),
+    ({ event }) => `device ${event.deviceId} new to this user`,
+  ),
+  feature(
+    'newCountry',
+    'NEW_COUNTRY',
+    ({ state, event }) => (isNewCountry(state, event) ? 1 : 0),
+    ({ event }) => `country ${event.country} new to this user`,
+  ),
+  feature(
+    'devicesLastHour',
+    'MANY_DEVICES',
+    ({ scan }) => ramp(scan.devicesLastHour, 1, 4),
+    ({ scan }) => `${scan.devicesLastHour} devices in the last hour`,
+  ),
+  feature(
+    'rapidSuccession',
+    'RAPID_SUCCESSION',
+    (x) => {
+      const ms = msSinceOf(x);
       return ms === null ? 0 : 1 - ramp(ms, 2_000, MINUTE);
     },
-    detail: (s, e) => `${msSincePrevious(s, e)} ms after the previous event`,
-  },
-  {
-    name: 'unusualHour',
-    code: 'UNUSUAL_HOUR',
-    value: (s, e) => {
-      const share = usualHourShare(s, e);
+    (x) => `${msSinceOf(x)} ms after the previous event`,
+  ),
+  feature(
+    'unusualHour',
+    'UNUSUAL_HOUR',
+    ({ state, event }) => {
+      const share = usualHourShare(state, event);
       return share === null ? 0 : 1 - ramp(share, 0.02, 0.08);
     },
-    detail: (s, e) => `${utcHour(e.timestamp)}h UTC: ${Math.round((usualHourShare(s, e) ?? 0) * 100)}% of this user's events are near that hour`,
-  },
-  {
-    name: 'upstreamRisk',
-    code: 'UPSTREAM_RISK',
-    value: upstreamRisk,
-    detail: (_s, e) => `upstream risk score ${e.upstreamRiskScore}`,
-  },
-  {
-    name: 'impossibleTravel',
-    code: 'IMPOSSIBLE_TRAVEL',
-    value: (s, e) => {
-      const hop = countryHop(s, e);
+    ({ state, event }) => `${utcHour(event.timestamp)}h UTC: ${Math.round((usualHourShare(state, event) ?? 0) * 100)}% of this user's events are near that hour`,
+  ),
+  feature(
+    'upstreamRisk',
+    'UPSTREAM_RISK',
+    ({ state, event }) => upstreamRisk(state, event),
+    ({ event }) => `upstream risk score ${event.upstreamRiskScore}`,
+  ),
+  feature(
+    'impossibleTravel',
+    'IMPOSSIBLE_TRAVEL',
+    (x) => {
+      const hop = hopOf(x);
       return hop === null ? 0 : 1 - ramp(hop.ms, HOUR, 3 * HOUR);
     },
-    detail: (s, e) => {
-      const hop = countryHop(s, e);
-      return `from ${hop?.from} to ${e.country} within ${Math.round((hop?.ms ?? 0) / MINUTE)} min`;
+    (x) => {
+      const hop = hopOf(x);
+      return `from ${hop?.from} to ${x.event.country} within ${Math.round((hop?.ms ?? 0) / MINUTE)} min`;
     },
-  },
+  ),
 ];
 
 export const FEATURE_NAMES: readonly string[] = FEATURES.map((f) => f.name);

@@ -133,6 +133,8 @@ export const verdictAt = (h: History, i: number): Verdict => VERDICTS[(hot(h, i)
 export const isVerdictAt = (h: History, i: number, v: Verdict): boolean => VERDICTS[(hot(h, i) >>> 3) & 3] === v;
 export const deviceAt = (h: History, i: number): string | null => stringAt(h, i, (hot(h, i) >>> 5) & 255, 'd');
 export const countryAt = (h: History, i: number): string | null => stringAt(h, i, (hot(h, i) >>> 13) & 255, 'k');
+/** countryAt(h, i) !== null, without reading the string. */
+export const hasCountryAt = (h: History, i: number): boolean => ((hot(h, i) >>> 13) & 255) !== 0;
 const sourceIndexAt = (h: History, i: number): number => (hot(h, i) >>> 21) & 255;
 function stringAt(h: History, i: number, index: number, inline: InlineKey): string | null {
   if (index === INLINE) return extrasAt(h, i)[inline]!;

@@ -4,7 +4,7 @@
  */
 import type { Reason, Verdict } from './decision.ts';
 import type { RiskEvent } from './event.ts';
-import { FEATURES } from './features.ts';
+import { FEATURES, featureInput, type FeatureInput } from './features.ts';
 import type { FxConfig } from './fx.ts';
 import type { Rules } from './rules.ts';
 import type { UserState } from './state.ts';
@@ -24,49 +24,47 @@ export interface Score {
 }
 
 export function score(state: UserState, event: RiskEvent, rules: Rules, fx: FxConfig): Score {
-  let logit = rules.bias;
-  const contributions: { index: number; weight: number }[] = [];
-  FEATURES.forEach((f, index) => {
-    const w = rules.weights[f.name];
-    if (w === undefined || w === 0) return;
-    const weight = w * f.value(state, event, fx);
-    logit += weight;
-    if (weight > 0) contributions.push({ index, weight });
-  });
-  // Stable on ties: the registry's order decides, so the same inputs always give the same reasons.
-  contributions.sort((a, b) => b.weight - a.weight || a.index - b.index);
-  const reasons = contributions.slice(0, MAX_FEATURE_REASONS).map(({ index, weight }) => {
-    const f = FEATURES[index]!;
-    return { code: f.code, weight: round4(weight), detail: f.detail(state, event, fx) };
-  });
-  return { riskScore: round4(1 / (1 + Math.exp(-logit))), reasons };
+  const input = featureInput(state, event, fx);
+  return scoreValues(featureValues(input, rules, null), input, rules, true);
 }
 
 /**
- * The feature values `score` would compute under `a` and `b` (a shadow rule set), each computed
- * once: NaN where neither set weighs the feature. Feeding them to `scoreValues` under either set
- * gives what `score` gives under that set, to the last bit (same products, same order of sums).
+ * The feature values `score` computes under `a` and `b` (a shadow rule set, or null), each
+ * computed once: NaN where neither set weighs the feature. Feeding them to `scoreValues` under
+ * either set gives what `score` gives under that set, to the last bit (same products, same order of sums).
  */
-export function featureValues(state: UserState, event: RiskEvent, fx: FxConfig, a: Rules, b: Rules): number[] {
-  return FEATURES.map((f) => (a.weights[f.name] || b.weights[f.name] ? f.value(state, event, fx) : NaN));
+export function featureValues(input: FeatureInput, a: Rules, b: Rules | null): number[] {
+  const values: number[] = [];
+  for (const f of FEATURES) values.push(a.weights[f.name] || b?.weights[f.name] ? f.of(input) : NaN);
+  return values;
 }
 
-/** `score` from precomputed feature values (`featureValues`); reasons only when `withReasons`. */
-export function scoreValues(values: readonly number[], state: UserState, event: RiskEvent, rules: Rules, fx: FxConfig, withReasons: boolean): Score {
+/** The score from precomputed feature values (`featureValues`); reasons only when `withReasons`. */
+export function scoreValues(values: readonly number[], input: FeatureInput, rules: Rules, withReasons: boolean): Score {
   let logit = rules.bias;
-  const contributions: { index: number; weight: number }[] = [];
-  FEATURES.forEach((f, index) => {
-    const w = rules.weights[f.name];
-    if (w === undefined || w === 0) return;
+  // The strongest positive contributions so far, strongest first; on a tie, the registry's order
+  // decides (a later feature goes after an equal one), so the same inputs always give the same reasons.
+  const top: number[] = [];
+  const topWeights: number[] = [];
+  for (let index = 0; index < FEATURES.length; index++) {
+    const w = rules.weights[FEATURES[index]!.name];
+    if (w === undefined || w === 0) continue;
     const weight = w * values[index]!;
     logit += weight;
-    if (withReasons && weight > 0) contributions.push({ index, weight });
-  });
-  contributions.sort((a, b) => b.weight - a.weight || a.index - b.index);
-  const reasons = contributions.slice(0, MAX_FEATURE_REASONS).map(({ index, weight }) => {
-    const f = FEATURES[index]!;
-    return { code: f.code, weight: round4(weight), detail: f.detail(state, event, fx) };
-  });
+    if (!withReasons || !(weight > 0)) continue;
+    let at = top.length;
+    while (at > 0 && topWeights[at - 1]! < weight) at--;
+    if (at >= MAX_FEATURE_REASONS) continue;
+    top.splice(at, 0, index);
+    topWeights.splice(at, 0, weight);
+    // What falls beyond the few can never come back: later ones only push it further down.
+    top.length = topWeights.length = Math.min(top.length, MAX_FEATURE_REASONS);
+  }
+  const reasons: Reason[] = [];
+  for (let k = 0; k < top.length; k++) {
+    const f = FEATURES[top[k]!]!;
+    reasons.push({ code: f.code, weight: round4(topWeights[k]!), detail: f.describe(input) });
+  }
   return { riskScore: round4(1 / (1 + Math.exp(-logit))), reasons };
 }
 
