@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { addAmounts, formatMinor, parseAmount, toUserView } from '../../../src/domain/index.ts';
-import { toMinor } from '../../../src/domain/money.ts';
+import { minorUnits, toMinor } from '../../../src/domain/money.ts';
 import { ev, MIN, neutralRules, play, T0 } from './helpers.ts';
 
 test('ten payments of 0.1 total exactly 1.0000', (t) => {
@@ -81,4 +81,33 @@ test('property: a decimal string of at most 15 + 4 digits parses exactly; one mo
     }),
   );
   t.pass();
+});
+
+/** Canonical amounts ("12.3400") of any size, with the edges of 2^53 units: read and added without BigInt where exact. */
+const canonicalAmount = fc.oneof(
+  fc.bigInt({ min: 0n, max: 10n ** 19n }),
+  fc.bigInt({ min: 2n ** 53n - 100n, max: 2n ** 53n + 100n }),
+  fc.bigInt({ min: 0n, max: 10n ** 7n }),
+).map(formatMinor);
+
+test('property: minorUnits reads toMinor exactly where it is a safe integer, and never passes a larger one for one', (t) => {
+  fc.assert(
+    fc.property(canonicalAmount, (a) => {
+      const exact = toMinor(a);
+      const n = minorUnits(a);
+      if (exact <= BigInt(Number.MAX_SAFE_INTEGER)) t.is(n, Number(exact));
+      else t.false(Number.isSafeInteger(n));
+    }),
+  );
+  t.is(minorUnits('7'), 70_000, 'not canonical: read by toMinor');
+  t.throws(() => minorUnits('x.1'));
+});
+
+test('property: addAmounts is the exact sum, in numbers or in BigInt beyond 2^53 units', (t) => {
+  fc.assert(fc.property(canonicalAmount, canonicalAmount, (a, b) => t.is(addAmounts(a, b), formatMinor(toMinor(a) + toMinor(b)))));
+  t.is(addAmounts('0.0000', '0.0000'), '0.0000');
+  t.is(addAmounts('900719925474.0991', '0.0000'), '900719925474.0991');
+  t.is(addAmounts('900719925474.0991', '0.0001'), '900719925474.0992');
+  t.is(addAmounts('900719925474.0991', '0.0002'), '900719925474.0993');
+  t.is(addAmounts('12', '0.5'), '12.5000', 'not canonical');
 });
