@@ -4,7 +4,7 @@
  */
 import type { DomainConfig } from './config.ts';
 import { stronger, type Decision, type Reason, type ShadowVerdict, type Verdict } from './decision.ts';
-import { isRedelivery, recordIndexFor, seenEventId } from './dedupe.ts';
+import { offsetApplied, recordIndexFor, seenEventId } from './dedupe.ts';
 import { isFailedLogin, type RiskEvent } from './event.ts';
 import { rateOf } from './fx.ts';
 import { matchingHardRules } from './hardRules.ts';
@@ -42,7 +42,9 @@ export const FORCING_WEIGHT = 1;
 
 export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): Outcome {
   if (event.userId !== state.userId) throw new Error(`event ${event.eventId} of user ${event.userId} sent to user ${state.userId}`);
-  if (isRedelivery(state, event)) return redelivered(state, event);
+  // "topic:partition" of the record, made once: the redelivery check and the journal both need it.
+  const source = event.source && sourceKey(event.source.topic, event.source.partition);
+  if (source !== null && offsetApplied(state, source, event.source!.offset)) return redelivered(state, event);
   if (seenEventId(state, event.eventId)) return { kind: 'duplicate' };
 
   const { rules, config, shadow } = ctx;
@@ -65,17 +67,7 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
   const journal: EventAccepted = {
     v: 1,
     type: 'accepted',
-    event: {
-      kind: event.kind,
-      amount: event.amount,
-      ...currencyOf(event, config),
-      deviceId: event.deviceId,
-      country: event.country,
-      failedLogin: isFailedLogin(event),
-      source: event.source && sourceKey(event.source.topic, event.source.partition),
-      offset: event.source && event.source.offset,
-      ...(event.upstreamRiskScore === null ? {} : { upstreamRisk: event.upstreamRiskScore }),
-    },
+    event: journaled(event, source, config),
     decision,
     window: placement,
     closed: aggregates,
@@ -83,11 +75,23 @@ export function decide(state: UserState, event: RiskEvent, ctx: DecideContext): 
   return { kind: 'accepted', journal, decision, aggregates };
 }
 
-/** The amount's currency, and the rate decide converted it at when it is not the default currency. */
-function currencyOf(event: RiskEvent, config: DomainConfig): Pick<EventAccepted['event'], 'currency' | 'rate'> {
-  if (event.amount === null) return {};
-  if (event.currency === config.defaultCurrency) return { currency: event.currency };
-  return { currency: event.currency, rate: rateOf(config, event.currency) };
+/**
+ * What the journal keeps of the event: the amount's currency with it, and the rate decide
+ * converted it at when it is not the default currency. One literal per case rather than spreads
+ * (which build an object key by key): the keys and their order are the journal's text.
+ */
+function journaled(event: RiskEvent, source: string | null, config: DomainConfig): EventAccepted['event'] {
+  const { kind, amount, currency, deviceId, country } = event;
+  const failedLogin = isFailedLogin(event);
+  const offset = event.source && event.source.offset;
+  const e: EventAccepted['event'] =
+    amount === null
+      ? { kind, amount, deviceId, country, failedLogin, source, offset }
+      : currency === config.defaultCurrency
+        ? { kind, amount, currency, deviceId, country, failedLogin, source, offset }
+        : { kind, amount, currency, rate: rateOf(config, currency), deviceId, country, failedLogin, source, offset };
+  if (event.upstreamRiskScore !== null) e.upstreamRisk = event.upstreamRiskScore;
+  return e;
 }
 
 function redelivered(state: UserState, event: RiskEvent): Outcome {

@@ -21,12 +21,11 @@ export function hashEventId(s: string): number {
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
-/** The record was applied before: its offset is at or below the last one applied from its partition. */
-export function isRedelivery(state: UserState, event: RiskEvent): boolean {
-  if (event.source === null) return false;
-  const key = sourceKey(event.source.topic, event.source.partition);
-  if (!Object.hasOwn(state.seen.offsets, key)) return false;
-  return compareOffsets(event.source.offset, state.seen.offsets[key]!) <= 0;
+/** The record was applied before: its `offset` is at or below the last one applied from its partition `source` ("topic:partition"). */
+export function offsetApplied(state: UserState, source: string, offset: string): boolean {
+  // One lookup: an own key or undefined, as no inherited key of a plain object has a colon in it.
+  const last = state.seen.offsets[source];
+  return last !== undefined && compareOffsets(offset, last) <= 0;
 }
 
 /** Kafka offsets as canonical decimal strings, compared as integers (they may exceed 2^53) without BigInt. */
