@@ -14,12 +14,12 @@
  *   actors   `--feed snapshot` (default): the state is saved as a snapshot in a store that hands it
  *            over once (the stores' JSON envelope) and keeps nothing, then the shard's ShardUsers
  *            (as ShardSupervisor has one per shard) spawns the user actor under the shard's parent
- *            in a nact system on NactPersistenceEngine; asking
+ *            in a nact system; asking
  *            its `view` makes it recover (JSON.parse + upcastState, as from Redis or LMDB) and
  *            proves it is live. `--feed events` (slower, for smaller runs): the user actor starts
  *            empty and gets its events as `judge` messages (and `closeIdle` when its timer is due),
  *            journalling through the same store, which drops the writes
- *   baseline bare nact persistent actors with a trivial state (the actor shell), and user actors
+ *   baseline bare nact actors with a trivial state (the actor shell), and user actors
  *            without history (initialState), up to 20,000 of each, each kind in its own system,
  *            stopped before the next measurement
  *   memory   heapUsed (and RSS) after two forced GCs before the first actor and at a few counts of
@@ -42,7 +42,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import nact from 'nact';
 import { ask } from '../src/actors/reply.ts';
 import { ShardUsers, type LiveUser } from '../src/actors/ShardUsers.ts';
-import { actorName, persistenceKey, type UserActorDeps, type UserRound, type UserMsg } from '../src/actors/UserActor.ts';
+import { persistenceKey } from '../src/actors/recoverUser.ts';
+import { actorName, type UserActorDeps, type UserRound, type UserMsg } from '../src/actors/UserActor.ts';
 import { loadSettings } from '../src/config/settings.ts';
 import {
   closeIdleWindows,
@@ -66,7 +67,6 @@ import { topicForType } from '../src/loadgen/sinks.ts';
 import { percentile } from '../src/loadgen/stats.ts';
 import { decodeEnvelope, encodeEnvelope } from '../src/persistence/envelope.ts';
 import type { Fence, JournalEntry, JournalStore, Snapshot } from '../src/persistence/JournalStore.ts';
-import { NactPersistenceEngine } from '../src/persistence/NactPersistenceEngine.ts';
 import { shardOf } from '../src/transport/shardOf.ts';
 
 type Feed = 'snapshot' | 'events';
@@ -197,7 +197,7 @@ class HandOverStore implements JournalStore {
 
 const EPOCH = 1;
 
-/** The actor shell: a bare nact persistent actor with a trivial state that answers `view` with it. */
+/** The actor shell: a bare nact actor with a trivial state that answers `view` with it. */
 const shellBehaviour = (state: number, msg: { reply: { resolve(v: unknown): void } }) => {
   msg.reply.resolve(state);
   return state;
@@ -218,7 +218,7 @@ class System {
 
   constructor(holdSnapshots: boolean) {
     this.store = new HandOverStore(holdSnapshots);
-    this.root = nact.start(new NactPersistenceEngine(this.store).plugin()) as nact.Ref<unknown>;
+    this.root = nact.start() as nact.Ref<unknown>;
     const clock = () => this.now;
     for (let shard = 0; shard < PARTITIONS; shard++) {
       const ref = nact.spawn(this.root, (state: unknown) => state, `shard-${shard}-${EPOCH}`) as nact.Ref<unknown>;
@@ -247,11 +247,11 @@ class System {
     return this.shards[shardOf(userId, PARTITIONS)]!.users.touch(userId).ref;
   }
 
-  /** A bare nact persistent actor under the user's shard, with the same bookkeeping as ShardUsers keeps. */
+  /** A bare nact actor under the user's shard, with the same bookkeeping as ShardUsers keeps. */
   addShell(userId: string): nact.Ref<UserMsg> {
     const shard = this.shards[shardOf(userId, PARTITIONS)]!;
     const props = { initialState: 0, afterStop: shard.shellStopped };
-    const ref = nact.spawnPersistent(shard.ref, shellBehaviour as never, persistenceKey(userId), actorName(userId), props as never) as nact.Ref<UserMsg>;
+    const ref = nact.spawn(shard.ref, shellBehaviour as never, actorName(userId), props as never) as nact.Ref<UserMsg>;
     shard.shells.set(userId, { ref, lastUsed: this.now, timerAt: null });
     return ref;
   }
@@ -460,7 +460,7 @@ async function liveUser(system: System, user: UserPlan, i: number): Promise<User
   idleCloses = 0;
 }
 
-const shell = await baseline('actor shell (bare nact persistent actor, state 0)', plan, baselineActors, (system, userId) => system.addShell(userId));
+const shell = await baseline('actor shell (bare nact actor, state 0)', plan, baselineActors, (system, userId) => system.addShell(userId));
 const fresh = await baseline('user actor without history (initialState)', plan, baselineActors, (system, userId) => system.addUser(userId));
 
 const system = new System(args.feed === 'snapshot');
@@ -565,7 +565,7 @@ const report = {
     note: 'userStateJsonBytes: JSON.stringify of the user state as snapshotted (what Redis or LMDB store, without the envelope); userViewJsonBytes: the `view` answer (GET /users/:id)',
   },
   baseline: {
-    actorShell: { ...shell, what: 'bare nact persistent actor (same key and name as a user actor), trivial state 0, under the same shard parents, plus a LiveUser entry as ShardUsers keeps per actor' },
+    actorShell: { ...shell, what: 'bare nact actor (same name as a user actor), trivial state 0, under the same shard parents, plus a LiveUser entry as ShardUsers keeps per actor' },
     userActorWithoutHistory: { ...fresh, what: 'a user actor spawned by ShardUsers with no snapshot: the actor shell, ShardUsers\' entry and the initial state (made by nact\'s initialStateFunc)' },
   },
   checkpoints: points,
@@ -586,8 +586,8 @@ const report = {
   targets: [{ name: 'heap bytes per live actor with a full history', target: '<= 8192', measured: bytesPerActor, met: bytesPerActor <= 8192 }],
   method:
     args.feed === 'snapshot'
-      ? 'users are built one at a time with the real domain (parseEventJson, decide, evolve, closeIdleWindows at the idle timer), saved as a snapshot (JSON envelope) in a store that hands it over once and keeps nothing, spawned by ShardUsers.touch (spawnUserActor) under a nact system on NactPersistenceEngine (12 shard parents, each with its ShardUsers) and asked for their view, which makes them recover (JSON.parse + upcastState) and proves them live. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. The actor shell and the user actor without history are measured the same way, in their own systems, before. userStateBytes = bytesPerLiveActorHeap - actorShellBytes'
-      : 'users are fed one at a time through their live actor (spawned by ShardUsers.touch under a nact system on NactPersistenceEngine): every event as an `event` message, `closeIdle` when the timer the actor returned is due; the store drops journal writes and snapshots. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. userStateBytes = bytesPerLiveActorHeap - actorShellBytes',
+      ? 'users are built one at a time with the real domain (parseEventJson, decide, evolve, closeIdleWindows at the idle timer), saved as a snapshot (JSON envelope) in a store that hands it over once and keeps nothing, spawned by ShardUsers.touch (spawnUserActor) under a nact system (12 shard parents, each with its ShardUsers) and asked for their view, which makes them recover (JSON.parse + upcastState) and proves them live. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. The actor shell and the user actor without history are measured the same way, in their own systems, before. userStateBytes = bytesPerLiveActorHeap - actorShellBytes'
+      : 'users are fed one at a time through their live actor (spawned by ShardUsers.touch under a nact system): every event as an `event` message, `closeIdle` when the timer the actor returned is due; the store drops journal writes and snapshots. heapUsed after two forced GCs before the first actor and at each checkpoint; (heapUsed - before) / live actors. userStateBytes = bytesPerLiveActorHeap - actorShellBytes',
   benchSeconds: r(elapsed(), 0),
 };
 system.stop();

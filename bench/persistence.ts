@@ -13,7 +13,7 @@ import { createClient } from 'redis';
 import { decide, evolve, initialState, upcastJournal, upcastState, DEFAULT_DOMAIN_CONFIG, type UserState } from '../src/domain/index.ts';
 import { RulesHolder } from '../src/app/rules.ts';
 import { RedisJournal } from '../src/persistence/RedisJournal.ts';
-import { replayState } from '../src/persistence/NactPersistenceEngine.ts';
+import { replayState } from '../src/persistence/replayState.ts';
 import type { JournalEntry } from '../src/persistence/JournalStore.ts';
 import { TcpProxy } from '../test/integration/persistence/tcpProxy.ts';
 

@@ -20,7 +20,8 @@ import { addJudged, addOutcome, deadLetter, emptyJudged, type Judged } from './j
 import { deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
 import type { ShardFaults } from './ShardSupervisor.ts';
 import { withDeadline, type ShardUsers } from './ShardUsers.ts';
-import { persistenceKey, PoisonError, type RoundItem, type UserRound } from './UserActor.ts';
+import { PoisonError, type RoundItem, type UserRound } from './UserActor.ts';
+import { persistenceKey } from './recoverUser.ts';
 
 export interface ShardRoundDeps {
   shard: number;

@@ -9,7 +9,7 @@ import type { Logger } from '../log.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
 import { USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { ask, type Reply } from './reply.ts';
-import { spawnUserActor, type UserActorDeps, type UserActorHooks, type UserMsg } from './UserActor.ts';
+import { spawnUserActor, userIdOfActor, type UserActorDeps, type UserActorHooks, type UserMsg } from './UserActor.ts';
 
 export interface LiveUser {
   ref: nact.Ref<UserMsg>;
@@ -51,8 +51,9 @@ export class ShardUsers {
     this.hooks = {
       onCrash: deps.onCrash,
       // A stopped actor leaves, unless its user has a newer one already.
-      afterStop: (state, { self }) => {
-        if (this.live.get(state.userId)?.ref === self) this.live.delete(state.userId);
+      afterStop: (_state, ctx) => {
+        const userId = userIdOfActor(ctx);
+        if (this.live.get(userId)?.ref === ctx.self) this.live.delete(userId);
       },
     };
   }

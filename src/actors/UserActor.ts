@@ -1,20 +1,18 @@
 /**
- * One nact persistent actor per user: the thin shell around the pure domain. A round's message
- * carries all of the user's events of the round; the actor decides and folds them in one
- * synchronous pass and answers once with the outcomes and the journal entries, which the shard
- * writes for all of its users in one fenced store call before the Kafka transaction. Recovery
- * (nact replays snapshot + journal with `ctx.recovering`) uses the same `evolve`.
+ * One nact actor per user: the thin shell around the pure domain. A round's message carries all
+ * of the user's events of the round; the actor decides and folds them in one synchronous pass and
+ * answers once with the outcomes and the journal entries, which the shard writes for all of its
+ * users in one fenced store call before the Kafka transaction. The actor does not persist: it
+ * recovers from the store on its first message (recoverUser, the recipe reads of users use too),
+ * and again after a reset, as its state is then `null` (not recovered) once more.
  */
 import nact from 'nact';
 import {
   closeIdleWindows,
   decide,
   evolve,
-  initialState,
   nextTimerAt,
   toUserView,
-  upcastJournal,
-  upcastState,
   windowsEmitted,
   type DecideContext,
   type DomainConfig,
@@ -25,9 +23,10 @@ import {
   type UserView,
   type WindowAggregate,
 } from '../domain/index.ts';
-import { EngineError, errorCode, errorMessage } from '../errors.ts';
+import { EngineError, errorMessage } from '../errors.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
 import type { Reply } from './reply.ts';
+import { persistenceKey, recoverUser } from './recoverUser.ts';
 
 /** One event of a round, with the trace id its decision carries. */
 export interface RoundItem {
@@ -100,47 +99,46 @@ export interface UserActorDeps {
 export const actorName = (userId: string): string => `u.${Buffer.from(userId, 'utf8').toString('base64url')}`;
 /** The userId of `actorName(userId)` for a userId without lone surrogates (UTF-8 cannot hold those). */
 const userIdOf = (name: string): string => Buffer.from(name.slice(2), 'base64url').toString('utf8');
-export const persistenceKey = (userId: string): string => `user:${userId}`;
 
-type Ctx = { recovering?: boolean; self: object; name: string };
+type Ctx = { self: object; name: string };
+/** Not recovered yet: the actor reads its state from the store on its next message. */
+type Unrecovered = null;
 
 export interface UserActorHooks {
   onCrash(msg: unknown, err: unknown, ctx: never): Promise<symbol> | symbol;
-  /** nact's afterStop: the actor's last state (its userId: the actor's) and its reference (`self`, the ref spawnUserActor returned). */
-  afterStop(state: UserState, ctx: { self: nact.Ref<UserMsg> }): void;
+  /** nact's afterStop: the actor's last state (null when it never recovered) and its context (`self`: the ref spawnUserActor returned; userIdOfActor reads its user). */
+  afterStop(state: UserState | Unrecovered, ctx: { self: nact.Ref<UserMsg>; name: string }): void;
 }
 
 /*
  * What a live actor holds is multiplied by up to 100,000 per instance, so it holds nothing of its
  * own beyond nact's actor and its state: the behaviour is one function per UserActorDeps (per
- * shard), the journal key comes from the state's userId, the initial state is made when nact asks
- * for it, and the little an incarnation remembers besides its state is kept by its reference in
- * the weak maps below, and only while there is something to remember. (A closure per actor was
+ * shard), the journal key comes from the state's userId, the userId of an actor not recovered yet
+ * from its name, and the little an incarnation remembers besides its state is kept by its
+ * reference in the weak maps below, and only while there is something to remember. (A closure per actor was
  * some 700 B: each named function also carries its name as an own property under tsx.)
  */
 
-/** Actors not yet past their recovery, with when they were spawned (`onRecovered`). */
+/** Actors not yet past their first recovery, with when they were spawned (`onRecovered`). */
 const recovering = new WeakMap<object, number>();
+/** The userIds that an actor name cannot spell back (lone surrogates: UTF-8 cannot hold them). */
+const unnamedUsers = new WeakMap<object, string>();
 /** Sequence number of the last snapshot an incarnation took (absent: none yet, take the next one). */
 const snapshotSeqs = new WeakMap<object, number>();
-const behaviours = new WeakMap<UserActorDeps, (state: UserState, msg: UserMsg, ctx: Ctx) => Promise<UserState>>();
-/** nact's initial state of an actor whose name gives its userId back (every userId but one with lone surrogates). */
-const initialStateOf = (ctx: { name: string }): UserState => initialState(userIdOf(ctx.name));
+type Behaviour = (state: UserState | Unrecovered, msg: UserMsg, ctx: Ctx) => Promise<UserState>;
+const behaviours = new WeakMap<UserActorDeps, Behaviour>();
+/** nact's initial state, again after a reset: not recovered. One function for all actors. */
+const unrecovered = (): Unrecovered => null;
 
-function behaviourOf(deps: UserActorDeps): (state: UserState, msg: UserMsg, ctx: Ctx) => Promise<UserState> {
+function behaviourOf(deps: UserActorDeps): Behaviour {
   let behaviour = behaviours.get(deps);
   if (!behaviour) behaviours.set(deps, (behaviour = (state, msg, ctx) => handle(deps, state, msg, ctx)));
   return behaviour;
 }
 
-async function handle(deps: UserActorDeps, state: UserState, msg: UserMsg, ctx: Ctx): Promise<UserState> {
-  if (ctx.recovering) return evolve(state, upcastJournal(msg), deps.domain);
-  const spawnedAt = recovering.get(ctx.self);
-  if (spawnedAt !== undefined) {
-    recovering.delete(ctx.self);
-    deps.onRecovered?.(deps.clock() - spawnedAt);
-  }
+async function handle(deps: UserActorDeps, current: UserState | Unrecovered, msg: UserMsg, ctx: Ctx): Promise<UserState> {
   try {
+    const state = current ?? (await recover(deps, ctx));
     switch (msg.type) {
       case 'judge': {
         const key = persistenceKey(state.userId);
@@ -194,21 +192,33 @@ async function handle(deps: UserActorDeps, state: UserState, msg: UserMsg, ctx: 
   } catch (err) {
     msg.reply.reject(err);
     // Rethrown so that the supervision policy decides: a reset recovers from the store, which
-    // also drops the part of a round that was folded in before the failing event.
+    // also drops the part of a round that was folded in before the failing event. A recovery
+    // that failed (the store unavailable) is tried again by the next message after the reset.
     throw err;
   }
 }
 
+/** The user of an actor spawnUserActor spawned, from its context. */
+export const userIdOfActor = (ctx: { self: object; name: string }): string => unnamedUsers.get(ctx.self) ?? userIdOf(ctx.name);
+
+async function recover(deps: UserActorDeps, ctx: Ctx): Promise<UserState> {
+  const state = await recoverUser(deps.store, userIdOfActor(ctx), deps.domain);
+  const spawnedAt = recovering.get(ctx.self);
+  if (spawnedAt !== undefined) {
+    recovering.delete(ctx.self);
+    deps.onRecovered?.(deps.clock() - spawnedAt);
+  }
+  return state;
+}
+
 export function spawnUserActor(parent: nact.Ref<unknown>, userId: string, deps: UserActorDeps, hooks: UserActorHooks): nact.Ref<UserMsg> {
-  const key = persistenceKey(userId);
   const spawnedAt = deps.clock();
   const name = actorName(userId);
-  // nact keeps `initialState` per actor (for a reset); `initialStateFunc`, one for all, makes it when needed.
-  const initial = userIdOf(name) === userId ? { initialStateFunc: initialStateOf } : { initialState: initialState(userId) };
-  // nact's typings cannot follow a state type through spawnPersistent; the props are as documented.
-  const props = { ...initial, snapshotDecoder: upcastState, onCrash: hooks.onCrash, afterStop: hooks.afterStop };
-  const ref = nact.spawnPersistent(parent, behaviourOf(deps) as never, key, name, props as never) as nact.Ref<UserMsg>;
-  // nact starts recovering on the next turn of the event loop: no message is handled before this.
+  // nact's typings cannot follow a state type through spawn; the props are as documented.
+  const props = { initialStateFunc: unrecovered, onCrash: hooks.onCrash, afterStop: hooks.afterStop };
+  const ref = nact.spawn(parent, behaviourOf(deps) as never, name, props as never) as nact.Ref<UserMsg>;
+  // nact handles the first message on a later turn of the event loop: these are set before it.
+  if (userIdOf(name) !== userId) unnamedUsers.set(ref, userId);
   recovering.set(ref, spawnedAt);
   return ref;
 }

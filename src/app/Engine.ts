@@ -5,14 +5,13 @@
  */
 import { hostname } from 'node:os';
 import nact from 'nact';
-import { initialState, toUserView, upcastState, evolve, upcastJournal, type Rules, type UserStateView } from '../domain/index.ts';
+import { toUserView, type Rules, type UserStateView } from '../domain/index.ts';
 import { EngineError, errorCode } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { domainConfigOf, type Settings } from '../config/settings.ts';
 import type { DomainConfig } from '../domain/index.ts';
-import { NactPersistenceEngine, replayState } from '../persistence/NactPersistenceEngine.ts';
 import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
-import { persistenceKey } from '../actors/UserActor.ts';
+import { persistenceKey, recoverUser } from '../actors/recoverUser.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
 import type { JournalStore } from '../persistence/JournalStore.ts';
@@ -81,7 +80,7 @@ export class Engine implements ShardListener {
     });
     this.supervision = makeSupervision(this.metrics);
     this.stuck = new StuckWatch(settings.readiness.stuckAfterMs);
-    this.system = nact.start(new NactPersistenceEngine(parts.store).plugin()) as nact.Ref<unknown>;
+    this.system = nact.start() as nact.Ref<unknown>;
     parts.store.onErased?.((key) => {
       if (key.startsWith(USER_KEY_PREFIX)) this.forgetLive(key.slice(USER_KEY_PREFIX.length));
     });
@@ -273,9 +272,7 @@ export class Engine implements ShardListener {
     const live = await (await this.liveShard(shard))?.view(userId);
     // A live actor that journaled nothing (its first write failed) is no user yet.
     if (live && live.sequenceNumber > 0) return { ...live, shard, source: 'actor' };
-    const state = await replayState(this.parts.store, persistenceKey(userId), initialState(userId), upcastState, (s, data) =>
-      evolve(s, upcastJournal(data), this.domain),
-    );
+    const state = await recoverUser(this.parts.store, userId, this.domain);
     if (state.sequenceNumber === 0) return null;
     return { ...toUserView(state, this.settings.domain.history, this.settings.domain.defaultCurrency), shard, source: 'store' };
   }

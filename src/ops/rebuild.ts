@@ -7,7 +7,7 @@
  * (`RebuildResult.offsets`) once this resolved, so an engine started on that group and
  * namespace continues exactly after: every record before the offsets is in the state, none after.
  */
-import { persistenceKey } from '../actors/UserActor.ts';
+import { persistenceKey } from '../actors/recoverUser.ts';
 import type { DomainConfig, Rules, UserState } from '../domain/index.ts';
 import type { Fence, JournalEntry, JournalStore } from '../persistence/JournalStore.ts';
 import { noProgress, parsedInLiveOrder, readLiveDecisions, type LiveDecision, type Progress } from './backtest.ts';

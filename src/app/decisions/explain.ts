@@ -7,7 +7,7 @@
 import { evolve, initialState, upcastJournal, upcastState, type DomainConfig, type EventAccepted, type Rules, type UserState } from '../../domain/index.ts';
 import { explainDecision, type Explanation } from '../../domain/explain.ts';
 import { EngineError } from '../../errors.ts';
-import { persistenceKey } from '../../actors/UserActor.ts';
+import { persistenceKey } from '../../actors/recoverUser.ts';
 import type { DecisionStore, IndexedDecision } from '../../persistence/decisionIndex.ts';
 import type { JournalStore } from '../../persistence/JournalStore.ts';
 

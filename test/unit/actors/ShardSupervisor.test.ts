@@ -12,7 +12,6 @@ import { domainConfigOf, loadSettings } from '../../../src/config/settings.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
 import { NO_FAULTS, type Faults } from '../../../src/app/faults.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { NactPersistenceEngine } from '../../../src/persistence/NactPersistenceEngine.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, USER_ACTOR_POLICY } from '../../../src/supervision/policy.ts';
 import type { SupervisionDeps } from '../../../src/supervision/onCrash.ts';
 import { Metrics } from '../../../src/telemetry/metrics.ts';
@@ -45,7 +44,7 @@ const RANDOM = 0.5;
 
 function setup(opts: { faults?: Partial<Faults>; eventTimeoutMs?: number; committed?: Record<string, string>; actorBudget?: number; history?: number; historyEvents?: number; partitions?: number; store?: MemoryJournal } = {}) {
   const store = opts.store ?? new MemoryJournal();
-  const system = nact.start(new NactPersistenceEngine(store).plugin());
+  const system = nact.start();
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
   settings.actors.eventTimeoutMs = opts.eventTimeoutMs ?? 5000;
   // One partition by default, so that every user of these batches (all of partition 0) is where murmur2 puts it.

@@ -13,7 +13,6 @@ import { RulesHolder } from '../../../src/app/rules.ts';
 import { NO_FAULTS, type Faults } from '../../../src/app/faults.ts';
 import type { WindowAggregate } from '../../../src/domain/index.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { NactPersistenceEngine } from '../../../src/persistence/NactPersistenceEngine.ts';
 import { Metrics } from '../../../src/telemetry/metrics.ts';
 import type { ConsumedOffset, InputBatch, OutputRecord } from '../../../src/transport/ports.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
@@ -33,7 +32,7 @@ interface Shard {
 
 /** One incarnation of shard 0 (epoch `epoch`) over `store`; every commit it makes goes to `committed`. */
 function openShard(store: MemoryJournal, clock: { now: number }, committed: OutputRecord[], epoch = 1, faults: Partial<Faults> = {}): Shard {
-  const system = nact.start(new NactPersistenceEngine(store).plugin());
+  const system = nact.start();
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
   settings.kafka.partitions = 1;
   const commit = sinon.stub<[readonly OutputRecord[], readonly ConsumedOffset[]], Promise<void>>().callsFake(async (records) => {

@@ -9,13 +9,12 @@ import { ShardUsers } from '../../../src/actors/ShardUsers.ts';
 import type { UserActorDeps, UserRound } from '../../../src/actors/UserActor.ts';
 import type { UserView } from '../../../src/domain/index.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { NactPersistenceEngine } from '../../../src/persistence/NactPersistenceEngine.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
 import { config, defaultRules, ev, T0 } from '../domain/helpers.ts';
 
 function setup() {
   const store = new MemoryJournal();
-  const system = nact.start(new NactPersistenceEngine(store).plugin()) as nact.Ref<unknown>;
+  const system = nact.start() as nact.Ref<unknown>;
   const parent = nact.spawn(system, (state: unknown) => state, 'shard-0-1') as nact.Ref<unknown>;
   const recoveries: number[] = [];
   const snapshots: string[] = [];
@@ -122,11 +121,11 @@ test('a snapshot if changed is taken once per state by an incarnation, and again
 
 test('onRecovered: once per incarnation, with the time from its spawn to its first message', async (t) => {
   const { store, users, view, judge, tick, stopped, recoveries, system } = setup();
-  // A store that takes 7 ms to find a snapshot.
-  const latestSnapshot = store.latestSnapshot.bind(store);
-  store.latestSnapshot = async (key) => {
+  // A store that takes 7 ms to read a journal.
+  const readAfter = store.readAfter.bind(store);
+  store.readAfter = async (key, after) => {
     tick(7);
-    return latestSnapshot(key);
+    return readAfter(key, after);
   };
   await judge('alice', 'e1');
   await view('alice');

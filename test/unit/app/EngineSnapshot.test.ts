@@ -1,6 +1,6 @@
 /** POST /users/:id/snapshot's engine side (Engine.snapshotUser) over fakes. */
 import test from 'ava';
-import { persistenceKey } from '../../../src/actors/UserActor.ts';
+import { persistenceKey } from '../../../src/actors/recoverUser.ts';
 import { control, fakeEngine, payment } from './engineFakes.ts';
 
 test('a user never seen: NOT_FOUND, and nothing of the user is created (no actor, no journal, no snapshot)', async (t) => {

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { evolve, initialState, toUserView, upcastJournal, upcastState, type UserState } from '../../../src/domain/index.ts';
-import { persistenceKey } from '../../../src/actors/UserActor.ts';
+import { persistenceKey } from '../../../src/actors/recoverUser.ts';
 import { runRebuild } from '../../../src/ops/rebuild.ts';
 import { replayState } from '../../../src/persistence/replayState.ts';
 import { config, defaultRules, T0 } from '../domain/helpers.ts';

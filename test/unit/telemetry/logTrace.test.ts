@@ -15,7 +15,6 @@ import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
 import { domainConfigOf, loadSettings } from '../../../src/config/settings.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
 import { NO_FAULTS } from '../../../src/app/faults.ts';
-import { NactPersistenceEngine } from '../../../src/persistence/NactPersistenceEngine.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../../../src/supervision/onCrash.ts';
 import { Metrics } from '../../../src/telemetry/metrics.ts';
 import type { InputBatch } from '../../../src/transport/ports.ts';
@@ -71,7 +70,7 @@ test.serial('tracing on: a line written in an active span carries it; a line giv
 test.serial('a poison event: the shard’s quarantine line and the supervision lines carry that event’s trace', async (t) => {
   const { log, lines } = memoryLogger();
   const store = new MemoryJournal();
-  const system = nact.start(new NactPersistenceEngine(store).plugin());
+  const system = nact.start();
   const settings = loadSettings({ CONFIG_FILE: 'config/test.json' });
   settings.kafka.partitions = 1;
   const supervision: SupervisionDeps = { log, clock: () => 1_700_000_000_000, random: () => 0.5, sleep: async () => {} };
