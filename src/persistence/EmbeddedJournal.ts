@@ -17,7 +17,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { EngineError } from '../errors.ts';
 import { keyPrefix, prefixEnd, seqKey, seqOf } from './embeddedKeys.ts';
 import { migrateLegacyLayout, type LegacyMigration } from './embeddedLegacyLayout.ts';
@@ -157,10 +157,31 @@ export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCount
 
   async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
     this.#assertOpen();
+    return this.#readAfter(key, afterSequence);
+  }
+
+  async latestSnapshot(key: string): Promise<Snapshot | null> {
+    this.#assertOpen();
+    return this.#latestSnapshot(key);
+  }
+
+  /** Both reads in one LMDB read transaction: one point in time. */
+  async readLatest(key: string): Promise<{ snapshot: Snapshot | null; tail: JournalEntry[] }> {
+    this.#assertOpen();
+    const transaction = this.#root.useReadTransaction();
+    try {
+      const snapshot = this.#latestSnapshot(key, transaction);
+      return { snapshot, tail: this.#readAfter(key, snapshot?.sequenceNumber ?? 0, transaction) };
+    } finally {
+      transaction.done();
+    }
+  }
+
+  #readAfter(key: string, afterSequence: number, transaction?: Transaction): JournalEntry[] {
     const out: JournalEntry[] = [];
     const prefix = keyPrefix(key);
     const from = Math.min(Math.max(0, Math.floor(afterSequence)), Number.MAX_SAFE_INTEGER);
-    for (const { key: k, value } of this.#journal.getRange({ start: seqKey(prefix, from), end: prefixEnd(prefix) })) {
+    for (const { key: k, value } of this.#journal.getRange({ start: seqKey(prefix, from), end: prefixEnd(prefix), ...(transaction ? { transaction } : {}) })) {
       if (seqOf(k) <= afterSequence) continue;
       const e = decodeEnvelope(value);
       out.push({ key, sequenceNumber: e.seq, data: e.data, createdAt: e.at });
@@ -168,10 +189,9 @@ export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCount
     return out;
   }
 
-  async latestSnapshot(key: string): Promise<Snapshot | null> {
-    this.#assertOpen();
+  #latestSnapshot(key: string, transaction?: Transaction): Snapshot | null {
     const prefix = keyPrefix(key);
-    for (const { value } of this.#snapshots.getRange({ start: prefixEnd(prefix), end: prefix, reverse: true, limit: 1 })) {
+    for (const { value } of this.#snapshots.getRange({ start: prefixEnd(prefix), end: prefix, reverse: true, limit: 1, ...(transaction ? { transaction } : {}) })) {
       const e = decodeEnvelope(value);
       return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
     }

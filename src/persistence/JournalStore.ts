@@ -42,6 +42,12 @@ export interface JournalStore {
   /** Entries of `key` with sequenceNumber > afterSequence, ascending. */
   readAfter(key: string, afterSequence: number): Promise<JournalEntry[]>;
   latestSnapshot(key: string): Promise<Snapshot | null>;
+  /**
+   * The newest snapshot of `key` and the entries after it, read at one point in time (no snapshot
+   * can trim the tail between the two reads) and in one round trip. Optional: replayState reads
+   * them apart, and checks, without it.
+   */
+  readLatest?(key: string): Promise<{ snapshot: Snapshot | null; tail: JournalEntry[] }>;
   /** Stores the snapshot, keeps the newest `keepSnapshots`, trims journal entries <= its sequence. */
   saveSnapshot(snapshot: Snapshot, fence: Fence): Promise<void>;
   /** Makes `fence.epoch` the shard's epoch if it is newer; returns the shard's epoch after the call. */

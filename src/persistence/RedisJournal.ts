@@ -142,9 +142,14 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
 
   async latestSnapshot(key: string): Promise<Snapshot | null> {
     const [newest] = await this.#conn.deadline('latestSnapshot', this.#client.zRange(this.keys.snapshots(key), -1, -1));
-    if (newest === undefined) return null;
-    const e = decodeEnvelope(newest);
-    return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+    return newest === undefined ? null : stored(key, newest);
+  }
+
+  /** One script: the newest snapshot and the journal after it, atomically. */
+  async readLatest(key: string): Promise<{ snapshot: Snapshot | null; tail: JournalEntry[] }> {
+    const reply = await this.#conn.deadline('readLatest', this.#client.journalReadLatest([this.keys.journal(key), this.keys.snapshots(key)]));
+    const snapshot = reply[0];
+    return { snapshot: snapshot ? stored(key, snapshot) : null, tail: (reply.slice(1) as string[]).map((m) => stored(key, m)) };
   }
 
   async saveSnapshot(snapshot: Snapshot, fence: Fence): Promise<void> {
@@ -295,4 +300,10 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
     if (status === CONFLICT) return new SequenceConflictError(key, seq, value);
     return undefined;
   }
+}
+
+/** A journal entry or snapshot from its stored envelope. */
+function stored(key: string, envelope: string): JournalEntry {
+  const e = decodeEnvelope(envelope);
+  return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
 }

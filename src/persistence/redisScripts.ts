@@ -133,6 +133,16 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return {0, head}
 `;
 
+// A key's newest snapshot and the journal after it, atomically (read only).
+// KEYS: the journal, the snapshots. Reply: {snapshot envelope or nil, then the tail's envelopes}.
+const READ_LATEST_LUA = `
+local snap = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+local tail = redis.call('ZRANGE', KEYS[1], '(' .. (snap[2] or '0'), '+inf', 'BYSCORE')
+local out = { snap[1] or false }
+for i = 1, #tail do out[i + 1] = tail[i] end
+return out
+`;
+
 const toReply = (reply: unknown): ScriptReply => {
   const [status, value] = reply as [number, number];
   return [Number(status), Number(value)];
@@ -178,6 +188,14 @@ export const scripts = {
       parser.push(String(expectedHead), userId, channel, key, ...indexKeys);
     },
     transformReply: toReply,
+  }),
+  journalReadLatest: defineScript({
+    SCRIPT: READ_LATEST_LUA,
+    NUMBER_OF_KEYS: 2,
+    parseCommand(parser: CommandParser, keys: [string, string]) {
+      parser.pushKeys(keys);
+    },
+    transformReply: (reply: unknown) => reply as [snapshot: string | null, ...tail: string[]],
   }),
   journalClaim: defineScript({
     SCRIPT: CLAIM_LUA,

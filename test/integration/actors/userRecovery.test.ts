@@ -84,11 +84,14 @@ for (const [name, open] of Object.entries(stores)) {
     t.is(before.sequenceNumber, 5);
     nact.stop(first.system);
 
-    const reads = sinon.spy(store, 'readAfter');
+    const reads = sinon.spy(store, 'readLatest');
     const second = shardOver(store, await store.nextEpoch(3));
     t.teardown(() => nact.stop(second.system));
     t.deepEqual(await second.view('alice'), before);
-    t.deepEqual(reads.firstCall.args, [persistenceKey('alice'), 3], 'replayed from the snapshot at 3');
+    t.deepEqual(reads.firstCall.args, [persistenceKey('alice')]);
+    const read = await reads.firstCall.returnValue;
+    t.is(read.snapshot?.sequenceNumber, 3, 'replayed from the snapshot at 3');
+    t.deepEqual(read.tail.map((e: { sequenceNumber: number }) => e.sequenceNumber), [4, 5], 'and the journal after it, in the same read');
     // It carries on from there: an eventId it has seen is known, a new event follows the journal.
     const again = await second.judge('alice', 'e5', 'e6');
     t.deepEqual(again.outcomes.map((o) => o.kind), ['duplicate', 'accepted']);
@@ -102,7 +105,7 @@ for (const [name, open] of Object.entries(stores)) {
     const shard = shardOver(store, await store.nextEpoch(3));
     t.teardown(() => nact.stop(shard.system));
     t.is((await shard.view('bob')).sequenceNumber, 0);
-    const failing = sinon.stub(store, 'latestSnapshot').rejects(new Error('store down'));
+    const failing = sinon.stub(store, 'readLatest').rejects(new Error('store down'));
     await t.throwsAsync(shard.view('carol'), { message: 'store down' });
     failing.restore();
     await shard.judge('carol', 'c1');

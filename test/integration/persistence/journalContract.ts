@@ -133,6 +133,20 @@ export function runJournalContract(name: string, makeStore: MakeStore, hooks: Co
     await store.append(entries('u1', 2, 2), { shard, epoch: epoch + 50 });
   });
 
+  test(`${name}: readLatest gives the newest snapshot and the entries after it, in one call`, async (t) => {
+    const { open } = setup(t);
+    const store = await open();
+    t.truthy(store.readLatest, 'both stores read snapshot and tail at one point in time');
+    t.deepEqual(await store.readLatest!('nobody'), { snapshot: null, tail: [] });
+    const fence = await ownFence(store);
+    await store.append(entries('u1', 1, 5), fence);
+    t.deepEqual(await store.readLatest!('u1'), { snapshot: null, tail: entries('u1', 1, 5) });
+    await store.saveSnapshot({ key: 'u1', sequenceNumber: 3, data: { upTo: 3 }, createdAt: 5 }, fence);
+    t.deepEqual(await store.readLatest!('u1'), { snapshot: { key: 'u1', sequenceNumber: 3, data: { upTo: 3 }, createdAt: 5 }, tail: entries('u1', 4, 5) });
+    await store.saveSnapshot({ key: 'u1', sequenceNumber: 5, data: { upTo: 5 }, createdAt: 6 }, fence);
+    t.deepEqual(await store.readLatest!('u1'), { snapshot: { key: 'u1', sequenceNumber: 5, data: { upTo: 5 }, createdAt: 6 }, tail: [] });
+  });
+
   test(`${name}: snapshots keep the newest K, trim the journal, and the tail reads on from them`, async (t) => {
     const { ns, open } = setup(t);
     const store = await open();

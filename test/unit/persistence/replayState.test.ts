@@ -55,3 +55,12 @@ test('a snapshot that lands between the two reads and trims the whole tail is se
   const s = { latestSnapshot, readAfter } as unknown as JournalStore;
   t.deepEqual(await replayState(s, 'k', { total: 0 }, upcast, sum), { total: 55 });
 });
+
+test('a store that reads snapshot and tail at one point in time is read once, in one call', async (t) => {
+  const readLatest = sinon.stub().resolves({ snapshot: snapshot(4, 10), tail: [entry(5)] });
+  const { store: s, latestSnapshot, readAfter } = store([]);
+  (s as { readLatest?: unknown }).readLatest = readLatest;
+  t.deepEqual(await replayState(s, 'k', { total: 0 }, upcast, sum), { total: 15 });
+  t.is(readLatest.callCount, 1);
+  t.is(latestSnapshot.callCount + readAfter.callCount, 0, 'no second look: nothing can move between the reads');
+});
