@@ -45,6 +45,24 @@ export function parseAmount(value: unknown): AmountParse {
   return { ok: true, minor: BigInt(m[1]!) * SCALE + BigInt(fraction) };
 }
 
+/**
+ * formatMinor(parseAmount(value).minor) as a canonical amount ("12.3400"), or parseAmount's
+ * refusal: the same, without BigInt for the amounts that come on every payment (a decimal string
+ * of at most 15 + 4 digits, or a JSON number), whose digits are the canonical ones as they are.
+ */
+export function canonicalAmount(value: unknown): { ok: true; amount: string } | { ok: false; message: string } {
+  if (typeof value === 'string') {
+    const m = DECIMAL.exec(value);
+    // At most 15 digits: Number() reads them exactly and String() writes them without leading zeros.
+    if (m) return { ok: true, amount: `${Number(m[1])}.${(m[2] ?? '').padEnd(4, '0')}` };
+  } else if (typeof value === 'number' && value >= 0 && value < AMOUNT_LIMIT) {
+    // An integer below 10^15 is written as its digits (-0 as "0"); parseAmount reads any other number as its String().
+    return Number.isInteger(value) ? { ok: true, amount: `${value}.0000` } : canonicalAmount(String(value));
+  }
+  const parsed = parseAmount(value);
+  return parsed.ok ? { ok: true, amount: formatMinor(parsed.minor) } : parsed;
+}
+
 export function formatMinor(minor: bigint): string {
   const whole = minor / SCALE;
   const fraction = (minor % SCALE).toString().padStart(4, '0');

@@ -5,7 +5,7 @@
  */
 import type { DomainConfig } from './config.ts';
 import { kindOf, type RiskEvent } from './event.ts';
-import { formatMinor, parseAmount } from './money.ts';
+import { canonicalAmount } from './money.ts';
 import { shardOfKey } from './shardOf.ts';
 
 export type RejectCode = 'INVALID_JSON' | 'SCHEMA' | 'KEY_MISMATCH' | 'TOO_LARGE';
@@ -85,19 +85,37 @@ export function parseRecord(input: RecordInput, config: DomainConfig, ctx: Recor
  */
 function keyMismatch(input: RecordInput, userId: string, partitions: number): string | null {
   if (input.key === null) return 'userId: the record has no key (the key must be the userId)';
-  let key: string;
-  try {
-    key = utf8Key.decode(input.key);
-  } catch {
-    return 'userId: the record key is not valid UTF-8';
+  if (!isAsciiOf(input.key, userId)) {
+    const mismatch = keyTextMismatch(input.key, userId);
+    if (mismatch !== null) return mismatch;
   }
-  if (key !== userId) return `userId: "${userId}" does not equal the record key`;
   // The key's bytes are the userId's UTF-8 (a userId holds no lone surrogate), so this is shardOf(userId).
   const expected = shardOfKey(input.key, partitions);
   if (expected !== input.partition) {
     return `userId: the record is on partition ${input.partition}, but its key belongs on partition ${expected} of ${partitions}`;
   }
   return null;
+}
+
+/** The key is the userId's characters as single bytes, all ASCII: then it is the userId's UTF-8, without decoding it. */
+function isAsciiOf(key: Buffer, userId: string): boolean {
+  if (key.length !== userId.length) return false;
+  for (let i = 0; i < key.length; i++) {
+    const c = userId.charCodeAt(i);
+    if (c >= 0x80 || key[i] !== c) return false;
+  }
+  return true;
+}
+
+/** Why the key, decoded, is not the userId; null when it is. */
+function keyTextMismatch(keyBytes: Buffer, userId: string): string | null {
+  let key: string;
+  try {
+    key = utf8Key.decode(keyBytes);
+  } catch {
+    return 'userId: the record key is not valid UTF-8';
+  }
+  return key === userId ? null : `userId: "${userId}" does not equal the record key`;
 }
 
 /** Validates an already parsed JSON event (HTTP ingestion, or a Kafka value); `source` is null. */
@@ -196,9 +214,9 @@ function amountOf(o: Record<string, unknown>, required: boolean): string | null 
     if (required) throw schema('amount', `required for eventType "${String(o['eventType'])}"`);
     return null;
   }
-  const parsed = parseAmount(v);
+  const parsed = canonicalAmount(v);
   if (!parsed.ok) throw schema('amount', parsed.message);
-  return formatMinor(parsed.minor);
+  return parsed.amount;
 }
 
 function currencyOf(o: Record<string, unknown>, config: DomainConfig): string {
@@ -243,6 +261,8 @@ function checkNesting(o: Record<string, unknown>): void {
 
 /** Whether objects and arrays in `root` nest more than `max` levels, `root` being level 1. */
 function deeperThan(root: object, max: number): boolean {
+  // Most nested values (eventData) hold no object at all: no walk, no stack.
+  if (!holdsObject(root)) return false;
   const pending: object[] = [root];
   const levels: number[] = [1];
   while (pending.length > 0) {
@@ -265,6 +285,19 @@ function deeperThan(root: object, max: number): boolean {
         levels.push(level + 1);
       }
     }
+  }
+  return false;
+}
+
+/** Whether an object or array has an own value that is an object or array. */
+function holdsObject(v: object): boolean {
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (typeof v[i] === 'object' && v[i] !== null) return true;
+    return false;
+  }
+  for (const key in v) {
+    const child: unknown = (v as Record<string, unknown>)[key];
+    if (typeof child === 'object' && child !== null && Object.hasOwn(v, key)) return true;
   }
   return false;
 }

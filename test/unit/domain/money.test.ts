@@ -1,7 +1,7 @@
 import test from 'ava';
 import fc from 'fast-check';
 import { addAmounts, formatMinor, parseAmount, toUserView } from '../../../src/domain/index.ts';
-import { minorUnits, toMinor } from '../../../src/domain/money.ts';
+import { canonicalAmount, minorUnits, toMinor } from '../../../src/domain/money.ts';
 import { ev, MIN, neutralRules, play, T0 } from './helpers.ts';
 
 test('ten payments of 0.1 total exactly 1.0000', (t) => {
@@ -84,7 +84,7 @@ test('property: a decimal string of at most 15 + 4 digits parses exactly; one mo
 });
 
 /** Canonical amounts ("12.3400") of any size, with the edges of 2^53 units: read and added without BigInt where exact. */
-const canonicalAmount = fc.oneof(
+const canonical = fc.oneof(
   fc.bigInt({ min: 0n, max: 10n ** 19n }),
   fc.bigInt({ min: 2n ** 53n - 100n, max: 2n ** 53n + 100n }),
   fc.bigInt({ min: 0n, max: 10n ** 7n }),
@@ -92,7 +92,7 @@ const canonicalAmount = fc.oneof(
 
 test('property: minorUnits reads toMinor exactly where it is a safe integer, and never passes a larger one for one', (t) => {
   fc.assert(
-    fc.property(canonicalAmount, (a) => {
+    fc.property(canonical, (a) => {
       const exact = toMinor(a);
       const n = minorUnits(a);
       if (exact <= BigInt(Number.MAX_SAFE_INTEGER)) t.is(n, Number(exact));
@@ -104,10 +104,22 @@ test('property: minorUnits reads toMinor exactly where it is a safe integer, and
 });
 
 test('property: addAmounts is the exact sum, in numbers or in BigInt beyond 2^53 units', (t) => {
-  fc.assert(fc.property(canonicalAmount, canonicalAmount, (a, b) => t.is(addAmounts(a, b), formatMinor(toMinor(a) + toMinor(b)))));
+  fc.assert(fc.property(canonical, canonical, (a, b) => t.is(addAmounts(a, b), formatMinor(toMinor(a) + toMinor(b)))));
   t.is(addAmounts('0.0000', '0.0000'), '0.0000');
   t.is(addAmounts('900719925474.0991', '0.0000'), '900719925474.0991');
   t.is(addAmounts('900719925474.0991', '0.0001'), '900719925474.0992');
   t.is(addAmounts('900719925474.0991', '0.0002'), '900719925474.0993');
   t.is(addAmounts('12', '0.5'), '12.5000', 'not canonical');
+});
+
+test('property: canonicalAmount is formatMinor(parseAmount(v).minor), or the same refusal, for any value', (t) => {
+  const reference = (v: unknown) => {
+    const p = parseAmount(v);
+    return p.ok ? { ok: true, amount: formatMinor(p.minor) } : p;
+  };
+  const decimal = fc.tuple(fc.stringMatching(/^-?\d{0,17}$/), fc.option(fc.stringMatching(/^\d{0,6}$/)), fc.constantFrom('', 'e5', ' ', 'x')).map(([w, f, tail]) => `${w}${f === null ? '' : `.${f}`}${tail}`);
+  const number = fc.oneof(fc.double(), fc.integer(), fc.integer({ min: 0, max: 10 ** 7 }).map((k) => k / 10_000), fc.constantFrom(-0, 1e15, 1e15 - 1, 999_999_999_999_999.9, 0.00001, 1e-7));
+  fc.assert(fc.property(fc.oneof(decimal, number, fc.constantFrom(null, true, {}, [])), (v) => t.deepEqual(canonicalAmount(v), reference(v))), { numRuns: 2000 });
+  t.deepEqual(canonicalAmount('007.5'), { ok: true, amount: '7.5000' });
+  t.deepEqual(canonicalAmount(-0), { ok: true, amount: '0.0000' });
 });

@@ -314,3 +314,24 @@ test('KEY_MISMATCH: a record on another partition than murmur2 gives its key', (
 test('a schema error is reported before a key mismatch', (t) => {
   t.like(parseRecord(record({ ...valid, timestamp: 1000 }, null), config, ctx), { ok: false, code: 'SCHEMA' });
 });
+
+test('the key is compared as its bytes, ASCII or not: the same verdicts as decoding it', (t) => {
+  const keyed = (userId: string, key: Buffer) => parseRecord({ ...record({ ...valid, userId }, userId), key }, config, ctx);
+  for (const userId of ['u-1', 'ü-1', 'u-€', '用户', 'u-\u{1f600}', 'U-1']) {
+    t.like(keyed(userId, Buffer.from(userId)), { ok: true }, `${userId}: its own UTF-8`);
+    t.like(keyed(userId, Buffer.from(userId, 'latin1')), userId === 'U-1' || userId === 'u-1' ? { ok: true } : { ok: false, code: 'KEY_MISMATCH' }, `${userId}: Latin-1 bytes`);
+    const other = userId.toLowerCase() === userId ? userId.toUpperCase() : userId.toLowerCase();
+    if (other !== userId) t.like(keyed(userId, Buffer.from(other)), { ok: false, code: 'KEY_MISMATCH' }, `${userId}: another case`);
+  }
+  // As many bytes as the userId has characters, and not it: one byte off, or not UTF-8 at all.
+  t.like(keyed('u-1', Buffer.from('u-2')), { ok: false, message: 'userId: "u-1" does not equal the record key' });
+  t.like(keyed('u-1', Buffer.from([0x75, 0x2d, 0xb1])), { ok: false, message: 'userId: the record key is not valid UTF-8' });
+  t.like(keyed('u-é', Buffer.from([0x75, 0x2d, 0xe9])), { ok: false, message: 'userId: the record key is not valid UTF-8' });
+});
+
+test('eventData of plain values, or nested within the bound, is accepted; one level deeper is refused', (t) => {
+  t.like(parse({ ...valid, eventData: { success: false, note: 'x', n: 1 } }), { ok: true });
+  t.like(parse({ ...valid, tags: [1, 'a', null] }), { ok: true }, 'an unknown field is checked too');
+  t.like(parse({ ...valid, eventData: nested(MAX_NESTING_DEPTH) }), { ok: true });
+  t.like(reject({ ...valid, eventData: nested(MAX_NESTING_DEPTH + 1) }), { code: 'SCHEMA', message: `eventData: nested more than ${MAX_NESTING_DEPTH} deep (objects and arrays)` });
+});
