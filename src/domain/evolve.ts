@@ -26,8 +26,8 @@ function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig)
   const { event: e, decision: d } = j;
   const p = state.profile;
   // A known device or country reuses the profile's string, so the state holds one copy of it.
-  const deviceId = e.deviceId === null ? null : (p.devices.find((x) => x.id === e.deviceId)?.id ?? e.deviceId);
-  const country = e.country === null ? null : (p.countries.find((x) => x.id === e.country)?.id ?? e.country);
+  const deviceId = e.deviceId === null ? null : knownAs(p.devices, e.deviceId);
+  const country = e.country === null ? null : knownAs(p.countries, e.country);
   const max = Math.max(config.history.events, config.history.decisions);
   // EventIds leaving the history are remembered by their hashes, within config.dedupe.eventIds in all.
   const leaving = Math.max(0, historyLength(state.history) + 1 - max);
@@ -49,6 +49,12 @@ function applyAccepted(state: UserState, j: EventAccepted, config: DomainConfig)
     },
     windows: applyEvent(state.windows, d.eventTimestamp, d.riskScore, j.window, j.closed, d.decidedAt),
   };
+}
+
+/** The known item's own string when `id` is known, else `id`. */
+function knownAs(known: readonly Known[], id: string): string {
+  for (let i = 0; i < known.length; i++) if (known[i]!.id === id) return known[i]!.id;
+  return id;
 }
 
 /** `currency`: the amount's when it is not the default currency, else null. */
@@ -125,6 +131,8 @@ function pushBounded<T>(items: readonly T[], added: readonly T[], max: number): 
 
 function nextOffsets(offsets: Record<string, string>, source: string | null, offset: string | null): Record<string, string> {
   if (source === null || offset === null) return offsets;
-  if (Object.hasOwn(offsets, source) && compareOffsets(offsets[source]!, offset) >= 0) return offsets;
+  // One lookup: an own key or undefined, as no inherited key of a plain object has a colon in it.
+  const last = offsets[source];
+  if (last !== undefined && compareOffsets(last, offset) >= 0) return offsets;
   return { ...offsets, [source]: offset };
 }

@@ -29,9 +29,11 @@ export interface FeatureInput {
   event: RiskEvent;
   fx: FxConfig;
   scan: HistoryScan;
+  /** The event's amount in the default currency (eventValue); null when it has none. */
+  value: number | null;
 }
 
-export const featureInput = (state: UserState, event: RiskEvent, fx: FxConfig): FeatureInput => ({ state, event, fx, scan: scanHistory(state, event) });
+export const featureInput = (state: UserState, event: RiskEvent, fx: FxConfig): FeatureInput => ({ state, event, fx, scan: scanHistory(state, event), value: eventValue(event, fx) });
 
 /** The event's amount in the default currency; null when it has none. */
 export const eventValue = (event: RiskEvent, fx: FxConfig): number | null =>
@@ -59,18 +61,20 @@ const streakOf = (event: RiskEvent, scan: HistoryScan): number => (isFailedLogin
 export const failedLoginStreak: Fn<number> = (state, event) => streakOf(event, scanHistory(state, event));
 
 /** How many standard deviations a payment or transfer amount lies above the user's mean (default currency); 0 until 5 are known. */
-export const amountZScore: FxFn<number> = (state, event, fx) => {
+export const amountZScore: FxFn<number> = (state, event, fx) => zScoreOf(state, event, eventValue(event, fx));
+
+function zScoreOf(state: UserState, event: RiskEvent, value: number | null): number {
   const { n, mean, m2 } = state.profile.amounts;
-  const value = eventValue(event, fx);
   if (value === null || (event.kind !== 'payment' && event.kind !== 'transfer') || n < 5) return 0;
   // The floor keeps a user who always pays the same amount from flagging every small variation.
   const deviation = Math.max(Math.sqrt(m2 / n), mean * 0.25, 1);
   return (value - mean) / deviation;
-};
+}
 
 /** Small payments (in the default currency) within 10 minutes, this one included; 0 when this is not a small payment. */
-export const smallPaymentsLast10m: FxFn<number> = (state, event, fx) => {
-  const value = eventValue(event, fx);
+export const smallPaymentsLast10m: FxFn<number> = (state, event, fx) => smallPaymentsOf(state, event, fx, eventValue(event, fx));
+
+function smallPaymentsOf(state: UserState, event: RiskEvent, fx: FxConfig, value: number | null): number {
   if (event.kind !== 'payment' || value === null || value > SMALL_PAYMENT) return 0;
   const h = state.history;
   let n = 1;
@@ -81,7 +85,7 @@ export const smallPaymentsLast10m: FxFn<number> = (state, event, fx) => {
     if (amount !== null && amount * rateOf(fx, currencyAt(h, i)) <= SMALL_PAYMENT) n++;
   }
   return n;
-};
+}
 
 /** A device or country stays new for an hour after it first appeared, so that an attacker's login does not make the transfer after it look familiar. */
 export const NEW_FOR_MS = HOUR;
@@ -92,7 +96,8 @@ export const NEW_FOR_MS = HOUR;
  */
 function isNew(known: readonly Known[], id: string | null, state: UserState, t: number): boolean {
   if (id === null || state.profile.firstEventTime === null) return false;
-  const k = known.find((x) => x.id === id);
+  let k: Known | undefined;
+  for (let i = 0; i < known.length && k === undefined; i++) if (known[i]!.id === id) k = known[i];
   if (k === undefined) return known.length > 0;
   return k.firstSeen > state.profile.firstEventTime && t - k.firstSeen < NEW_FOR_MS;
 }
@@ -186,15 +191,15 @@ export const FEATURES: readonly Feature[] = [
   feature(
     'amountDeviation',
     'UNUSUAL_AMOUNT',
-    ({ state, event, fx }) => ramp(amountZScore(state, event, fx), 3, 6),
-    ({ state, event, fx }) =>
-      `amount ${event.amount}${event.currency === fx.defaultCurrency ? '' : ` ${event.currency}`} is ${amountZScore(state, event, fx).toFixed(1)} deviations above the usual ${state.profile.amounts.mean.toFixed(2)}`,
+    ({ state, event, value }) => ramp(zScoreOf(state, event, value), 3, 6),
+    ({ state, event, fx, value }) =>
+      `amount ${event.amount}${event.currency === fx.defaultCurrency ? '' : ` ${event.currency}`} is ${zScoreOf(state, event, value).toFixed(1)} deviations above the usual ${state.profile.amounts.mean.toFixed(2)}`,
   ),
   feature(
     'smallPaymentBurst',
     'SMALL_PAYMENT_BURST',
-    ({ state, event, fx }) => ramp(smallPaymentsLast10m(state, event, fx), 2, 8),
-    ({ state, event, fx }) => `${smallPaymentsLast10m(state, event, fx)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
+    ({ state, event, fx, value }) => ramp(smallPaymentsOf(state, event, fx, value), 2, 8),
+    ({ state, event, fx, value }) => `${smallPaymentsOf(state, event, fx, value)} payments of at most ${SMALL_PAYMENT} in 10 minutes`,
   ),
   feature(
     'newDevice',
