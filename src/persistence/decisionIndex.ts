@@ -9,6 +9,7 @@
  * to one entry per user.
  */
 import { decisionJson, type Decision, type Rules, type WindowAggregate } from '../domain/index.ts';
+import { aggregatesText, jsonString } from '../domain/jsonText.ts';
 import type { JournalEntry, Snapshot } from './JournalStore.ts';
 
 export interface IndexedDecision {
@@ -56,9 +57,9 @@ export function indexEntryOf(entry: JournalEntry): { eventId: string; userId: st
   const d = data.decision;
   if (!d || typeof d.eventId !== 'string' || typeof d.userId !== 'string') return null;
   // The decision's text is the one the journal and the decision record carry (made once).
-  const closed = Array.isArray(data.closed) && data.closed.length > 0 ? `,"closed":${JSON.stringify(data.closed)}` : '';
+  const closed = Array.isArray(data.closed) && data.closed.length > 0 ? `,"closed":${aggregatesText(data.closed as WindowAggregate[])}` : '';
   const { source, offset } = data.event ?? {};
-  const from = typeof source === 'string' && typeof offset === 'string' ? `,"source":${JSON.stringify(source)},"offset":${JSON.stringify(offset)}` : '';
+  const from = typeof source === 'string' && typeof offset === 'string' ? `,"source":${jsonString(source)},"offset":${jsonString(offset)}` : '';
   return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}${closed}${from}}` };
 }
 
