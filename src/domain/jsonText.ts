@@ -8,6 +8,7 @@
  * Property tests hold every writer to JSON.stringify (jsonText.test.ts).
  */
 import type { Decision } from './decision.ts';
+import type { Extras } from './history.ts';
 import type { EventAccepted } from './journal.ts';
 import type { WindowAggregate } from './windows.ts';
 
@@ -112,6 +113,56 @@ export function acceptedText(data: EventAccepted, decision: string): string | nu
   }
 }
 
+/**
+ * JSON.stringify(x) of a history entry's extras, byte for byte, in a string of exactly its size:
+ * the pieces are joined, which allocates the result once at its length. A history keeps 50 of
+ * them per user, and V8's JSON.stringify returns its result in oversized builder buffers (about
+ * 100 bytes spare for 136 characters: 257 bytes held, against 161 for the joined text).
+ */
+export function extrasText(x: Extras): string {
+  try {
+    keysAre(x, EXTRAS_KEYS);
+    const parts: string[] = [];
+    for (const key of EXTRAS_KEYS.names) {
+      const v = x[key as keyof Extras];
+      if (v === undefined) continue;
+      parts.push(parts.length === 0 ? `{"${key}":` : `,"${key}":`);
+      if (key === 'r' || key === 'c' || key === 'w') writeArray(parts, v, key === 'r');
+      else parts.push(key === 's' ? num(v) : str(v));
+    }
+    parts.push('}');
+    return parts.join('');
+  } catch (err) {
+    if (err === NOT_THE_SHAPE) return exactCopy(JSON.stringify(x));
+    throw err;
+  }
+}
+
+/** An array of numbers, or of arrays of numbers (of reasons, [code, weight, detail], when `reasons`). */
+function writeArray(parts: string[], v: unknown, reasons: boolean): void {
+  if (!Array.isArray(v) || (v as { toJSON?: unknown }).toJSON !== undefined) throw NOT_THE_SHAPE;
+  parts.push('[');
+  for (let i = 0; i < v.length; i++) {
+    if (i > 0) parts.push(',');
+    const item: unknown = v[i];
+    if (typeof item === 'number') parts.push(jsonNumber(item));
+    else if (!Array.isArray(item) || (item as { toJSON?: unknown }).toJSON !== undefined) throw NOT_THE_SHAPE;
+    else if (reasons) {
+      if (item.length !== 3) throw NOT_THE_SHAPE;
+      parts.push('[', str(item[0]), ',', num(item[1]), ',', str(item[2]), ']');
+    } else {
+      parts.push('[');
+      for (let k = 0; k < item.length; k++) parts.push(k === 0 ? num(item[k]) : `,${num(item[k])}`);
+      parts.push(']');
+    }
+  }
+  parts.push(']');
+}
+
+/** The same string in a buffer of its own size (array join allocates its result at its length). */
+const exactCopy = (s: string): string => [s.slice(0, 1), s.slice(1)].join('');
+
+const EXTRAS_KEYS = keyList('a?', 'o?', 's?', 'r?', 'c?', 't?', 'w?', 'u?', 'd?', 'k?', 'p?', 'y?', 'm?', 'v?');
 const ACCEPTED_KEYS = keyList('v', 'type', 'event', 'decision', 'window', 'closed');
 const WINDOW_KEYS = keyList('start', 'end');
 const EVENT_KEYS = keyList('kind', 'amount', 'currency?', 'rate?', 'deviceId', 'country', 'failedLogin', 'source', 'offset', 'upstreamRisk?');

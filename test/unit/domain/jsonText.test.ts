@@ -5,7 +5,8 @@
  */
 import test from 'ava';
 import fc from 'fast-check';
-import { acceptedText, aggregatesText, aggregateText, decisionText, jsonNumber, jsonString } from '../../../src/domain/jsonText.ts';
+import { acceptedText, aggregatesText, aggregateText, decisionText, extrasText, jsonNumber, jsonString } from '../../../src/domain/jsonText.ts';
+import type { Extras } from '../../../src/domain/history.ts';
 import type { Decision, EventAccepted, WindowAggregate } from '../../../src/domain/index.ts';
 
 const numbers = fc.oneof(
@@ -130,4 +131,25 @@ test('property: acceptedText is JSON.stringify of journal data with its decision
     { numRuns: 3000 },
   );
   t.true(written > 300, `only ${written} written by hand`);
+});
+
+const extras = shaped([
+  ['a', text, true],
+  ['o', text, true],
+  ['s', numbers, true],
+  ['r', fc.array(fc.tuple(value(text), value(numbers), value(text)), { maxLength: 3 }), true],
+  ['c', fc.array(fc.oneof(fc.array(value(numbers), { minLength: 7, maxLength: 8 }), value(numbers)), { maxLength: 3 }), true],
+  ['t', text, true],
+  ['w', fc.tuple(numbers, numbers, numbers), true],
+  ['u', text, true],
+  ['d', text, true],
+  ['k', text, true],
+  ['p', text, true],
+  ['y', text, true],
+  ['m', text, true],
+  ['v', text, true],
+]);
+
+test('property: extrasText is JSON.stringify of a history entry\'s extras, or of anything near them', (t) => {
+  fc.assert(fc.property(extras, (x) => t.is(extrasText(x as Extras), JSON.stringify(x))), { numRuns: 3000 });
 });
