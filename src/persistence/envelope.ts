@@ -4,7 +4,7 @@
  * LMDB key). Every reader goes through `upcastEnvelope`, the one place that knows older versions.
  */
 import { decisionJson, type Decision, type EventAccepted } from '../domain/index.ts';
-import { acceptedText } from '../domain/jsonText.ts';
+import { acceptedText, jsonNumber } from '../domain/jsonText.ts';
 import { EngineError } from '../errors.ts';
 import { STORE_SCHEMA_VERSION } from './JournalStore.ts';
 
@@ -19,7 +19,8 @@ export function encodeEnvelope(seq: number, at: number, data: unknown): string {
   // JSON.stringify drops an undefined field, which would come back as a missing `data`.
   if (data === undefined) throw new TypeError(`entry ${seq}: data must be JSON, not undefined`);
   if (!Number.isSafeInteger(seq) || !Number.isFinite(at)) throw new TypeError(`entry ${seq}: bad seq or time ${at}`);
-  return `{"v":${STORE_SCHEMA_VERSION},"seq":${seq},"at":${at},"data":${dataJson(data)}}`;
+  // Both are finite (checked above), so jsonNumber writes what the template would, faster.
+  return `{"v":${STORE_SCHEMA_VERSION},"seq":${jsonNumber(seq)},"at":${jsonNumber(at)},"data":${dataJson(data)}}`;
 }
 
 /**
