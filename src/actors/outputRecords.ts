@@ -1,6 +1,5 @@
 /** Builds the engine's output records (CONTRACT §2, §3, §4) from domain results. Pure. */
 import { decisionJson, type Decision, type WindowAggregate } from '../domain/index.ts';
-import { aggregateText } from '../domain/jsonText.ts';
 import type { Alert, InputRecord, OutputRecord } from '../transport/ports.ts';
 
 export interface OutputTopics {
@@ -14,7 +13,7 @@ export function decisionRecord(topics: OutputTopics, d: Decision, traceparent: s
 }
 
 export function aggregateRecord(topics: OutputTopics, a: WindowAggregate): OutputRecord {
-  return { topic: topics.aggregates, key: a.userId, value: aggregateText(a) };
+  return { topic: topics.aggregates, key: a.userId, value: JSON.stringify(a) };
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

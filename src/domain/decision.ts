@@ -1,5 +1,4 @@
 /** The decision record (CONTRACT §2, topic risk-decisions). */
-import { decisionText } from './jsonText.ts';
 export type Verdict = 'ALLOW' | 'CHALLENGE' | 'BLOCK';
 
 export interface Reason {
@@ -37,20 +36,14 @@ export interface ShadowVerdict {
 }
 
 /**
- * The JSON text of a decision (JSON.stringify's, written by jsonText.ts), made once per decision object: the same text goes into the
+ * The JSON text of a decision, made once per decision object: the same text goes into the
  * decision record, the journal entry and the decision index (three serialisations of the same
  * object per event otherwise). Decisions are never changed once made, so the text stays true.
  */
 const texts = new WeakMap<Decision, string>();
 export function decisionJson(d: Decision): string {
   let text = texts.get(d);
-  if (text === undefined) {
-    text = decisionText(d);
-    // Built of many pieces (a rope): made one flat string now, once, rather than walked piece by
-    // piece in each of the three texts it goes into (reading a character flattens it in place).
-    text.charCodeAt(0);
-    texts.set(d, text);
-  }
+  if (text === undefined) texts.set(d, (text = JSON.stringify(d)));
   return text;
 }
 

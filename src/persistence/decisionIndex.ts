@@ -9,7 +9,6 @@
  * to one entry per user.
  */
 import { decisionJson, type Decision, type Rules, type WindowAggregate } from '../domain/index.ts';
-import { aggregatesText, jsonNumber, jsonString } from '../domain/jsonText.ts';
 import type { JournalEntry, Snapshot } from './JournalStore.ts';
 
 export interface IndexedDecision {
@@ -57,14 +56,11 @@ export function indexEntryOf(entry: JournalEntry): { eventId: string; userId: st
   const d = data.decision;
   if (!d || typeof d.eventId !== 'string' || typeof d.userId !== 'string') return null;
   // The decision's text is the one the journal and the decision record carry (made once).
-  const closed = Array.isArray(data.closed) && data.closed.length > 0 ? `,"closed":${aggregatesText(data.closed as WindowAggregate[])}` : '';
+  const closed = Array.isArray(data.closed) && data.closed.length > 0 ? `,"closed":${JSON.stringify(data.closed)}` : '';
   const { source, offset } = data.event ?? {};
-  const from = typeof source === 'string' && typeof offset === 'string' ? `,"source":${jsonString(source)},"offset":${jsonString(offset)}` : '';
-  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${numberText(entry.sequenceNumber)},"at":${numberText(entry.createdAt)},"decision":${decisionJson(d as Decision)}${closed}${from}}` };
+  const from = typeof source === 'string' && typeof offset === 'string' ? `,"source":${JSON.stringify(source)},"offset":${JSON.stringify(offset)}` : '';
+  return { eventId: d.eventId, userId: d.userId, value: `{"seq":${entry.sequenceNumber},"at":${entry.createdAt},"decision":${decisionJson(d as Decision)}${closed}${from}}` };
 }
-
-/** `${n}`, as the template would write it (NaN and Infinity too), with jsonNumber where they agree. */
-const numberText = (n: number): string => (Number.isFinite(n) ? jsonNumber(n) : String(n));
 
 /** An index value back; null when it is not one (written by a future version, or damaged). */
 export function parseIndexValue(userId: string, value: string): IndexedDecision | null {

@@ -3,8 +3,7 @@
  * `{ v, seq, at, data }`. The persistence key is not repeated inside (it is the Redis key or the
  * LMDB key). Every reader goes through `upcastEnvelope`, the one place that knows older versions.
  */
-import { decisionJson, type Decision, type EventAccepted } from '../domain/index.ts';
-import { acceptedText, jsonNumber } from '../domain/jsonText.ts';
+import { decisionJson, type Decision } from '../domain/index.ts';
 import { EngineError } from '../errors.ts';
 import { STORE_SCHEMA_VERSION } from './JournalStore.ts';
 
@@ -19,8 +18,7 @@ export function encodeEnvelope(seq: number, at: number, data: unknown): string {
   // JSON.stringify drops an undefined field, which would come back as a missing `data`.
   if (data === undefined) throw new TypeError(`entry ${seq}: data must be JSON, not undefined`);
   if (!Number.isSafeInteger(seq) || !Number.isFinite(at)) throw new TypeError(`entry ${seq}: bad seq or time ${at}`);
-  // Both are finite (checked above), so jsonNumber writes what the template would, faster.
-  return `{"v":${STORE_SCHEMA_VERSION},"seq":${jsonNumber(seq)},"at":${jsonNumber(at)},"data":${dataJson(data)}}`;
+  return `{"v":${STORE_SCHEMA_VERSION},"seq":${seq},"at":${at},"data":${dataJson(data)}}`;
 }
 
 /**
@@ -32,9 +30,6 @@ export function encodeEnvelope(seq: number, at: number, data: unknown): string {
 function dataJson(data: unknown): string {
   const d = data as { type?: unknown; decision?: unknown };
   if (typeof d !== 'object' || d === null || d.type !== 'accepted' || typeof d.decision !== 'object' || d.decision === null) return JSON.stringify(data);
-  // The journal's own shape, written field by field (jsonText.ts): the same text, for less.
-  const written = acceptedText(d as EventAccepted, decisionJson(d.decision as Decision));
-  if (written !== null) return written;
   const text = JSON.stringify({ ...d, decision: 0 });
   const at = text.indexOf('"decision":0');
   return `${text.slice(0, at + 11)}${decisionJson(d.decision as Decision)}${text.slice(at + 12)}`;
