@@ -18,7 +18,10 @@ export type Step =
   | { kind: 'record'; topic: string; partition: number; offset: string; key: Buffer | null; value: Buffer; traceparent: string | null; shadow: boolean; now: number }
   | { kind: 'idle'; userId: string; now: number };
 
-/** mulberry32: small, seeded, the same numbers everywhere. */
+/**
+ * mulberry32: small, seeded, the same numbers everywhere. A copy of the load generator's on
+ * purpose: the pinned outputs must not move when the generator changes.
+ */
 function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
