@@ -115,8 +115,9 @@ export interface UserActorHooks {
  * own beyond nact's actor and its state: the behaviour is one function per UserActorDeps (per
  * shard), the journal key comes from the state's userId, the userId of an actor not recovered yet
  * from its name, and the little an incarnation remembers besides its state is kept by its
- * reference in the weak maps below, and only while there is something to remember. (A closure per actor was
- * some 700 B: each named function also carries its name as an own property under tsx.)
+ * reference in the weak maps below, and only while there is something to remember. (A closure
+ * per actor was some 700 B: each named function also carries its name as an own property under
+ * tsx.)
  */
 
 /** Actors not yet past their first recovery, with when they were spawned (`onRecovered`). */
