@@ -18,7 +18,7 @@ import { endSpan, SpanKind, startConsume, startRound, traceFields, type Traced }
 import type { InputRecord } from '../transport/ports.ts';
 import { addJudged, addOutcome, deadLetter, emptyJudged, type Judged } from './judged.ts';
 import { deadLetterRecord, traceIdOf, type OutputTopics } from './outputRecords.ts';
-import type { ShardFaults } from './ShardSupervisor.ts';
+import type { ShardFaults } from './shardFaults.ts';
 import { withDeadline, type ShardUsers } from './ShardUsers.ts';
 import { PoisonError, type RoundItem, type UserRound } from './UserActor.ts';
 import { persistenceKey } from './recoverUser.ts';

@@ -9,7 +9,7 @@
  * safe: journaled events come back as `redelivered` with the decision stored the first time.
  */
 import nact from 'nact';
-import type { DomainConfig, RiskEvent, Rules, UserView } from '../domain/index.ts';
+import type { DomainConfig, Rules, UserView } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
@@ -29,6 +29,7 @@ import { ShardHousekeeping } from './ShardHousekeeping.ts';
 import { ShardPositions } from './ShardPositions.ts';
 import { ShardRound } from './ShardRound.ts';
 import { ShardUsers } from './ShardUsers.ts';
+import type { ShardFaults } from './shardFaults.ts';
 
 export interface ShardDeps {
   shard: number;
@@ -56,14 +57,6 @@ export interface ShardDeps {
   faults: ShardFaults;
   /** The group's committed offset per input topic when the shard was opened. */
   committed: Record<string, string>;
-}
-
-/** Fault injection for crash and supervision tests (RISK_FAULT); no-ops in production. */
-export interface ShardFaults {
-  /** Called before each `decide`; throws to simulate a poison event. */
-  beforeDecide(event: RiskEvent): void;
-  /** Called before each journal write with the number of entries it holds. */
-  beforePersist(entries: number): void;
 }
 
 /** Per partition, the offset of the last chunk that touches it. */

@@ -9,7 +9,7 @@
  *   Nth journal entry, making it a zombie at a known point: once continued, that write carries a
  *   stale epoch.
  */
-import type { ShardFaults } from '../actors/ShardSupervisor.ts';
+import type { ShardFaults } from '../actors/shardFaults.ts';
 import type { EventSource, ShardSink } from '../transport/ports.ts';
 
 export type Faults = ShardFaults;

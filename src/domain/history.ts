@@ -11,7 +11,7 @@
  *
  * Pure: `pushEntry` returns a new history and leaves its input as it was.
  */
-import type { Decision, Reason, Verdict } from './decision.ts';
+import type { Decision, Verdict } from './decision.ts';
 import type { EventKind } from './event.ts';
 import type { EventAccepted } from './journal.ts';
 import { formatMinor, minorUnits } from './money.ts';
