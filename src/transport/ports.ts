@@ -2,6 +2,7 @@
  * The transport ports. Kafka/NATS adapters live in ./kafka and ./nats, the embedded (in-process)
  * ones in ./embedded; `src/app/wiring.ts` is the one place that picks them from the settings.
  */
+import type { Rules } from '../domain/index.ts';
 
 /** One consumed record of an input topic. */
 export interface InputRecord {
@@ -178,4 +179,31 @@ export interface GroupView {
 /** Reads the group view; an answer may be up to a second old (many consoles poll it). */
 export interface ClusterReader {
   read(): Promise<GroupView>;
+}
+
+/**
+ * The shadow slot's record on the rules log: a shadow started (`rules`), or stopped (`rules`
+ * null, `version` the one stopped: kept so that no later shadow takes its number again).
+ */
+export interface ShadowRecord {
+  rules: Rules | null;
+  version: number;
+  /** When it started or stopped (epoch ms). */
+  at: number;
+}
+
+/** The log the rules travel on; a position orders records (Kafka: the offset). */
+export interface RulesLog {
+  /**
+   * Reads from the beginning, then follows; resolves once it has passed every record there was
+   * at the call. Records of the shadow slot go to `onShadow`, in the same order of positions.
+   */
+  start(onRules: (rules: Rules, position: bigint) => void, onShadow?: (record: ShadowRecord, position: bigint) => void): Promise<void>;
+  /** Resolves once every record appended before the call has been passed to `onRules`. */
+  catchUp(): Promise<void>;
+  /** Appends durably; resolves with the record's position. */
+  append(rules: Rules): Promise<bigint>;
+  /** Appends a record of the shadow slot durably; resolves with its position. */
+  appendShadow?(record: ShadowRecord): Promise<bigint>;
+  close(): Promise<void>;
 }

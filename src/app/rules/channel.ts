@@ -15,6 +15,7 @@ import { EngineError } from '../../errors.ts';
 import { silentLogger, type Logger } from '../../log.ts';
 import type { ShadowCounts, ShadowCountStore } from '../../persistence/shadowCounts.ts';
 import { RulesTopic } from '../../transport/kafka/RulesTopic.ts';
+import type { RulesLog, ShadowRecord } from '../../transport/ports.ts';
 import type { RulesStore } from '../rules.ts';
 import { SerialLane } from '../../serialLane.ts';
 
@@ -50,38 +51,12 @@ export interface ShadowRules {
   since: number;
 }
 
-/**
- * The shadow slot's record on the rules log: a shadow started (`rules`), or stopped (`rules`
- * null, `version` the one stopped: kept so that no later shadow takes its number again).
- */
-export interface ShadowRecord {
-  rules: Rules | null;
-  version: number;
-  /** When it started or stopped (epoch ms). */
-  at: number;
-}
-
 export interface RulesChannelOptions {
   /** Where the shadow counts are kept (the journal store); none: reports are unavailable. */
   counts?: () => ShadowCountStore | null;
   now?: () => number;
 }
 
-/** The log the rules travel on; a position orders records (Kafka: the offset). */
-export interface RulesLog {
-  /**
-   * Reads from the beginning, then follows; resolves once it has passed every record there was
-   * at the call. Records of the shadow slot go to `onShadow`, in the same order of positions.
-   */
-  start(onRules: (rules: Rules, position: bigint) => void, onShadow?: (record: ShadowRecord, position: bigint) => void): Promise<void>;
-  /** Resolves once every record appended before the call has been passed to `onRules`. */
-  catchUp(): Promise<void>;
-  /** Appends durably; resolves with the record's position. */
-  append(rules: Rules): Promise<bigint>;
-  /** Appends a record of the shadow slot durably; resolves with its position. */
-  appendShadow?(record: ShadowRecord): Promise<bigint>;
-  close(): Promise<void>;
-}
 
 export class LogRulesChannel implements RulesChannel {
   private appliedAt = -1n;

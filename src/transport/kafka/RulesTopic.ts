@@ -19,7 +19,7 @@ import type { Admin, Consumer, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import { validateRules, type Rules } from '../../domain/index.ts';
 import { EngineError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
-import type { ShadowRecord } from '../../app/rules/channel.ts';
+import type { RulesLog, ShadowRecord } from '../ports.ts';
 
 export const RULES_KEY = 'rules';
 export const SHADOW_KEY = 'shadow';
@@ -41,7 +41,7 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-export class RulesTopic {
+export class RulesTopic implements RulesLog {
   private admin: Admin | null = null;
   private producer: Producer | null = null;
   private consumer: Consumer | null = null;

@@ -3,7 +3,8 @@ import test from 'ava';
 import type { Rules } from '../../../src/domain/index.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
-import { embeddedRulesChannel, LogRulesChannel, type RulesLog } from '../../../src/app/rules/channel.ts';
+import { embeddedRulesChannel, LogRulesChannel } from '../../../src/app/rules/channel.ts';
+import type { RulesLog } from '../../../src/transport/ports.ts';
 import { rulesFromFile } from './helpers.ts';
 
 /** One topic; each follower reads it at its own pace (`deliver`). */

@@ -7,7 +7,8 @@ import test from 'ava';
 import type { Rules } from '../../../src/domain/index.ts';
 import { silentLogger } from '../../../src/log.ts';
 import { RulesHolder } from '../../../src/app/rules.ts';
-import { embeddedRulesChannel, LogRulesChannel, type RulesLog, type ShadowRecord } from '../../../src/app/rules/channel.ts';
+import { embeddedRulesChannel, LogRulesChannel } from '../../../src/app/rules/channel.ts';
+import type { RulesLog, ShadowRecord } from '../../../src/transport/ports.ts';
 import { countsOf, type ShadowCounts, type ShadowCountStore } from '../../../src/persistence/shadowCounts.ts';
 import { build, rulesFromFile } from './helpers.ts';
 
