@@ -21,7 +21,7 @@ import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { EngineError } from '../errors.ts';
 import { keyPrefix, prefixEnd, seqKey, seqOf } from './embeddedKeys.ts';
 import { migrateLegacyLayout, type LegacyMigration } from './embeddedLegacyLayout.ts';
-import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { decodeEntry, encodeEnvelope } from './envelope.ts';
 import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
 import type { Rules } from '../domain/index.ts';
 import { countsOf, shadowIncrementsOf, SINCE, type ShadowCounts, type ShadowCountStore } from './shadowCounts.ts';
@@ -183,8 +183,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCount
     const from = Math.min(Math.max(0, Math.floor(afterSequence)), Number.MAX_SAFE_INTEGER);
     for (const { key: k, value } of this.#journal.getRange({ start: seqKey(prefix, from), end: prefixEnd(prefix), ...(transaction ? { transaction } : {}) })) {
       if (seqOf(k) <= afterSequence) continue;
-      const e = decodeEnvelope(value);
-      out.push({ key, sequenceNumber: e.seq, data: e.data, createdAt: e.at });
+      out.push(decodeEntry(key, value));
     }
     return out;
   }
@@ -192,8 +191,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCount
   #latestSnapshot(key: string, transaction?: Transaction): Snapshot | null {
     const prefix = keyPrefix(key);
     for (const { value } of this.#snapshots.getRange({ start: prefixEnd(prefix), end: prefix, reverse: true, limit: 1, ...(transaction ? { transaction } : {}) })) {
-      const e = decodeEnvelope(value);
-      return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+      return decodeEntry(key, value);
     }
     return null;
   }
@@ -250,8 +248,7 @@ export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCount
     const prefix = keyPrefix(key);
     const from = Math.min(Math.max(0, Math.floor(sequenceNumber)), Number.MAX_SAFE_INTEGER);
     for (const { value } of this.#snapshots.getRange({ start: seqKey(prefix, from), end: prefix, reverse: true, limit: 1 })) {
-      const e = decodeEnvelope(value);
-      return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+      return decodeEntry(key, value);
     }
     return null;
   }

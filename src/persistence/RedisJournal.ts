@@ -13,7 +13,7 @@
  * its deadline and health are ./redisConnection.ts's.
  */
 import { EngineError } from '../errors.ts';
-import { decodeEnvelope, encodeEnvelope } from './envelope.ts';
+import { decodeEntry, encodeEnvelope } from './envelope.ts';
 import { checkFence, groupByKey } from './journalBatch.ts';
 import {
   FencedError,
@@ -134,22 +134,19 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
 
   async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
     const members = await this.#conn.deadline('readAfter', this.#client.zRange(this.keys.journal(key), `(${afterSequence}`, '+inf', { BY: 'SCORE' }));
-    return members.map((m) => {
-      const e = decodeEnvelope(m);
-      return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
-    });
+    return members.map((m) => decodeEntry(key, m));
   }
 
   async latestSnapshot(key: string): Promise<Snapshot | null> {
     const [newest] = await this.#conn.deadline('latestSnapshot', this.#client.zRange(this.keys.snapshots(key), -1, -1));
-    return newest === undefined ? null : stored(key, newest);
+    return newest === undefined ? null : decodeEntry(key, newest);
   }
 
   /** One script: the newest snapshot and the journal after it, atomically. */
   async readLatest(key: string): Promise<{ snapshot: Snapshot | null; tail: JournalEntry[] }> {
     const reply = await this.#conn.deadline('readLatest', this.#client.journalReadLatest([this.keys.journal(key), this.keys.snapshots(key)]));
     const snapshot = reply[0];
-    return { snapshot: snapshot ? stored(key, snapshot) : null, tail: (reply.slice(1) as string[]).map((m) => stored(key, m)) };
+    return { snapshot: snapshot ? decodeEntry(key, snapshot) : null, tail: (reply.slice(1) as string[]).map((m) => decodeEntry(key, m)) };
   }
 
   async saveSnapshot(snapshot: Snapshot, fence: Fence): Promise<void> {
@@ -183,9 +180,7 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
       'snapshotAtOrBefore',
       this.#client.zRange(this.keys.snapshots(key), sequenceNumber, '-inf', { BY: 'SCORE', REV: true, LIMIT: { offset: 0, count: 1 } }),
     );
-    if (found === undefined) return null;
-    const e = decodeEnvelope(found);
-    return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
+    return found === undefined ? null : decodeEntry(key, found);
   }
 
   async saveRulesVersion(rules: Rules): Promise<boolean> {
@@ -300,10 +295,4 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
     if (status === CONFLICT) return new SequenceConflictError(key, seq, value);
     return undefined;
   }
-}
-
-/** A journal entry or snapshot from its stored envelope. */
-function stored(key: string, envelope: string): JournalEntry {
-  const e = decodeEnvelope(envelope);
-  return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
 }

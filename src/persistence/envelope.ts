@@ -5,7 +5,7 @@
  */
 import { decisionJson, type Decision } from '../domain/index.ts';
 import { EngineError } from '../errors.ts';
-import { STORE_SCHEMA_VERSION } from './JournalStore.ts';
+import { STORE_SCHEMA_VERSION, type JournalEntry } from './JournalStore.ts';
 
 export interface Envelope {
   v: typeof STORE_SCHEMA_VERSION;
@@ -33,6 +33,12 @@ function dataJson(data: unknown): string {
   const text = JSON.stringify({ ...d, decision: 0 });
   const at = text.indexOf('"decision":0');
   return `${text.slice(0, at + 11)}${decisionJson(d.decision as Decision)}${text.slice(at + 12)}`;
+}
+
+/** A stored envelope of `key` as the entry (or snapshot: the same fields) it holds. */
+export function decodeEntry(key: string, json: string): JournalEntry {
+  const e = decodeEnvelope(json);
+  return { key, sequenceNumber: e.seq, data: e.data, createdAt: e.at };
 }
 
 export function decodeEnvelope(json: string): Envelope {
