@@ -12,6 +12,11 @@
 #
 # usage: scripts/node24.sh [unit|integration|all|install]
 #   (default all: unit first, then integration; install only fetches Node and runs npm ci)
+#        scripts/node24.sh exec ARGS...
+#   runs `node ARGS...` in the checkout on the project's runtime: the machine's own node when it is
+#   Node 24 or newer, else Node 24 LTS fetched once into .cache/node24 (`npm start` and
+#   `npm run bench` go through it; the checkout's node_modules serve both Node versions, its native
+#   modules being N-API builds)
 #
 # environment:
 #   RISK_NODE24_VERSION   Node version to fetch (default 24.22.3)
@@ -96,6 +101,13 @@ run_ava() { # LABEL GLOB
 }
 
 what=${1:-all}
+if [[ $what == exec ]]; then
+  shift
+  own=$(node --version 2>/dev/null || true)
+  if [[ $own =~ ^v([0-9]+)\. ]] && (( BASH_REMATCH[1] >= 24 )); then exec node "$@"; fi
+  install_runtime
+  exec "$NODE_BIN/node" "$@"
+fi
 t0=$(now)
 install_runtime
 copy_checkout
