@@ -41,6 +41,8 @@ export interface BatchQueueDeps<J> {
   maxRecords: number;
   /** Least time between the starts of two transactions; chunks judged meanwhile share the next. */
   commitIntervalMs: number;
+  /** After a transaction committed and its records left the backlog. */
+  afterCommit?(): void;
   clock(): number;
   sleep(ms: number): Promise<void>;
 }
@@ -70,6 +72,8 @@ export class ShardBatchQueue<J> {
   private waiting: Waiting[] = [];
   /** A round is queued behind the shard's current work and has not taken its batches yet. */
   private roundQueued = false;
+  /** Records the current round took and has not judged yet (its later chunks). */
+  private unjudged = 0;
   /** Judged chunks whose transaction has not committed, oldest first. */
   private inFlight: InFlight<J>[] = [];
   /** Per user, events judged and not committed. */
@@ -93,7 +97,7 @@ export class ShardBatchQueue<J> {
 
   /** Records taken and not committed yet (waiting, being judged or committing). */
   get backlog(): number {
-    let n = this.pendingRecords();
+    let n = this.pendingRecords() + this.unjudged;
     for (const w of this.waiting) n += w.batch.records.length;
     return n;
   }
@@ -165,6 +169,7 @@ export class ShardBatchQueue<J> {
         }
       }
       const at = new Map(batches.map((b, i) => [partitionKey(b), i]));
+      for (const b of batches) this.unjudged += b.records.length;
       for (const chunk of chunksWithinHistory(batches, this.deps.perUserLimit, this.deps.maxRecords)) {
         const users = countUsers(chunk.records);
         if (this.wouldExceed(users)) await this.idle();
@@ -175,6 +180,7 @@ export class ShardBatchQueue<J> {
         const judged = await this.deps.judge(chunk, control);
         if (this.failures !== failuresBefore) throw this.lastFailure;
         for (const [user, n] of users) this.uncommittedPerUser.set(user, (this.uncommittedPerUser.get(user) ?? 0) + n);
+        this.unjudged -= chunk.records.length;
         this.inFlight.push({ chunk, judged, done: chunk.completes.flatMap((i) => live[i]!.waiters), users, control });
         this.startCommitting();
       }
@@ -182,6 +188,8 @@ export class ShardBatchQueue<J> {
       // Settled promises ignore this: only the batches with records not committed yet fail.
       for (const group of taken) for (const w of group.waiters) w.reject(err);
       if (this.failures === failuresBefore) this.fail(err);
+    } finally {
+      this.unjudged = 0;
     }
   }
 
@@ -220,6 +228,7 @@ export class ShardBatchQueue<J> {
         }
         for (const w of f.done) w.resolve();
       }
+      this.deps.afterCommit?.();
     }
   }
 

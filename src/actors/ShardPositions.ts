@@ -76,9 +76,17 @@ export class ShardPositions {
     return left;
   }
 
-  /** A transaction committed these offsets; paused partitions resume once the backlog is down to half. */
-  committed(offsets: readonly ConsumedOffset[], backlog: number): void {
+  /** A transaction committed these offsets. */
+  committed(offsets: readonly ConsumedOffset[]): void {
     for (const o of offsets) this.committedUpTo.set(o.topic, BigInt(o.offset));
+  }
+
+  /**
+   * Paused partitions resume once the backlog is down to half its bound. Called after a commit,
+   * with the backlog that commit left: counting its own records too would keep a partition
+   * paused for one more commit, and for good when no commit follows.
+   */
+  resumeIfCaughtUp(backlog: number): void {
     if (this.resumes.length === 0 || backlog > this.maxBacklog / 2) return;
     for (const resume of this.resumes.splice(0)) resume();
   }

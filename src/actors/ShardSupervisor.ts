@@ -188,6 +188,7 @@ export class ShardSupervisor {
       perUserLimit: this.decisions ? settings.kafka.maxRecordsPerTransaction : settings.domain.history.decisions,
       maxRecords: settings.kafka.maxRecordsPerTransaction,
       commitIntervalMs: deps.commitIntervalMs ?? settings.kafka.commitIntervalMs,
+      afterCommit: () => this.positions.resumeIfCaughtUp(this.queue.backlog),
       clock: deps.supervision.clock,
       sleep: deps.supervision.sleep,
     });
@@ -329,7 +330,7 @@ export class ShardSupervisor {
         // One partition per topic on a shard: the topic names it.
         this.lastCommitAt = this.deps.supervision.clock();
         this.round.writeDueSnapshots();
-        this.positions.committed(offsets, this.queue.backlog);
+        this.positions.committed(offsets);
         timer();
         endJudged(judged);
         metrics.transactions.inc({ kind: 'input' });

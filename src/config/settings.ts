@@ -46,6 +46,13 @@ const settingsSchema = z
       rebalanceTimeoutMs: positiveInt.describe('time a member has to rejoin during a rebalance'),
       heartbeatIntervalMs: positiveInt.describe('consumer heartbeat interval'),
       maxBytesPerPartition: positiveInt.describe('most bytes fetched per partition per fetch'),
+      /**
+       * How long the broker holds a fetch that has no data yet (fetch.max.wait.ms). kafkajs also
+       * sleeps this long when every partition is paused, and a partition resumed meanwhile waits
+       * for the fetch in flight: kafkajs's 5 s default stalled a shard that had paused for
+       * back-pressure for up to 5 s.
+       */
+      fetchMaxWaitMs: z.number().int().min(10).max(5_000).describe('longest wait of a fetch that finds no data; also how long a partition resumed after back-pressure may wait for its next fetch'),
       transactionTimeoutMs: positiveInt.describe('Kafka transaction timeout of the shard producers'),
       /** Least time between two transactions of a shard: what is judged meanwhile shares the next (Kafka Streams' commit.interval.ms). */
       commitIntervalMs: z.number().int().min(0).max(60_000).describe('least time between two transactions of a shard (what is judged meanwhile shares the next)'),

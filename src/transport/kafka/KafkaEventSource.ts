@@ -57,6 +57,7 @@ export class KafkaEventSource implements EventSource {
       rebalanceTimeout: k.rebalanceTimeoutMs,
       heartbeatInterval: k.heartbeatIntervalMs,
       maxBytesPerPartition: k.maxBytesPerPartition,
+      maxWaitTimeInMs: k.fetchMaxWaitMs,
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });

@@ -381,6 +381,23 @@ test('pipelined: past its backlog bound a shard pauses the partition, and resume
   t.deepEqual(log, ['pause', 'resume']);
 });
 
+test('pipelined: a paused partition resumes after the commit that left the backlog at half its bound, not a commit later', async (t) => {
+  const { sup, stop, commits } = setup();
+  t.teardown(stop);
+  let resumedAfterCommits = -1;
+  const control = {
+    heartbeat: async () => {},
+    pipelined: { pause: () => () => void (resumedAfterCommits = commits.length), seek: () => {} },
+  };
+  // 4,001 records (bound 4,000) in transactions of 1,000: the third commit leaves 1,001 (at most
+  // 2,000). Counted with its own 1,000 records it looked like 2,001, and the resume waited for
+  // the fourth; with a bound below two transactions it never came (the partition stayed paused).
+  const users = Array.from({ length: 4001 }, (_, i) => ({ eventId: `e-${i}`, userId: `u-${i % 500}` }));
+  await sup.processBatch(batch(users), control);
+  t.is(commits.length, 5);
+  t.is(resumedAfterCommits, 3);
+});
+
 test('pipelined: a shard fetches its partitions again from the committed offsets when asked (after a failure for good)', async (t) => {
   const { sup, stop } = setup({ committed: { 'payment-events': '5' } });
   t.teardown(stop);

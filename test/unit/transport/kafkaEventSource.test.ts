@@ -1,0 +1,47 @@
+/**
+ * The consumer's fetch wait. kafkajs sleeps maxWaitTimeInMs (default 5 s) when every partition of
+ * a broker is paused, and a partition resumed meanwhile also waits for the fetch in flight: a
+ * shard that paused its partitions for back-pressure stalled for up to 5 s after it had caught up.
+ * The engine gives the consumer `kafka.fetchMaxWaitMs` (100 ms unless set).
+ */
+import test from 'ava';
+import sinon from 'sinon';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kafka, Admin } from 'kafkajs';
+import { KafkaEventSource } from '../../../src/transport/kafka/KafkaEventSource.ts';
+import { loadSettings } from '../../../src/config/settings.ts';
+import { createLogger } from '../../../src/log.ts';
+
+function stubKafka() {
+  const consumer = {
+    events: { GROUP_JOIN: 'j', HEARTBEAT: 'h', COMMIT_OFFSETS: 'c', CONNECT: 'cn', DISCONNECT: 'd', CRASH: 'cr', STOP: 's', REBALANCING: 'r' },
+    on: sinon.stub(),
+    connect: sinon.stub().resolves(),
+    subscribe: sinon.stub().resolves(),
+    run: sinon.stub().resolves(),
+    disconnect: sinon.stub().resolves(),
+  };
+  return { kafka: { consumer: sinon.stub().returns(consumer) }, consumer };
+}
+
+const listener = { onAssigned: async () => {}, onRevoked: async () => {}, onBatch: async () => {} };
+
+test('the consumer waits at most kafka.fetchMaxWaitMs for a fetch, 100 ms by default', async (t) => {
+  const { kafka } = stubKafka();
+  const settings = loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' });
+  t.is(settings.kafka.fetchMaxWaitMs, 100);
+  const source = new KafkaEventSource(kafka as unknown as Kafka, {} as Admin, settings.kafka, createLogger('silent'));
+  await source.start(listener as never);
+  t.is(kafka.consumer.firstCall.args[0].maxWaitTimeInMs, 100);
+});
+
+test('kafka.fetchMaxWaitMs is bounded: 0 (a busy loop) and more than kafkajs default are refused', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fetch-wait-'));
+  for (const bad of [0, 5_001]) {
+    const file = join(dir, `${bad}.json`);
+    writeFileSync(file, JSON.stringify({ kafka: { fetchMaxWaitMs: bad } }));
+    t.throws(() => loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092', CONFIG_FILE: file }), { message: /fetchMaxWaitMs/ });
+  }
+});
