@@ -192,6 +192,16 @@ interface CatchUpOptions {
   workers?: number;
 }
 
+function progressOf(samples: readonly { at: number; committed: number }[], readyAt: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const x of samples) {
+    const last = out.at(-1);
+    if (last && x.at - readyAt - last[0] < 500 && x !== samples.at(-1)) continue;
+    out.push([x.at - readyAt, x.committed]);
+  }
+  return out;
+}
+
 /** Catch-up of a backlog by a fresh engine child: events/s from ready (group joined) to all offsets committed. */
 async function catchUp(label: string, groupId: string, topics: ReturnType<typeof topicsOf>, ends: Ends, options: CatchUpOptions = {}) {
   const { profileFile, env, workers = 1 } = options;
@@ -257,6 +267,9 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
       // Work done before the clock started (e.g. by a worker that joined before its siblings were ready).
       committedAtReady: samples[0]?.committed ?? null,
       startupMs: readyAt - spawnedAt,
+      // The catch-up's course, [ms since ready, committed] about every half second: a slow start,
+      // a stall or a long tail shows here, where the rates above only average it away.
+      progress: progressOf(samples, readyAt),
       decisions,
       decisionsTotal: Object.values(decisions).reduce((a, b) => a + b, 0),
       deadLetters: sum('risk_dlq_records_total'),
