@@ -519,8 +519,10 @@ try {
     };
     if (args.profileLatency) await child.startProfile();
     halfStartedAt = Date.now();
+    const cpuHalf0 = child.procStats();
     const offered = await produce(take(loadD, eventsD), sinkD, { rate: rateD, batchSize: 500, stamp: stampAs('half') });
     await decisionsRead(eventsD, 300_000);
+    const cpuHalf1 = child.procStats();
     if (args.profileLatency) {
       const kept = join(RESULTS, `${id}-latency.cpuprofile`);
       await child.stopProfile(kept);
@@ -572,6 +574,8 @@ try {
       decisions: verdicts,
       decideLatencyMs: latencyStats(decide),
       visibleLatencyMs: latencyStats(visible),
+      // At a fixed rate rounds and transactions are small: the engine's cost per event is not (b)'s.
+      engineCpuMsPer1000Events: cpuHalf0 && cpuHalf1 ? r(((cpuHalf1.cpuSeconds - cpuHalf0.cpuSeconds) * 1e6) / eventsD, 1) : null,
       afterWarmup: { warmupMs: WARMUP_MS, events: decideSteady.length, decideLatencyMs: latencyStats(decideSteady), visibleLatencyMs: latencyStats(visibleSteady) },
       definitions: {
         decideLatencyMs: "decidedAt (engine clock, when the actor decided, before the shard's Kafka transaction commits) - the time the event was handed to the producer (same machine, same clock)",
@@ -846,7 +850,7 @@ try {
     lines.push(
       `(d) at ${rateD} events/s`.padEnd(26) + `decidedAt-based p50 ${d.decideLatencyMs.p50} ms  p99 ${d.decideLatencyMs.p99} ms  p99.9 ${d.decideLatencyMs.p999} ms`,
       `                          visible (read_committed) p50 ${d.visibleLatencyMs.p50} ms  p99 ${d.visibleLatencyMs.p99} ms  p99.9 ${d.visibleLatencyMs.p999} ms`,
-      `                          after the first ${warmupMs / 1000} s: decidedAt-based p50 ${d.afterWarmup.decideLatencyMs.p50} ms  p99 ${d.afterWarmup.decideLatencyMs.p99} ms; visible p99 ${d.afterWarmup.visibleLatencyMs.p99} ms`,
+      `                          after the first ${warmupMs / 1000} s: decidedAt-based p50 ${d.afterWarmup.decideLatencyMs.p50} ms  p99 ${d.afterWarmup.decideLatencyMs.p99} ms; visible p99 ${d.afterWarmup.visibleLatencyMs.p99} ms; engine ${d.engineCpuMsPer1000Events} CPU-ms per 1000 events`,
       `(d) at ${args.lowRate} events/s`.padEnd(26) + `decidedAt-based p50 ${dLow.decideLatencyMs.p50} ms  p99 ${dLow.decideLatencyMs.p99} ms  p99.9 ${dLow.decideLatencyMs.p999} ms (low load, for reference)`,
       `memory                    ${bytesPerActor} B heap (${memory.fullHistory.bytesPerLiveActorRss} B RSS) per live actor with a full history over ${live2} actors; ${memory.afterLatencyPhase.bytesPerLiveActorHeap} B at ~${memory.afterLatencyPhase.eventsPerActor} events; peak RSS (d) ${d.peakRssMB} MB`,
     );
