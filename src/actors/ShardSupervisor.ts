@@ -16,20 +16,26 @@ import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
 import { isDecisionStore, type DecisionStore } from '../persistence/decisionIndex.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
-import type { AlertBus, BatchControl, ConsumedOffset, InputBatch, InputRecord, ShardSink } from '../transport/ports.ts';
+import type { AlertBus, BatchControl, InputBatch, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
-import { endSpan, SpanKind, startRound } from '../telemetry/tracing.ts';
 import type { OutputTopics } from './outputRecords.ts';
 import { SerialLane } from '../serialLane.ts';
-import { endJudged, mergeJudged, type Judged } from './judged.ts';
-import { ShardBatchQueue, type Judged as JudgedChunk } from './ShardBatchQueue.ts';
-import { partitionKey, type Chunk } from './chunks.ts';
+import type { Judged } from './judged.ts';
+import { ShardBatchQueue } from './ShardBatchQueue.ts';
+import type { Chunk } from './chunks.ts';
 import { ShardHousekeeping } from './ShardHousekeeping.ts';
 import { ShardPositions } from './ShardPositions.ts';
 import { ShardRound } from './ShardRound.ts';
+import { ShardTransaction } from './ShardTransaction.ts';
 import { ShardUsers } from './ShardUsers.ts';
 import type { ShardFaults } from './shardFaults.ts';
+
+/** The settings a shard reads (the engine hands it all of them). */
+export type ShardSettings = Pick<Settings, 'actors' | 'persistence'> & {
+  kafka: Pick<Settings['kafka'], 'maxRecordsPerTransaction' | 'commitIntervalMs' | 'topics'>;
+  domain: Pick<Settings['domain'], 'history' | 'windows'>;
+};
 
 export interface ShardDeps {
   shard: number;
@@ -38,7 +44,7 @@ export interface ShardDeps {
   domain: DomainConfig;
   /** Partitions of the input topics as they are (not as configured): records are checked against murmur2's. */
   partitions: number;
-  settings: Settings;
+  settings: ShardSettings;
   /** Least time between two commits (default kafka.commitIntervalMs). */
   commitIntervalMs?: number;
   sink: ShardSink;
@@ -57,14 +63,6 @@ export interface ShardDeps {
   faults: ShardFaults;
   /** The group's committed offset per input topic when the shard was opened. */
   committed: Record<string, string>;
-}
-
-/** Per partition, the offset of the last chunk that touches it. */
-function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
-  if (chunks.length === 1) return chunks[0]!.offsets;
-  const last = new Map<string, ConsumedOffset>();
-  for (const c of chunks) for (const o of c.offsets) last.set(partitionKey(o), o);
-  return [...last.values()];
 }
 
 /** Attempts of one transaction that fails for an unexpected reason, before its batches fail for good. */
@@ -98,6 +96,7 @@ export class ShardSupervisor {
     if (this.stopped) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
   });
   private readonly queue: ShardBatchQueue<Judged>;
+  private readonly transaction: ShardTransaction;
   private readonly housekeeping: ShardHousekeeping;
   private stopped = false;
   /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
@@ -177,11 +176,23 @@ export class ShardSupervisor {
       });
     }, period);
     this.ticker.unref();
+    this.transaction = new ShardTransaction({
+      shard: deps.shard,
+      sink: deps.sink,
+      alerts: deps.alerts,
+      metrics: deps.metrics,
+      beforeRetry: (err, attempt, records, control, what) => this.beforeRetry(err, attempt, records, control, what),
+      onCommitted: (offsets) => {
+        this.lastCommitAt = deps.supervision.clock();
+        this.positions.committed(offsets);
+      },
+      afterAttempt: () => this.round.writeDueSnapshots(),
+    });
     this.queue = new ShardBatchQueue<Judged>({
       serial: (work) => this.lane.run(work),
       uncommitted: (batch) => this.positions.uncommitted(batch),
       judge: (chunk, control) => this.judgeWithRetry(chunk, control),
-      commit: (chunks, control) => this.commitWithRetry(chunks, control),
+      commit: (chunks, control) => this.transaction.commit(chunks, control),
       // A redelivered event finds its decision in its user's history, or in the store's decision
       // index: with an index a user may have a whole transaction's events uncommitted (a hot user
       // is not held to one history's worth per commit).
@@ -304,51 +315,6 @@ export class ShardSupervisor {
     }
   }
 
-  /**
-   * Commits judged chunks in one transaction: their alerts, then decisions, aggregates, dead
-   * letters and the consumed offsets together. A retry sends the same records: the sink makes a
-   * transaction of unknown outcome final before it tries again.
-   */
-  private async commitWithRetry(chunks: readonly JudgedChunk<Judged>[], control: BatchControl): Promise<void> {
-    const { metrics } = this.deps;
-    const timer = metrics.batchSeconds.startTimer();
-    const judged = chunks.length === 1 ? chunks[0]!.judged : mergeJudged(chunks.map((c) => c.judged));
-    const offsets = lastOffsets(chunks.map((c) => c.chunk));
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // Alerts go out before the commit: a crash in between redelivers the events, and the
-        // alert's Nats-Msg-Id makes JetStream drop the second copy.
-        await Promise.all(judged.alerts.map((a) => this.deps.alerts.publish(a.alert, a.traceparent)));
-        const span = startRound('risk.transaction', SpanKind.PRODUCER, judged.spans, { 'risk.shard': this.shard, 'risk.records': judged.records.length });
-        try {
-          await this.deps.sink.commit(judged.records, offsets);
-        } catch (err) {
-          endSpan(span, err);
-          throw err;
-        }
-        endSpan(span);
-        // One partition per topic on a shard: the topic names it.
-        this.lastCommitAt = this.deps.supervision.clock();
-        this.round.writeDueSnapshots();
-        this.positions.committed(offsets);
-        timer();
-        endJudged(judged);
-        metrics.transactions.inc({ kind: 'input' });
-        for (const c of chunks) this.countCommitted(c.chunk.records, c.judged);
-        return;
-      } catch (err) {
-        // What was journaled stays journaled: its snapshots are good whether or not the commit was.
-        this.round.writeDueSnapshots();
-        try {
-          await this.beforeRetry(err, attempt, judged.records.length, control, 'transaction failed');
-        } catch (final) {
-          endJudged(judged, final);
-          throw final;
-        }
-      }
-    }
-  }
-
   /** Throws when a failure is final; else waits the backoff before the next attempt. */
   private async beforeRetry(err: unknown, attempt: number, records: number, control: BatchControl, what: string): Promise<void> {
     const code = errorCode(err);
@@ -364,14 +330,4 @@ export class ShardSupervisor {
     await control.heartbeat();
   }
 
-  private countCommitted(consumed: readonly InputRecord[], judged: Judged): void {
-    const { metrics } = this.deps;
-    const perTopic = new Map<string, number>();
-    for (const rec of consumed) perTopic.set(rec.topic, (perTopic.get(rec.topic) ?? 0) + 1);
-    for (const [topic, n] of perTopic) metrics.eventsConsumed.inc({ topic }, n);
-    for (const decision of judged.verdicts) metrics.decisions.inc({ decision });
-    for (const [live, shadow] of judged.shadows) metrics.shadowDecisions.inc({ live, shadow });
-    for (const code of judged.dlqCodes) metrics.dlq.inc({ code });
-    for (const a of judged.alerts) metrics.alertsPublished.inc({ decision: a.alert.decision });
-  }
 }
