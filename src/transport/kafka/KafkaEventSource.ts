@@ -57,6 +57,7 @@ export class KafkaEventSource implements EventSource {
       rebalanceTimeout: k.rebalanceTimeoutMs,
       heartbeatInterval: k.heartbeatIntervalMs,
       maxBytesPerPartition: k.maxBytesPerPartition,
+      minBytes: k.fetchMinBytes,
       maxWaitTimeInMs: k.fetchMaxWaitMs,
       readUncommitted: false,
       allowAutoTopicCreation: false,

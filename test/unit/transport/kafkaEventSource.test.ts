@@ -1,8 +1,9 @@
 /**
- * The consumer's fetch wait. kafkajs sleeps maxWaitTimeInMs (default 5 s) when every partition of
- * a broker is paused, and a partition resumed meanwhile also waits for the fetch in flight: a
- * shard that paused its partitions for back-pressure stalled for up to 5 s after it had caught up.
- * The engine gives the consumer `kafka.fetchMaxWaitMs` (100 ms unless set).
+ * The consumer's fetch. kafkajs sleeps maxWaitTimeInMs (default 5 s) when every partition of a
+ * broker is paused, and a partition resumed meanwhile also waits for the fetch in flight: a shard
+ * that paused its partitions for back-pressure stalled for up to 5 s after it had caught up. And
+ * with minBytes 1 a consumer that keeps up fetches again for every record or two. The engine gives
+ * the consumer `kafka.fetchMinBytes` and `kafka.fetchMaxWaitMs` (64 KiB, 10 ms unless set).
  */
 import test from 'ava';
 import sinon from 'sinon';
@@ -28,13 +29,15 @@ function stubKafka() {
 
 const listener = { onAssigned: async () => {}, onRevoked: async () => {}, onBatch: async () => {} };
 
-test('the consumer waits at most kafka.fetchMaxWaitMs for a fetch, 100 ms by default', async (t) => {
+test('a fetch waits for kafka.fetchMinBytes, at most kafka.fetchMaxWaitMs: 64 KiB and 10 ms by default', async (t) => {
   const { kafka } = stubKafka();
   const settings = loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' });
-  t.is(settings.kafka.fetchMaxWaitMs, 100);
+  t.is(settings.kafka.fetchMaxWaitMs, 10);
+  t.is(settings.kafka.fetchMinBytes, 65_536);
   const source = new KafkaEventSource(kafka as unknown as Kafka, {} as Admin, settings.kafka, createLogger('silent'));
   await source.start(listener as never);
-  t.is(kafka.consumer.firstCall.args[0].maxWaitTimeInMs, 100);
+  t.is(kafka.consumer.firstCall.args[0].maxWaitTimeInMs, 10);
+  t.is(kafka.consumer.firstCall.args[0].minBytes, 65_536);
 });
 
 test('kafka.fetchMaxWaitMs is bounded: 0 (a busy loop) and more than kafkajs default are refused', (t) => {
