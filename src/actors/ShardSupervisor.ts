@@ -329,5 +329,4 @@ export class ShardSupervisor {
     // consumer can rejoin (nothing was committed; the records come again to their owner).
     await control.heartbeat();
   }
-
 }

@@ -26,7 +26,7 @@ export interface ShardTransactionDeps {
 }
 
 /** Per partition, the offset of the last chunk that touches it. */
-export function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
+function lastOffsets(chunks: readonly Chunk[]): ConsumedOffset[] {
   if (chunks.length === 1) return chunks[0]!.offsets;
   const last = new Map<string, ConsumedOffset>();
   for (const c of chunks) for (const o of c.offsets) last.set(partitionKey(o), o);
