@@ -42,25 +42,40 @@ local head = head_of(KEYS[2], KEYS[3])
 // head check and the write (a user whose head moved is refused alone: {2, head}), the decision
 // index and the shadow counts of its entries. One call per round, not one per user: one command
 // and one reply for the client to handle, one script invocation for Redis.
-// ARGV: epoch, the index's expiry (s), the number of users, then per user: journal key, snapshots
-// key, first sequence number, n, n envelopes, m, m index arguments ((key, userId, value) triples),
-// s, s shadow-count arguments ((hash key, field, increment) triples). ZADD's arguments go through
-// unpack(), bounded by Lua's C stack: they are added in slices of 500.
+// ARGV: epoch, the index's expiry (s), the number of users, then the round packed into one string
+// (packRound): per user, journal key, snapshots key, first sequence number, n, n envelopes, m, m
+// index arguments ((key, userId, value) triples), s, s shadow-count arguments ((hash key, field,
+// increment) triples), each as a 4-byte big-endian length and its bytes. One argument rather than
+// ten per user: the client encoded each argument into the command text piece by piece (a fifth
+// of the round's allocation in a catch-up), the packed round is written once into one buffer.
+// ZADD's arguments go through unpack(), bounded by Lua's C stack: they are added in slices of 500.
 // Reply: {1, epoch} when fenced; else per user, in order, {status, value} flattened.
 const APPEND_ROUND_LUA = `${HEAD_OF}
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current > tonumber(ARGV[1]) then return {1, current} end
 local ttl = ARGV[2]
 local users = tonumber(ARGV[3])
+local packed = ARGV[4]
+local pos = 1
+local function take()
+  local s
+  s, pos = struct.unpack('>I4c0', packed, pos)
+  return s
+end
 local out = {}
-local k = 4
 for u = 1, users do
-  local jkey = ARGV[k]
-  local skey = ARGV[k + 1]
-  local first = tonumber(ARGV[k + 2])
-  local n = tonumber(ARGV[k + 3])
-  local m = tonumber(ARGV[k + 4 + n])
-  local s = tonumber(ARGV[k + 5 + n + m])
+  local jkey = take()
+  local skey = take()
+  local first = tonumber(take())
+  local n = tonumber(take())
+  local envelopes = {}
+  for j = 1, n do envelopes[j] = take() end
+  local m = tonumber(take())
+  local index = {}
+  for j = 1, m do index[j] = take() end
+  local s = tonumber(take())
+  local shadow = {}
+  for j = 1, s do shadow[j] = take() end
   local head = head_of(jkey, skey)
   if first ~= head + 1 then
     out[#out + 1] = 2
@@ -71,28 +86,21 @@ for u = 1, users do
       local args = {}
       for j = i, math.min(i + 499, n) do
         args[#args + 1] = first + j - 1
-        args[#args + 1] = ARGV[k + 3 + j]
+        args[#args + 1] = envelopes[j]
       end
       redis.call('ZADD', jkey, unpack(args))
       i = i + 500
     end
-    local x = k + 5 + n
-    local last_index = x + m - 1
-    while x <= last_index do
-      redis.call('HSET', ARGV[x], ARGV[x + 1], ARGV[x + 2])
-      redis.call('EXPIRE', ARGV[x], ttl)
-      x = x + 3
+    for x = 1, m, 3 do
+      redis.call('HSET', index[x], index[x + 1], index[x + 2])
+      redis.call('EXPIRE', index[x], ttl)
     end
-    x = k + 6 + n + m
-    local last_count = x + s - 1
-    while x <= last_count do
-      redis.call('HINCRBY', ARGV[x], ARGV[x + 1], ARGV[x + 2])
-      x = x + 3
+    for x = 1, s, 3 do
+      redis.call('HINCRBY', shadow[x], shadow[x + 1], shadow[x + 2])
     end
     out[#out + 1] = 0
     out[#out + 1] = head + n
   end
-  k = k + 6 + n + m + s
 end
 return out
 `;
@@ -158,16 +166,51 @@ export interface RoundAppend {
   shadow: string[];
 }
 
+/**
+ * A round's users as the append script reads them: every field a 4-byte big-endian byte length and
+ * its UTF-8 bytes, in the order of the script's ARGV comment. Written straight into one buffer
+ * sized for the worst case (3 bytes per UTF-16 unit), so that each text is read once, when it is
+ * written: measuring it first (Buffer.byteLength) cost more than writing it.
+ */
+export function packRound(users: readonly RoundAppend[]): Buffer {
+  let bound = 0;
+  const count = (text: string): void => void (bound += 4 + 3 * text.length);
+  for (const u of users) {
+    count(u.journalKey);
+    count(u.snapshotsKey);
+    bound += 4 * (4 + 20);
+    u.envelopes.forEach(count);
+    u.index.forEach(count);
+    u.shadow.forEach(count);
+  }
+  const buf = Buffer.allocUnsafe(bound);
+  let at = 0;
+  const put = (text: string): void => {
+    const n = buf.write(text, at + 4);
+    buf.writeUInt32BE(n, at);
+    at += 4 + n;
+  };
+  for (const u of users) {
+    put(u.journalKey);
+    put(u.snapshotsKey);
+    put(String(u.first));
+    put(String(u.envelopes.length));
+    u.envelopes.forEach(put);
+    put(String(u.index.length));
+    u.index.forEach(put);
+    put(String(u.shadow.length));
+    u.shadow.forEach(put);
+  }
+  return buf.subarray(0, at);
+}
+
 export const scripts = {
   journalAppendRound: defineScript({
     SCRIPT: APPEND_ROUND_LUA,
     NUMBER_OF_KEYS: 1,
     parseCommand(parser: CommandParser, epochKey: string, epoch: number, ttlSeconds: number, users: readonly RoundAppend[]) {
       parser.pushKey(epochKey);
-      parser.push(String(epoch), String(ttlSeconds), String(users.length));
-      for (const u of users) {
-        parser.push(u.journalKey, u.snapshotsKey, String(u.first), String(u.envelopes.length), ...u.envelopes, String(u.index.length), ...u.index, String(u.shadow.length), ...u.shadow);
-      }
+      parser.push(String(epoch), String(ttlSeconds), String(users.length), packRound(users));
     },
     transformReply: (reply: unknown) => (reply as unknown[]).map(Number),
   }),
