@@ -74,6 +74,7 @@ interface Args {
   compression: Compression;
   maxBytesPerPartition: number;
   commitIntervalMs?: number;
+  engineCompression?: string;
   engineNode?: string;
   profile: boolean;
   profileTracing: boolean;
@@ -122,6 +123,7 @@ const args = new Command('bench')
   )
   .option('--engine-node <path>', "the Node binary the engines run on (default: the bench's own); e.g. Node 24 from scripts/node24.sh install")
   .option('--commit-interval-ms <n>', "the engines' kafka.commitIntervalMs (default: config/default.json's)", integerArg(0, 60_000))
+  .option('--engine-compression <codec>', "the engines' kafka.compression, what they write with: none, gzip, snappy, lz4, zstd (default: config/default.json's)")
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
   .option('--profile-latency', "run (d)'s engine under the V8 CPU profiler while its load is offered, to see where latency goes", false)
@@ -161,7 +163,11 @@ const engineNode = args.engineNode ? { node: args.engineNode } : {};
 const engineNodeVersion = execFileSync(args.engineNode ?? process.execPath, ['--version'], { encoding: 'utf8' }).trim();
 
 /** Over config/default.json for every engine of the run; the baseline uses the same fetch size. */
-const kafkaConfig = { maxBytesPerPartition: args.maxBytesPerPartition, ...(args.commitIntervalMs === undefined ? {} : { commitIntervalMs: args.commitIntervalMs }) };
+const kafkaConfig = {
+  maxBytesPerPartition: args.maxBytesPerPartition,
+  ...(args.commitIntervalMs === undefined ? {} : { commitIntervalMs: args.commitIntervalMs }),
+  ...(args.engineCompression === undefined ? {} : { compression: args.engineCompression }),
+};
 
 mkdirSync(RESULTS, { recursive: true });
 const workDir = RESULTS;

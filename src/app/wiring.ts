@@ -127,7 +127,7 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
       log.child({ component: 'alerts' }),
     );
     opened.push(alerts);
-    const ingest = await KafkaIngestSink.open(kafka);
+    const ingest = await KafkaIngestSink.open(kafka, settings.kafka.compression);
     opened.push(ingest);
     const source = withFaults(new KafkaEventSource(kafka, admin, settings.kafka, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
     const decisionFeed = new KafkaDecisionFeed(kafka, { topic: settings.kafka.topics.decisions, groupPrefix: `${settings.kafka.groupId}.decide.${settings.instanceId}` }, log.child({ component: 'decisions' }));

@@ -3,10 +3,11 @@
  * together with the consumed offsets (`sendOffsets`). The transactional id is per shard and the
  * same on every instance, so the next owner of a shard fences the previous owner's producer.
  */
-import { Partitioners, type Admin, type ICustomPartitioner, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type Admin, type CompressionTypes, type ICustomPartitioner, type Kafka, type Producer } from 'kafkajs';
 import type { KafkaSettings } from '../../config/settings.ts';
 import { shardOf } from '../../domain/shardOf.ts';
 import { EngineError } from '../../errors.ts';
+import { compressionType } from './codecs.ts';
 import type { ConsumedOffset, OutputRecord, ShardSink } from '../ports.ts';
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
@@ -56,7 +57,7 @@ export class KafkaShardSink implements ShardSink {
   private async transact(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
     const tx = await this.producer.transaction();
     try {
-      if (records.length) await tx.sendBatch({ acks: -1, topicMessages: topicMessages(records, this.partitions) });
+      if (records.length) await tx.sendBatch({ acks: -1, compression: compressionType(this.kafkaSettings.compression), topicMessages: topicMessages(records, this.partitions) });
       if (offsets.length) {
         const topics = [...groupBy(offsets, (o) => o.topic)].map(([topic, os]) => ({ topic, partitions: os.map(({ partition, offset }) => ({ partition, offset })) }));
         await tx.sendOffsets({ consumerGroupId: this.kafkaSettings.groupId, topics });
@@ -151,16 +152,19 @@ function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string
 
 /** Producer for HTTP ingestion: idempotent (no duplicates on retry), acks from all replicas. */
 export class KafkaIngestSink {
-  private constructor(private readonly producer: Producer) {}
+  private constructor(
+    private readonly producer: Producer,
+    private readonly compression: CompressionTypes,
+  ) {}
 
-  static async open(kafka: Kafka): Promise<KafkaIngestSink> {
+  static async open(kafka: Kafka, compression: KafkaSettings['compression']): Promise<KafkaIngestSink> {
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
     await producer.connect();
-    return new KafkaIngestSink(producer);
+    return new KafkaIngestSink(producer, compressionType(compression));
   }
 
   async send(records: readonly OutputRecord[]): Promise<void> {
-    await this.producer.sendBatch({ acks: -1, topicMessages: topicMessages(records) });
+    await this.producer.sendBatch({ acks: -1, compression: this.compression, topicMessages: topicMessages(records) });
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { compressFrame, decompressFrame } from 'lz4-napi';
 import { decompress as fzstdDecompress } from 'fzstd';
 import * as zlib from 'node:zlib';
 import { promisify } from 'node:util';
+import type { KafkaSettings } from '../../config/settings.ts';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
@@ -48,6 +49,12 @@ export const zstdCodec: Codec = () => ({
     return zstdDecompressNative ? zstdDecompressNative(buffer) : Buffer.from(fzstdDecompress(buffer));
   },
 });
+
+/** kafkajs's code of each `kafka.compression` setting. */
+export function compressionType(name: KafkaSettings['compression']): kafkajs.CompressionTypes {
+  const types = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD };
+  return types[name];
+}
 
 let registered = false;
 
