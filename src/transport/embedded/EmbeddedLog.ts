@@ -1,7 +1,11 @@
 /**
  * The embedded stand-in for Kafka: a durable, partitioned, append-only log in one LMDB environment
  * (`<DATA_DIR>/log`), with four databases:
- *   records  [topic, partition, offset] -> { k: key, v: value, h: headers, t: timestamp }
+ *   records  [topic, partition, offset] -> { k: key, v: value, h: headers, t: timestamp }, or a run:
+ *                                          the records one write put on the partition, from that
+ *                                          offset on, as an array (one LMDB put per partition and
+ *                                          write rather than one per record: the puts were a tenth
+ *                                          of the embedded engine's thread)
  *   heads    [topic, partition]         -> next offset to assign (kept apart from the records so
  *                                          that trimming old records, later, cannot reuse offsets)
  *   offsets  [group, topic, partition]  -> committed offset (the next one to read)
@@ -76,6 +80,13 @@ interface StoredRecord {
   t: number;
 }
 
+/** What a key holds: one record (every value of the first layout), or a run of them from the key's offset on. */
+type StoredValue = StoredRecord | StoredRecord[];
+
+const recordsOf = (value: StoredValue): StoredRecord[] => (Array.isArray(value) ? value : [value]);
+/** A run's records share the time of the write that stored them. */
+const timeOf = (value: StoredValue): number => (Array.isArray(value) ? value[0]!.t : value.t);
+
 type RecordKey = [topic: string, partition: number, offset: number];
 type PartitionKey = [topic: string, partition: number];
 type GroupKey = [group: string, topic: string, partition: number];
@@ -90,7 +101,7 @@ type PartitionFloor = [topic: string, partition: number, floor: number];
 export class EmbeddedLog {
   readonly dir: string;
   readonly #root: RootDatabase;
-  readonly #records: Database<StoredRecord, RecordKey>;
+  readonly #records: Database<StoredValue, RecordKey>;
   readonly #heads: Database<number, PartitionKey>;
   readonly #offsets: Database<number, GroupKey>;
   readonly #topics: Database<number, string>;
@@ -123,7 +134,7 @@ export class EmbeddedLog {
     // fsync follows the commit (overlappingSync), so a power loss may lose the newest commits
     // but never corrupts the file. The cache stays off: child transactions need that.
     this.#root = open({ path: options.dir, maxDbs: 4, cache: false, overlappingSync: true, noSync: false });
-    this.#records = this.#root.openDB<StoredRecord, RecordKey>('records', {});
+    this.#records = this.#root.openDB<StoredValue, RecordKey>('records', {});
     this.#heads = this.#root.openDB<number, PartitionKey>('heads', {});
     this.#offsets = this.#root.openDB<number, GroupKey>('offsets', {});
     this.#topics = this.#root.openDB<number, string>('topics', {});
@@ -208,17 +219,27 @@ export class EmbeddedLog {
     this.#assertOpen();
     const from = parseOffset(fromOffset);
     const out: InputRecord[] = [];
-    const range = this.#records.getRange({ start: [topic, partition, from], end: [topic, partition, Number.MAX_SAFE_INTEGER], limit: maxRecords });
-    for (const { key, value: r } of range) {
-      out.push({
-        topic,
-        partition,
-        offset: String(key[2]),
-        key: r.k === null ? null : Buffer.from(r.k, 'utf8'),
-        value: Buffer.from(r.v, 'utf8'),
-        headers: { ...r.h },
-        timestamp: r.t,
-      });
+    if (maxRecords <= 0) return out;
+    // The run that holds `from` may start before it.
+    let first = from;
+    for (const { key, value } of this.#records.getRange({ start: [topic, partition, from], end: [topic, partition], reverse: true, limit: 1 })) {
+      if (key[2] + recordsOf(value).length > from) first = key[2];
+    }
+    for (const { key, value } of this.#records.getRange({ start: [topic, partition, first], end: [topic, partition, Number.MAX_SAFE_INTEGER] })) {
+      const run = recordsOf(value);
+      for (let i = Math.max(0, from - key[2]); i < run.length; i++) {
+        const r = run[i]!;
+        out.push({
+          topic,
+          partition,
+          offset: String(key[2] + i),
+          key: r.k === null ? null : Buffer.from(r.k, 'utf8'),
+          value: Buffer.from(r.v, 'utf8'),
+          headers: { ...r.h },
+          timestamp: r.t,
+        });
+        if (out.length >= maxRecords) return out;
+      }
     }
     return out;
   }
@@ -290,8 +311,8 @@ export class EmbeddedLog {
     const committedOffsets = offsets.map((o) => ({ key: [group ?? '', o.topic, o.partition] as GroupKey, at: parseOffset(o.offset) }));
     const now = this.#now();
     const { positions, ends } = await this.#root.childTransaction(() => {
-      // Per partition written, its next offset: read once, stored once, whatever the records.
-      const ends = new Map<string, { topic: string; partition: number; next: number }>();
+      // Per partition written, its next offset (read once, stored once) and its run of records (one put).
+      const ends = new Map<string, { topic: string; partition: number; next: number; first: number; run: StoredRecord[] }>();
       const positions: LogPosition[] = [];
       for (const { key, at } of committedOffsets) void this.#offsets.put(key, at);
       for (const { record: r, partition } of placed) {
@@ -299,15 +320,19 @@ export class EmbeddedLog {
         let end = ends.get(at);
         if (!end) {
           if (this.#topics.get(r.topic) === undefined) void this.#topics.put(r.topic, this.partitionsOf(r.topic));
-          ends.set(at, (end = { topic: r.topic, partition, next: this.#heads.get([r.topic, partition]) ?? 0 }));
+          const next = this.#heads.get([r.topic, partition]) ?? 0;
+          ends.set(at, (end = { topic: r.topic, partition, next, first: next, run: [] }));
         }
         const offset = end.next++;
         const stored: StoredRecord = { k: r.key, v: r.value, t: now };
         if (r.headers && Object.keys(r.headers).length > 0) stored.h = r.headers;
-        void this.#records.put([r.topic, partition, offset], stored);
+        end.run.push(stored);
         positions.push({ topic: r.topic, partition, offset: String(offset) });
       }
-      for (const end of ends.values()) void this.#heads.put([end.topic, end.partition], end.next);
+      for (const end of ends.values()) {
+        void this.#records.put([end.topic, end.partition, end.first], end.run.length === 1 ? end.run[0]! : end.run);
+        void this.#heads.put([end.topic, end.partition], end.next);
+      }
       return { positions, ends: [...ends.values()].map(({ topic, partition, next }): AppendNotice => ({ topic, partition, endOffset: String(next) })) };
     });
     if (this.#retention) {
@@ -358,29 +383,48 @@ export class EmbeddedLog {
   /** Runs inside a write transaction: floors and sizes are those of the state it writes. */
   #trimChunk(cutoff: number, maxBytes: number): { removed: number; bytes: number } {
     const floors = this.#floors();
-    // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
-    const expired: RecordKey[] = [];
+    let removed = 0;
     for (const [topic, partition, floor] of floors) {
-      if (expired.length >= TRIM_CHUNK) break;
+      if (removed >= TRIM_CHUNK) break;
       // Appends stamp records in offset order, so a partition's expired records come first.
-      for (const { key, value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor], limit: TRIM_CHUNK - expired.length })) {
-        if (value.t >= cutoff) break;
-        expired.push(key);
-      }
+      removed += this.#trimPartition(topic, partition, floor, TRIM_CHUNK - removed, (value) => timeOf(value) < cutoff);
     }
-    for (const key of expired) void this.#records.remove(key);
-    let removed = expired.length;
     let bytes = pagesBytes(this.#records.getStats());
     while (bytes > maxBytes && removed < TRIM_CHUNK) {
       const oldest = this.#oldestTrimmable(floors);
       if (!oldest) break;
       const [topic, partition, floor] = oldest;
-      const step = [...this.#records.getKeys({ start: [topic, partition, 0], end: [topic, partition, floor], limit: Math.min(BYTES_STEP, TRIM_CHUNK - removed) })];
-      for (const key of step) void this.#records.remove(key);
-      removed += step.length;
+      const step = this.#trimPartition(topic, partition, floor, Math.min(BYTES_STEP, TRIM_CHUNK - removed), () => true);
+      if (step === 0) break;
+      removed += step;
       bytes = pagesBytes(this.#records.getStats());
     }
     return { removed, bytes };
+  }
+
+  /**
+   * Removes up to `budget` of the partition's first records below `floor`, while `expired` holds
+   * for the value they are in; returns how many. A run cut by the floor or the budget keeps its
+   * rest, stored again under its first remaining offset: what stays is exactly what a log of
+   * single records would keep.
+   */
+  #trimPartition(topic: string, partition: number, floor: number, budget: number, expired: (value: StoredValue) => boolean): number {
+    // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
+    const cut: { key: RecordKey; run: StoredRecord[]; n: number }[] = [];
+    let removed = 0;
+    for (const { key, value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor] })) {
+      if (removed >= budget || !expired(value)) break;
+      const run = recordsOf(value);
+      const n = Math.min(run.length, floor - key[2], budget - removed);
+      cut.push({ key, run, n });
+      removed += n;
+    }
+    for (const { key, run, n } of cut) {
+      void this.#records.remove(key);
+      const rest = run.slice(n);
+      if (rest.length > 0) void this.#records.put([topic, partition, key[2] + n], rest.length === 1 ? rest[0]! : rest);
+    }
+    return removed;
   }
 
   /** The partition whose first record below its floor is the oldest of all; null when none has one. */
@@ -390,7 +434,8 @@ export class EmbeddedLog {
     for (const entry of floors) {
       const [topic, partition, floor] = entry;
       for (const { value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor], limit: 1 })) {
-        if (value.t < oldestAt) [oldest, oldestAt] = [entry, value.t];
+        const at = timeOf(value);
+        if (at < oldestAt) [oldest, oldestAt] = [entry, at];
       }
     }
     return oldest;

@@ -105,19 +105,20 @@ test('a commit that fails inside its transaction leaves neither records nor offs
   const notices: unknown[] = [];
   log.onAppend((n) => notices.push(n));
 
-  // A record whose value cannot be read fails the transaction after its offsets and the
-  // records before it were written (the getter checks that), so all of that must roll back.
+  // A record whose value cannot be read fails the transaction after its offsets were written
+  // (the getter checks that), so they must roll back. (A partition's records are put together,
+  // after the last one was read: none of this commit's is in yet.)
   let seenInside: (string | null)[] = [];
   const poisoned = { topic: 'risk-decisions', key: 'u' } as OutputRecord;
   const value = sinon.stub().callsFake(() => {
-    // Records in the partition so far: the one before and the first of this commit.
+    // The offsets of this commit, and the records in the partition so far: the one before.
     seenInside = [log.committed('g', T, 0), String(log.read('risk-decisions', 0, '0', 10).length)];
     throw new Error('disk on fire');
   });
   Object.defineProperty(poisoned, 'value', { get: value, enumerable: true });
   await t.throwsAsync(log.commit([event('risk-decisions', 'u', 1), poisoned], [{ topic: T, partition: 0, offset: '5' }], 'g'), { message: 'disk on fire' });
 
-  t.deepEqual(seenInside, ['5', '2'], 'the failure came inside the transaction, after the offsets and the first record');
+  t.deepEqual(seenInside, ['5', '1'], 'the failure came inside the transaction, after the offsets');
   t.is(log.endOffset('risk-decisions', 0), '1');
   t.deepEqual(log.read('risk-decisions', 0, '0', 10).map((r) => r.offset), ['0']);
   t.is(log.committed('g', T, 0), '1');
@@ -168,4 +169,25 @@ test('append notices name the partition and its new end', async (t) => {
   off();
   await log.append([event(T, 'a', 2)]);
   t.is(notices.length, 1);
+});
+
+test('a read may start inside the records of one write and run on into the next, whatever their layout', async (t) => {
+  const log = new EmbeddedLog({ dir: tempDir(t), partitions: 1 });
+  t.teardown(() => log.close());
+  // One record per write (how the first layout stored every record: a key each), then writes of several.
+  await log.append([event(T, 'u', 0)]);
+  await log.append([event(T, 'u', 1)]);
+  await log.append([2, 3, 4, 5, 6].map((i) => event(T, 'u', i)));
+  await log.append([7, 8, 9].map((i) => event(T, 'u', i)));
+  const values = (from: string, max: number) => log.read(T, 0, from, max).map((r) => `${r.offset}=${r.value!.toString('utf8')}`);
+  const expected = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `${from + i}=${event(T, 'u', from + i).value}`);
+  t.deepEqual(values('0', 100), expected(0, 10));
+  t.deepEqual(values('4', 2), expected(4, 6), 'inside a run, stopping inside it');
+  t.deepEqual(values('5', 4), expected(5, 9), 'from inside one run into the next');
+  t.deepEqual(values('1', 3), expected(1, 4), 'from a single record into a run');
+  t.deepEqual(values('9', 5), expected(9, 10));
+  t.deepEqual(values('10', 5), []);
+  t.deepEqual(values('3', 0), []);
+  t.is(log.startOffset(T, 0), '0');
+  t.is(log.endOffset(T, 0), '10');
 });
