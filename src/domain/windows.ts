@@ -48,7 +48,7 @@ function addEvent(open: readonly OpenWindow[], at: Placement, t: number, riskSco
   const current = open.find((o) => o.start === at.start);
   if (current === undefined) {
     const created = { start: at.start, end: at.end, eventCount: 1, riskUnits: units, maxRiskScore: riskScore, firstEventTime: t, lastEventTime: t };
-    return [...open, created].sort((a, b) => a.start - b.start);
+    return withWindow(open, created);
   }
   const updated: OpenWindow = {
     start: current.start,
@@ -60,6 +60,24 @@ function addEvent(open: readonly OpenWindow[], at: Placement, t: number, riskSco
     lastEventTime: Math.max(current.lastEventTime, t),
   };
   return open.map((o) => (o === current ? updated : o));
+}
+
+/**
+ * `open` (in start order) with `created` in its place: a copy and an insert, where a sort of the
+ * copy allocated its own work space for every event that opened a window.
+ */
+function withWindow(open: readonly OpenWindow[], created: OpenWindow): OpenWindow[] {
+  const out: OpenWindow[] = [];
+  let placed = false;
+  for (const o of open) {
+    if (!placed && created.start < o.start) {
+      out.push(created);
+      placed = true;
+    }
+    out.push(o);
+  }
+  if (!placed) out.push(created);
+  return out;
 }
 
 /** What an accepted event does to the windows: where it goes and which windows it closes. */

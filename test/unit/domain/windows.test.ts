@@ -59,6 +59,14 @@ test('two windows can be open at once, and close in order', (t) => {
   t.deepEqual(accepted(later.outcomes[0]).aggregates.map((a) => a.windowStart), [T0, T0 + 5 * MIN]);
 });
 
+test('a late event that opens an earlier window puts it before the open one: open windows stay in start order', (t) => {
+  // Within the allowed lateness of the first event, the second opens the window before it.
+  const r = run([at(5 * MIN + 10_000), at(4 * MIN + 50_000)]);
+  t.deepEqual(r.state.windows.open.map((o) => o.start), [T0, T0 + 5 * MIN]);
+  const later = play([at(20 * MIN)], { rules }, r.state);
+  t.deepEqual(accepted(later.outcomes[0]).aggregates.map((a) => [a.windowStart, a.eventCount]), [[T0, 1], [T0 + 5 * MIN, 1]]);
+});
+
 test('a too-late event is decided and counted in lateEvents, not in a window', (t) => {
   const r = run([at(MIN), at(6 * MIN), at(2 * MIN, 1)]);
   const late = accepted(r.outcomes[2]);
