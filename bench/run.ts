@@ -60,7 +60,7 @@ import { buildEngine, EngineChild } from './lib/engineChild.ts';
 import { postNdjson, splitByUser } from './lib/httpClients.ts';
 import { baselineConsume, createEngineTopics, deleteTopics, endOffsets, followDecisions, totalOf, waitCaughtUp, type DecisionSeen, type Ends } from './lib/kafka.ts';
 import { startOtlpSink } from './lib/otlpSink.ts';
-import { summarizeProfile, type ProfileSummary } from './lib/profile.ts';
+import { heapProfileFile, summarizeHeapProfile, summarizeProfile, type HeapSummary, type ProfileSummary } from './lib/profile.ts';
 
 interface Args {
   events: number;
@@ -77,6 +77,7 @@ interface Args {
   engineCompression?: string;
   engineNode?: string;
   profile: boolean;
+  profileHeap: boolean;
   profileTracing: boolean;
   profileLatency: boolean;
   keep: boolean;
@@ -125,6 +126,7 @@ const args = new Command('bench')
   .option('--commit-interval-ms <n>', "the engines' kafka.commitIntervalMs (default: config/default.json's)", integerArg(0, 60_000))
   .option('--engine-compression <codec>', "the engines' kafka.compression, what they write with: none, gzip, snappy, lz4, zstd (default: config/default.json's)")
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
+  .option('--profile-heap', 'with --profile: also sample what the profiled (b) allocates (<id>.heapprofile, the top allocating frames in bytes per event in the report)', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
   .option('--profile-latency', "run (d)'s engine under the V8 CPU profiler while its load is offered, to see where latency goes", false)
   .option('--keep', 'keep the topics and Redis keys of the run', false)
@@ -193,6 +195,8 @@ function latencyStats(values: number[]): { p50: number; p99: number; p999: numbe
 interface CatchUpOptions {
   /** Profile the engine from ready to caught up into this file. */
   profileFile?: string;
+  /** With profileFile: also sample its allocations (heapProfileFile(profileFile)). */
+  heapProfile?: boolean;
   env?: Record<string, string>;
   /** `start --workers N`: ready once every worker is; metrics summed over them. */
   workers?: number;
@@ -210,7 +214,7 @@ function progressOf(samples: readonly { at: number; committed: number }[], ready
 
 /** Catch-up of a backlog by a fresh engine child: events/s from ready (group joined) to all offsets committed. */
 async function catchUp(label: string, groupId: string, topics: ReturnType<typeof topicsOf>, ends: Ends, options: CatchUpOptions = {}) {
-  const { profileFile, env, workers = 1 } = options;
+  const { profileFile, heapProfile = false, env, workers = 1 } = options;
   statePrefixes.push(groupId);
   const spawnedAt = Date.now();
   const child = await EngineChild.start({ ...engineNode, id, topics, brokers: BROKERS, groupId, statePrefix: groupId, workDir, kafkaConfig, env, ...(workers > 1 ? { args: ['--workers', String(workers)] } : {}) });
@@ -221,7 +225,7 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
   let firstReady: { at: number; cpu: ReturnType<typeof child.procStats> } | null = null;
   const allReadyAt = await child.ready(60_000 * workers, workers, () => (firstReady = { at: Date.now(), cpu: child.procStats() }));
   const readyAt = workers > 1 && firstReady ? (firstReady as { at: number }).at : allReadyAt;
-  if (profileFile) await child.startProfile();
+  if (profileFile) await child.startProfile(heapProfile);
   const cpu0 = workers > 1 && firstReady ? (firstReady as { cpu: ReturnType<typeof child.procStats> }).cpu : child.procStats();
   const total = totalOf(ends);
   let lastSay = 0;
@@ -784,13 +788,18 @@ try {
   }
 
   // ---- profile -------------------------------------------------------------------------------
-  let profile: (ProfileSummary & { eventsPerSecond: number }) | null = null;
+  let profile: (ProfileSummary & { eventsPerSecond: number; heap?: HeapSummary }) | null = null;
   if (args.profile) {
-    say('profile: (b) again with the V8 CPU profiler on from ready to caught up');
+    say(`profile: (b) again with the V8 CPU profiler${args.profileHeap ? ' and allocation sampling' : ''} on from ready to caught up`);
     const kept = join(RESULTS, `${id}.cpuprofile`);
-    const { result: p } = await catchUp('(profile)', `${id}-p`, A, ends, { profileFile: kept });
+    const { result: p } = await catchUp('(profile)', `${id}-p`, A, ends, { profileFile: kept, heapProfile: args.profileHeap });
     profile = { ...summarizeProfile(kept), eventsPerSecond: p.eventsPerSecond };
     say(`profile: ${p.eventsPerSecond} events/s under the profiler; written to ${profile.file}`);
+    if (args.profileHeap) {
+      const heap = summarizeHeapProfile(heapProfileFile(kept), args.events);
+      profile.heap = heap;
+      say(`profile: ${heap.bytesPerEvent} bytes allocated per event; most by ${heap.topSelf.slice(0, 5).map((f) => `${f.frame} (${f.bytesPerEvent} B)`).join(', ')}; written to ${heap.file}`);
+    }
   }
   report.profile = profile ?? { status: 'not run (npm run bench -- --profile)' };
 

@@ -153,9 +153,9 @@ export class EngineChild {
     return { ...answer.memory, gc: answer.gc };
   }
 
-  /** Starts the CPU profiler of the child's main thread. */
-  async startProfile(): Promise<void> {
-    await this.request('profile-start');
+  /** Starts the CPU profiler of the child's main thread (and with `heap`, its allocation sampling). */
+  async startProfile(heap = false): Promise<void> {
+    await this.request('profile-start', { heap });
   }
 
   /** Stops it and writes the .cpuprofile to `file`. */

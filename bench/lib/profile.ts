@@ -1,4 +1,7 @@
-/** Reads a V8 .cpuprofile (node --cpu-prof) into the frames that cost the most: self time, inclusive time, per module. */
+/**
+ * Reads a V8 .cpuprofile (node --cpu-prof) into the frames that cost the most: self time,
+ * inclusive time, per module; and a sampling .heapprofile into the frames that allocate the most.
+ */
 import { readFileSync } from 'node:fs';
 
 interface CallFrame {
@@ -99,5 +102,43 @@ export function summarizeProfile(file: string, top = 15): ProfileSummary {
     topSelf: rank(self, top),
     topInclusive: rank(inclusive, top * 2),
     byModule: rank(modules, top),
+  };
+}
+
+/** Where the allocation profile of a run profiled into `cpuProfile` goes. */
+export const heapProfileFile = (cpuProfile: string): string => cpuProfile.replace(/\.cpuprofile$/, '') + '.heapprofile';
+
+interface HeapNode {
+  callFrame: CallFrame;
+  selfSize: number;
+  children: HeapNode[];
+}
+
+export interface HeapSummary {
+  file: string;
+  /** Bytes allocated per event (sampled: objects collected since count too). */
+  bytesPerEvent: number;
+  topSelf: { frame: string; bytesPerEvent: number; share: number }[];
+}
+
+/** The frames that allocated the most, per event, of a sampling heap profile taken over `events` events. */
+export function summarizeHeapProfile(file: string, events: number, top = 15): HeapSummary {
+  const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode };
+  const self = new Map<string, number>();
+  let total = 0;
+  const walk = (node: HeapNode): void => {
+    total += node.selfSize;
+    if (node.selfSize) self.set(frameName(node.callFrame), (self.get(frameName(node.callFrame)) ?? 0) + node.selfSize);
+    for (const child of node.children) walk(child);
+  };
+  walk(head);
+  const perEvent = (bytes: number): number => Math.round(bytes / Math.max(1, events));
+  return {
+    file,
+    bytesPerEvent: perEvent(total),
+    topSelf: [...self]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([frame, bytes]) => ({ frame, bytesPerEvent: perEvent(bytes), share: Number((bytes / Math.max(1, total)).toFixed(4)) })),
   };
 }
