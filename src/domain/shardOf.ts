@@ -14,24 +14,23 @@ export function murmur2(data: Uint8Array): number {
   const length = data.length;
   let h = SEED ^ length;
   const whole = length & ~3;
-  for (let i = 0; i < whole; i += 4) {
-    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
-    k = Math.imul(k, M);
-    k ^= k >>> 24;
-    k = Math.imul(k, M);
-    h = Math.imul(h, M) ^ k;
-  }
-  switch (length & 3) {
-    case 3:
-      h ^= data[whole + 2]! << 16;
-    // falls through
-    case 2:
-      h ^= data[whole + 1]! << 8;
-    // falls through
-    case 1:
-      h ^= data[whole]!;
-      h = Math.imul(h, M);
-  }
+  for (let i = 0; i < whole; i += 4) h = mix(h, data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24));
+  let rest = 0;
+  for (let i = length - 1; i >= whole; i--) rest = (rest << 8) | data[i]!;
+  return finish(h, rest, length & 3);
+}
+
+/** One 4-byte block into the hash. */
+function mix(h: number, k: number): number {
+  k = Math.imul(k, M);
+  k ^= k >>> 24;
+  k = Math.imul(k, M);
+  return Math.imul(h, M) ^ k;
+}
+
+/** The last 1-3 bytes (`rest`, the first of them lowest), then the final avalanche. */
+function finish(h: number, rest: number, restLength: number): number {
+  if (restLength > 0) h = Math.imul(h ^ rest, M);
   h ^= h >>> 13;
   h = Math.imul(h, M);
   h ^= h >>> 15;
@@ -57,26 +56,8 @@ function murmur2OfText(text: string): number {
   for (let i = 0; i < length; i++) if (text.charCodeAt(i) >= 0x80) return murmur2(encoder.encode(text));
   let h = SEED ^ length;
   const whole = length & ~3;
-  for (let i = 0; i < whole; i += 4) {
-    let k = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 8) | (text.charCodeAt(i + 2) << 16) | (text.charCodeAt(i + 3) << 24);
-    k = Math.imul(k, M);
-    k ^= k >>> 24;
-    k = Math.imul(k, M);
-    h = Math.imul(h, M) ^ k;
-  }
-  switch (length & 3) {
-    case 3:
-      h ^= text.charCodeAt(whole + 2) << 16;
-    // falls through
-    case 2:
-      h ^= text.charCodeAt(whole + 1) << 8;
-    // falls through
-    case 1:
-      h ^= text.charCodeAt(whole);
-      h = Math.imul(h, M);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, M);
-  h ^= h >>> 15;
-  return h | 0;
+  for (let i = 0; i < whole; i += 4) h = mix(h, text.charCodeAt(i) | (text.charCodeAt(i + 1) << 8) | (text.charCodeAt(i + 2) << 16) | (text.charCodeAt(i + 3) << 24));
+  let rest = 0;
+  for (let i = length - 1; i >= whole; i--) rest = (rest << 8) | text.charCodeAt(i);
+  return finish(h, rest, length & 3);
 }

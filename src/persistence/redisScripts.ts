@@ -175,37 +175,30 @@ export interface RoundAppend {
  */
 export function packRound(users: readonly RoundAppend[]): Buffer {
   let size = 0;
-  const add = (text: string): void => void (size += 4 + Buffer.byteLength(text));
-  for (const u of users) {
-    add(u.journalKey);
-    add(u.snapshotsKey);
-    add(String(u.first));
-    add(String(u.envelopes.length));
-    u.envelopes.forEach(add);
-    add(String(u.index.length));
-    u.index.forEach(add);
-    add(String(u.shadow.length));
-    u.shadow.forEach(add);
-  }
+  eachField(users, (text) => void (size += 4 + Buffer.byteLength(text)));
   const buf = Buffer.allocUnsafe(size);
   let at = 0;
-  const put = (text: string): void => {
+  eachField(users, (text) => {
     const n = buf.write(text, at + 4);
     buf.writeUInt32BE(n, at);
     at += 4 + n;
-  };
-  for (const u of users) {
-    put(u.journalKey);
-    put(u.snapshotsKey);
-    put(String(u.first));
-    put(String(u.envelopes.length));
-    u.envelopes.forEach(put);
-    put(String(u.index.length));
-    u.index.forEach(put);
-    put(String(u.shadow.length));
-    u.shadow.forEach(put);
-  }
+  });
   return buf;
+}
+
+/** Every field of a round's users, in the order the append script takes them. */
+function eachField(users: readonly RoundAppend[], visit: (text: string) => void): void {
+  for (const u of users) {
+    visit(u.journalKey);
+    visit(u.snapshotsKey);
+    visit(String(u.first));
+    visit(String(u.envelopes.length));
+    for (const e of u.envelopes) visit(e);
+    visit(String(u.index.length));
+    for (const x of u.index) visit(x);
+    visit(String(u.shadow.length));
+    for (const x of u.shadow) visit(x);
+  }
 }
 
 export const scripts = {
