@@ -48,8 +48,8 @@ export function shardOf(userId: string, partitions: number): number {
 
 /**
  * murmur2 of a text's UTF-8 bytes. An ASCII text's bytes are its character codes, read as they
- * are: encoding every key first (a fresh byte array per record written) was the engine's largest
- * single frame after the garbage collector in a catch-up.
+ * are: encoding every key first (a fresh byte array per record written) took 2.6% of the engine's
+ * thread in a catch-up.
  */
 function murmur2OfText(text: string): number {
   const length = text.length;

@@ -46,8 +46,9 @@ local head = head_of(KEYS[2], KEYS[3])
 // (packRound): per user, journal key, snapshots key, first sequence number, n, n envelopes, m, m
 // index arguments ((key, userId, value) triples), s, s shadow-count arguments ((hash key, field,
 // increment) triples), each as a 4-byte big-endian length and its bytes. One argument rather than
-// ten per user: the client encoded each argument into the command text piece by piece (a fifth
-// of the round's allocation in a catch-up), the packed round is written once into one buffer.
+// ten per user: the client encoded each argument into the command text piece by piece and
+// converted that text again for the socket (15% of what a catch-up allocated); the packed round
+// is written once into one buffer.
 // ZADD's arguments go through unpack(), bounded by Lua's C stack: they are added in slices of 500.
 // Reply: {1, epoch} when fenced; else per user, in order, {status, value} flattened.
 const APPEND_ROUND_LUA = `${HEAD_OF}
