@@ -18,16 +18,18 @@
  * characters or lone surrogates (it escapes low characters, writes 64+ characters as raw UTF-8 and
  * separates parts with NUL): topic names and group ids are checked for that (`checkName`).
  *
- * Retention (`retention`): records older than `maxAgeMs`, then the oldest records while the
- * records take more than `maxBytes`, are removed, but only below every consumer group's committed
- * offset of their partition: a record some group has not committed stays, however old. Heads
- * are kept apart from the records, so offsets go on from where they were after any trim.
+ * Retention (`retention`, ./logRetention.ts) removes old records below every consumer group's
+ * committed offset; heads are kept apart from the records, so offsets go on after any trim.
  */
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { EngineError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { ConsumedOffset, InputRecord, OutputRecord } from '../ports.ts';
+import { pagesBytes, recordsOf, type GroupKey, type PartitionKey, type RecordKey, type StoredRecord, type StoredValue } from './logRecords.ts';
+import { checkRetention, LogTrimmer, type LogRetention, type TrimReport } from './logRetention.ts';
+
+export type { LogRetention, TrimReport } from './logRetention.ts';
 import { shardOf } from '../shardOf.ts';
 
 export interface EmbeddedLogOptions {
@@ -45,20 +47,6 @@ export interface EmbeddedLogOptions {
   logger?: Logger;
 }
 
-export interface LogRetention {
-  maxAgeMs: number;
-  maxBytes: number;
-}
-
-export interface TrimReport {
-  /** Records removed by this run. */
-  removed: number;
-  /** Bytes the records take afterwards (LMDB pages of the records database). */
-  bytes: number;
-  /** Still above `maxBytes`: everything left is uncommitted by some group (or newer than the rest). */
-  overLimit: boolean;
-}
-
 /** Where an appended record landed. */
 export interface LogPosition {
   topic: string;
@@ -73,31 +61,6 @@ export interface AppendNotice {
   endOffset: string;
 }
 
-interface StoredRecord {
-  k: string | null;
-  v: string;
-  h?: Record<string, string>;
-  t: number;
-}
-
-/** What a key holds: one record (every value of the first layout), or a run of them from the key's offset on. */
-type StoredValue = StoredRecord | StoredRecord[];
-
-const recordsOf = (value: StoredValue): StoredRecord[] => (Array.isArray(value) ? value : [value]);
-/** A run's records share the time of the write that stored them. */
-const timeOf = (value: StoredValue): number => (Array.isArray(value) ? value[0]!.t : value.t);
-
-type RecordKey = [topic: string, partition: number, offset: number];
-type PartitionKey = [topic: string, partition: number];
-type GroupKey = [group: string, topic: string, partition: number];
-
-/** Records removed per write transaction, so that a large trim never holds the writer long. */
-const TRIM_CHUNK = 2000;
-/** Records removed from one partition before the oldest partition is looked for again. */
-const BYTES_STEP = 64;
-const END = Number.MAX_SAFE_INTEGER;
-type PartitionFloor = [topic: string, partition: number, floor: number];
-
 export class EmbeddedLog {
   readonly dir: string;
   readonly #root: RootDatabase;
@@ -109,16 +72,11 @@ export class EmbeddedLog {
   readonly #listeners = new Set<(notice: AppendNotice) => void>();
   readonly #closeWaiters = new Set<() => void>();
   readonly #roundRobin = new Map<string, number>();
-  readonly #retention: LogRetention | null;
   readonly #now: () => number;
-  readonly #logger: Logger | undefined;
   /** Consumer group -> topics it reads, for groups that may not have committed anything yet. */
   readonly #consumers = new Map<string, Set<string>>();
   readonly #checkedNames = new Set<string>();
-  #trimTimer: NodeJS.Timeout | null = null;
-  #trimming: Promise<TrimReport> | null = null;
-  #appendedSinceTrim = 0;
-  #reportedOverLimit = false;
+  readonly #trimmer: LogTrimmer | null;
   #closed = false;
 
   constructor(options: EmbeddedLogOptions) {
@@ -126,9 +84,7 @@ export class EmbeddedLog {
     if (options.retention) checkRetention(options.retention);
     this.dir = options.dir;
     this.#defaultPartitions = options.partitions;
-    this.#retention = options.retention ?? null;
     this.#now = options.now ?? Date.now;
-    this.#logger = options.logger;
     mkdirSync(options.dir, { recursive: true });
     // Same durability as the embedded journal: a commit survives the process being killed; the
     // fsync follows the commit (overlappingSync), so a power loss may lose the newest commits
@@ -138,10 +94,10 @@ export class EmbeddedLog {
     this.#heads = this.#root.openDB<number, PartitionKey>('heads', {});
     this.#offsets = this.#root.openDB<number, GroupKey>('offsets', {});
     this.#topics = this.#root.openDB<number, string>('topics', {});
-    if (this.#retention) {
-      this.#trimTimer = setInterval(() => this.#trimInBackground(), options.trimIntervalMs ?? 60_000);
-      this.#trimTimer.unref();
-    }
+    const stores = { root: this.#root, records: this.#records, offsets: this.#offsets, topics: this.#topics };
+    this.#trimmer = options.retention
+      ? new LogTrimmer(stores, options.retention, this.#consumers, { intervalMs: options.trimIntervalMs ?? 60_000, now: this.#now, ...(options.logger ? { logger: options.logger } : {}) })
+      : null;
   }
 
   /**
@@ -162,23 +118,10 @@ export class EmbeddedLog {
     return pagesBytes(this.#records.getStats());
   }
 
-  /**
-   * Applies retention now (the background runs call this too) and resolves with what it did.
-   * Runs are serialised; a call while one runs starts a fresh one after it, which sees the
-   * commits made meanwhile.
-   */
+  /** Applies retention now (./logRetention.ts) and resolves with what it did; nothing without retention. */
   trim(): Promise<TrimReport> {
     this.#assertOpen();
-    const retention = this.#retention;
-    if (!retention) return Promise.resolve({ removed: 0, bytes: this.retainedBytes(), overLimit: false });
-    const previous = this.#trimming?.catch(() => undefined) ?? Promise.resolve();
-    const run = previous.then(() => this.#trimAll(retention));
-    this.#trimming = run;
-    const settled = () => {
-      if (this.#trimming === run) this.#trimming = null;
-    };
-    run.then(settled, settled);
-    return run;
+    return this.#trimmer?.trim() ?? Promise.resolve({ removed: 0, bytes: this.retainedBytes(), overLimit: false });
   }
 
   /**
@@ -295,11 +238,11 @@ export class EmbeddedLog {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#trimTimer) clearInterval(this.#trimTimer);
+
     // No reader is left waiting for an append that can no longer come.
     for (const wake of [...this.#closeWaiters]) wake();
     this.#listeners.clear();
-    await this.#trimming?.catch(() => undefined);
+    await this.#trimmer?.close();
     await this.#root.close();
   }
 
@@ -335,10 +278,10 @@ export class EmbeddedLog {
       }
       return { positions, ends: [...ends.values()].map(({ topic, partition, next }): AppendNotice => ({ topic, partition, endOffset: String(next) })) };
     });
-    if (this.#retention) {
-      for (const { record } of placed) this.#appendedSinceTrim += record.value.length;
-      // Cheap early start: the byte bound is looked at after every eighth of it appended.
-      if (this.#appendedSinceTrim > this.#retention.maxBytes / 8) this.#trimInBackground();
+    if (this.#trimmer) {
+      let bytes = 0;
+      for (const { record } of placed) bytes += record.value.length;
+      this.#trimmer.appended(bytes);
     }
     for (const notice of ends) {
       for (const listener of [...this.#listeners]) {
@@ -350,121 +293,6 @@ export class EmbeddedLog {
       }
     }
     return positions;
-  }
-
-  #trimInBackground(): void {
-    if (this.#closed || this.#trimming) return;
-    this.#appendedSinceTrim = 0;
-    this.trim().then(
-      (report) => {
-        if (report.overLimit && !this.#reportedOverLimit) {
-          this.#logger?.warn({ bytes: report.bytes, maxBytes: this.#retention?.maxBytes }, 'embedded log above its byte retention: the rest is not committed by every consumer group yet');
-        }
-        this.#reportedOverLimit = report.overLimit;
-      },
-      (err: unknown) => {
-        if (!this.#closed) this.#logger?.error({ err }, 'trimming the embedded log failed; the next run tries again');
-      },
-    );
-  }
-
-  /** Age first, then bytes, in write transactions of at most TRIM_CHUNK removals each. */
-  async #trimAll(retention: LogRetention): Promise<TrimReport> {
-    let removed = 0;
-    for (;;) {
-      if (this.#closed) return { removed, bytes: 0, overLimit: false };
-      const cutoff = this.#now() - retention.maxAgeMs;
-      const chunk = await this.#root.transaction(() => this.#trimChunk(cutoff, retention.maxBytes));
-      removed += chunk.removed;
-      if (chunk.removed < TRIM_CHUNK || this.#closed) return { removed, bytes: chunk.bytes, overLimit: chunk.bytes > retention.maxBytes };
-    }
-  }
-
-  /** Runs inside a write transaction: floors and sizes are those of the state it writes. */
-  #trimChunk(cutoff: number, maxBytes: number): { removed: number; bytes: number } {
-    const floors = this.#floors();
-    let removed = 0;
-    for (const [topic, partition, floor] of floors) {
-      if (removed >= TRIM_CHUNK) break;
-      // Appends stamp records in offset order, so a partition's expired records come first.
-      removed += this.#trimPartition(topic, partition, floor, TRIM_CHUNK - removed, (value) => timeOf(value) < cutoff);
-    }
-    let bytes = pagesBytes(this.#records.getStats());
-    while (bytes > maxBytes && removed < TRIM_CHUNK) {
-      const oldest = this.#oldestTrimmable(floors);
-      if (!oldest) break;
-      const [topic, partition, floor] = oldest;
-      const step = this.#trimPartition(topic, partition, floor, Math.min(BYTES_STEP, TRIM_CHUNK - removed), () => true);
-      if (step === 0) break;
-      removed += step;
-      bytes = pagesBytes(this.#records.getStats());
-    }
-    return { removed, bytes };
-  }
-
-  /**
-   * Removes up to `budget` of the partition's first records below `floor`, while `expired` holds
-   * for the value they are in; returns how many. A run cut by the floor or the budget keeps its
-   * rest, stored again under its first remaining offset: what stays is exactly what a log of
-   * single records would keep.
-   */
-  #trimPartition(topic: string, partition: number, floor: number, budget: number, expired: (value: StoredValue) => boolean): number {
-    // Keys are collected before removal: an LMDB cursor must not walk what it deletes.
-    const cut: { key: RecordKey; run: StoredRecord[]; n: number }[] = [];
-    let removed = 0;
-    for (const { key, value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor] })) {
-      if (removed >= budget || !expired(value)) break;
-      const run = recordsOf(value);
-      const n = Math.min(run.length, floor - key[2], budget - removed);
-      cut.push({ key, run, n });
-      removed += n;
-    }
-    for (const { key, run, n } of cut) {
-      void this.#records.remove(key);
-      const rest = run.slice(n);
-      if (rest.length > 0) void this.#records.put([topic, partition, key[2] + n], rest.length === 1 ? rest[0]! : rest);
-    }
-    return removed;
-  }
-
-  /** The partition whose first record below its floor is the oldest of all; null when none has one. */
-  #oldestTrimmable(floors: readonly PartitionFloor[]): PartitionFloor | null {
-    let oldest: PartitionFloor | null = null;
-    let oldestAt = Infinity;
-    for (const entry of floors) {
-      const [topic, partition, floor] = entry;
-      for (const { value } of this.#records.getRange({ start: [topic, partition, 0], end: [topic, partition, floor], limit: 1 })) {
-        const at = timeOf(value);
-        if (at < oldestAt) [oldest, oldestAt] = [entry, at];
-      }
-    }
-    return oldest;
-  }
-
-  /**
-   * Every partition with the offset that retention stays below: the lowest committed offset of
-   * the groups reading its topic (0 for a group that committed nothing there yet), or the end of
-   * the partition when no group reads it (output topics: only the bounds apply).
-   */
-  #floors(): PartitionFloor[] {
-    const readers = new Map<string, Set<string>>();
-    const addReader = (topic: string, group: string) => readers.set(topic, (readers.get(topic) ?? new Set()).add(group));
-    for (const [group, topics] of this.#consumers) for (const topic of topics) addReader(topic, group);
-    const committed = new Map<string, number>();
-    for (const { key, value } of this.#offsets.getRange()) {
-      const [group, topic, partition] = key;
-      addReader(topic, group);
-      committed.set(`${group}\u0000${topic}\u0000${partition}`, value);
-    }
-    const out: PartitionFloor[] = [];
-    for (const { key: topic, value: partitions } of this.#topics.getRange()) {
-      for (let partition = 0; partition < partitions; partition++) {
-        let floor = END;
-        for (const group of readers.get(topic) ?? []) floor = Math.min(floor, committed.get(`${group}\u0000${topic}\u0000${partition}`) ?? 0);
-        if (floor > 0) out.push([topic, partition, floor]);
-      }
-    }
-    return out;
   }
 
   #partitionFor(r: OutputRecord): number {
@@ -505,15 +333,6 @@ function checkName(what: 'topic' | 'group id', name: string, checked: Set<string
     throw new EngineError('CONFIG', `the embedded log takes no ${what} ${JSON.stringify(name)}: it must be non-empty, without control characters or lone surrogates`);
   }
   checked.add(name);
-}
-
-function checkRetention({ maxAgeMs, maxBytes }: LogRetention): void {
-  if (!(maxAgeMs > 0) || !(maxBytes > 0)) throw new RangeError(`retention bounds must be positive, got maxAgeMs=${maxAgeMs} maxBytes=${maxBytes}`);
-}
-
-function pagesBytes(stats: unknown): number {
-  const s = stats as { pageSize: number; treeBranchPageCount: number; treeLeafPageCount: number; overflowPages: number };
-  return s.pageSize * (s.treeBranchPageCount + s.treeLeafPageCount + s.overflowPages);
 }
 
 function checkPartitionCount(n: number): void {
