@@ -58,10 +58,11 @@ const settingsSchema = z
       fetchMinBytes: positiveInt.max(52_428_800).describe('bytes a fetch waits for (up to fetchMaxWaitMs) before it is answered'),
       fetchMaxWaitMs: z.number().int().min(1).max(5_000).describe('longest wait of a fetch for fetchMinBytes; also how long a partition resumed after back-pressure may wait for its next fetch'),
       /**
-       * The codec of every record the engine writes (Kafka's compression.type). lz4 by default:
-       * it runs off the main thread, and a partition's decisions of one transaction compress to
-       * an eighth, which the socket and the broker's log no longer carry; the engine's own CPU
-       * per event did not change measurably (A/B). zstd needs a runtime with zstd in node:zlib,
+       * The codec of every record the engine writes (Kafka's compression.type). none by default,
+       * as Kafka's producers: a consumer of the decisions that has no lz4 codec (kafkajs has
+       * none of its own) keeps reading them. lz4 runs off the main thread and compresses a
+       * partition's decisions of one transaction to an eighth; the engine's own CPU per event
+       * did not change measurably with it (A/B). zstd needs a runtime with zstd in node:zlib,
        * checked at start-up.
        */
       compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).describe('codec of the records the engine writes (decisions, aggregates, dead letters, POST /events): none, gzip, snappy, lz4, zstd'),

@@ -1,6 +1,7 @@
 /**
- * Records the engine writes are compressed with `kafka.compression` (lz4 unless set): the shard's
- * transactions (decisions, aggregates, dead letters) and POST /events. zstd is refused at start-up
+ * Records the engine writes are compressed with `kafka.compression` (none unless set, so that
+ * consumers without an lz4 codec keep reading): the shard's transactions (decisions, aggregates,
+ * dead letters) and POST /events. zstd is refused at start-up
  * by a runtime that cannot write it.
  */
 import test from 'ava';
@@ -31,9 +32,9 @@ function settingsWith(kafka: object) {
 
 const record = { topic: 'risk-decisions', key: 'u1', value: '{}' };
 
-test('a shard transaction and POST /events write lz4 by default', async (t) => {
-  const settings = loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' });
-  t.is(settings.kafka.compression, 'lz4');
+test('uncompressed by default; with lz4 set, a shard transaction and POST /events write lz4', async (t) => {
+  t.is(loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafka.compression, 'none');
+  const settings = settingsWith({ compression: 'lz4' });
   const { kafka, admin, producer, tx } = stubKafka();
   const sink = await KafkaShardSink.open(kafka, admin, settings.kafka, 3);
   await sink.commit([record], [{ topic: 'payment-events', partition: 3, offset: '8' }]);
