@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../log.ts';
 import type { DecisionFeed, DecisionRecord } from '../ports.ts';
+import { restartWhenAbandoned } from './consumerRestart.ts';
 
 const CLOSE_TIMEOUT_MS = 5000;
 
@@ -24,6 +25,7 @@ export class KafkaDecisionFeed implements DecisionFeed {
   #consumer: Consumer | null = null;
   #started: Promise<void> | null = null;
   #closed = false;
+  #stopRestart: () => void = () => {};
 
   constructor(
     private readonly kafka: Kafka,
@@ -60,26 +62,31 @@ export class KafkaDecisionFeed implements DecisionFeed {
       });
     });
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'decisions follower crashed'));
+    const run = () =>
+      consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const wanting = [...this.#listeners].filter(([, active]) => active()).map(([listener]) => listener);
+          if (wanting.length === 0) return;
+          for (const m of batch.messages) {
+            if (m.key === null || m.value === null) continue;
+            const record = { userId: m.key.toString('utf8'), value: m.value };
+            for (const listener of wanting) listener(record);
+          }
+        },
+      });
+    // A caller that waited through the outage gets its decision from the index or 202 pending.
+    this.#stopRestart = restartWhenAbandoned(consumer, run, this.log, { what: 'decisions follower', closed: () => this.#closed });
     await consumer.connect();
     await consumer.subscribe({ topic: this.opts.topic, fromBeginning: false });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        const wanting = [...this.#listeners].filter(([, active]) => active()).map(([listener]) => listener);
-        if (wanting.length === 0) return;
-        for (const m of batch.messages) {
-          if (m.key === null || m.value === null) continue;
-          const record = { userId: m.key.toString('utf8'), value: m.value };
-          for (const listener of wanting) listener(record);
-        }
-      },
-    });
+    await run();
     await ready;
     if (!this.#closed) this.log.info({ topic: this.opts.topic }, 'following committed decisions');
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stopRestart();
     const consumer = this.#consumer;
     this.#consumer = null;
     if (!consumer) return;

@@ -13,6 +13,12 @@ import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
 import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
 import { stringHeaders } from './headers.ts';
+import { restartWhenAbandoned, type RestartOptions } from './consumerRestart.ts';
+
+export interface KafkaEventSourceOptions {
+  /** Backoff of a restart of the consumer after kafkajs gave up on it (consumerRestart.ts). */
+  restartDelay?: RestartOptions['delay'];
+}
 
 export class KafkaEventSource implements EventSource {
   private consumer: Consumer | null = null;
@@ -24,12 +30,15 @@ export class KafkaEventSource implements EventSource {
   rebalanceStartedAt: number | null = null;
   private lastHeartbeatAt = 0;
   private ownership: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private stopRestart: () => void = () => {};
 
   constructor(
     private readonly kafka: Kafka,
     private readonly admin: Admin,
     private readonly kafkaSettings: KafkaSettings,
     private readonly log: Logger,
+    private readonly options: KafkaEventSourceOptions = {},
   ) {}
 
   get generation(): number {
@@ -101,9 +110,7 @@ export class KafkaEventSource implements EventSource {
         .catch((err) => this.log.error({ err }, 'applying a shard assignment failed'));
     });
 
-    await consumer.connect();
-    await consumer.subscribe({ topics: [...k.topics.inputs, ...(k.topics.other ? [k.topics.other] : [])], fromBeginning: k.fromBeginning });
-    await consumer.run({
+    const run = () => consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.max(1, k.partitions * k.topics.inputs.length),
@@ -135,6 +142,11 @@ export class KafkaEventSource implements EventSource {
         await heartbeat();
       },
     });
+    // A consumer kafkajs gave up on (a broker away during a rejoin) runs again, as a new member.
+    this.stopRestart = restartWhenAbandoned(consumer, run, this.log, { what: 'consumer', closed: () => this.stopped, ...(this.options.restartDelay ? { delay: this.options.restartDelay } : {}) });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...k.topics.inputs, ...(k.topics.other ? [k.topics.other] : [])], fromBeginning: k.fromBeginning });
+    await run();
   }
 
   /** Gives up every shard, in order with the assignments (the member is out of the group). */
@@ -149,6 +161,8 @@ export class KafkaEventSource implements EventSource {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.stopRestart();
     const consumer = this.consumer;
     this.consumer = null;
     if (consumer) await consumer.disconnect();

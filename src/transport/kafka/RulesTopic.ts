@@ -20,6 +20,7 @@ import { validateRules, type Rules } from '../../domain/index.ts';
 import { EngineError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
 import type { RulesLog, ShadowRecord } from '../ports.ts';
+import { restartWhenAbandoned } from './consumerRestart.ts';
 
 export const RULES_KEY = 'rules';
 export const SHADOW_KEY = 'shadow';
@@ -49,6 +50,7 @@ export class RulesTopic implements RulesLog {
   private position = 0n;
   private readonly waiters = new Set<Waiter>();
   private closed = false;
+  private stopRestart: () => void = () => {};
 
   constructor(
     private readonly kafka: Kafka,
@@ -79,16 +81,20 @@ export class RulesTopic implements RulesLog {
     // Also fires for batches that hold only filtered records, which never reach eachMessage.
     consumer.on(consumer.events.END_BATCH_PROCESS, (e) => this.advance(BigInt(e.payload.lastOffset) + 1n));
     consumer.on(consumer.events.CRASH, (e) => this.log.error({ err: e.payload.error, restart: e.payload.restart }, 'rules follower crashed'));
+    const run = () =>
+      consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ message }) => {
+          if (message.key?.toString('utf8') === SHADOW_KEY) this.handleShadow(message, onShadow);
+          else this.handle(message, onRules);
+          this.advance(BigInt(message.offset) + 1n);
+        },
+      });
+    // Run again from the start of the topic: rules already applied are skipped, they never step back.
+    this.stopRestart = restartWhenAbandoned(consumer, run, this.log, { what: 'rules follower', closed: () => this.closed });
     await consumer.connect();
     await consumer.subscribe({ topic: this.opts.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ message }) => {
-        if (message.key?.toString('utf8') === SHADOW_KEY) this.handleShadow(message, onShadow);
-        else this.handle(message, onRules);
-        this.advance(BigInt(message.offset) + 1n);
-      },
-    });
+    await run();
     await this.waitFor(end, 'start');
     this.log.info({ topic: this.opts.topic, position: this.position.toString() }, 'rules topic read to its end');
   }
@@ -119,6 +125,7 @@ export class RulesTopic implements RulesLog {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.stopRestart();
     for (const w of this.waiters) w.reject(new EngineError('UNAVAILABLE', 'the rules topic was closed'));
     this.waiters.clear();
     const parts = [this.consumer, this.producer, this.admin];

@@ -48,3 +48,29 @@ test('kafka.fetchMaxWaitMs is bounded: 0 (a busy loop) and more than kafkajs def
     t.throws(() => loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092', CONFIG_FILE: file }), { message: /fetchMaxWaitMs/ });
   }
 });
+
+test('a consumer kafkajs gave up on (a crash it does not restart) runs again, as a new member; not after stop', async (t) => {
+  const { kafka, consumer } = stubKafka();
+  const settings = loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' });
+  const source = new KafkaEventSource(kafka as unknown as Kafka, {} as Admin, settings.kafka, createLogger('silent'), { restartDelay: () => 0 });
+  await source.start(listener as never);
+  const crash = (restart: boolean) => {
+    const handlers = consumer.on.getCalls().filter((call) => call.args[0] === consumer.events.CRASH);
+    for (const h of handlers) (h.args[1] as (e: unknown) => void)({ payload: { error: new Error('Failed to find group coordinator'), restart } });
+  };
+  const settled = () => new Promise((resolve) => setTimeout(resolve, 0)).then(() => new Promise((resolve) => setImmediate(resolve)));
+
+  crash(true);
+  await settled();
+  t.is(consumer.run.callCount, 1, 'kafkajs restarts this one itself');
+  crash(false);
+  await settled();
+  t.is(consumer.connect.callCount, 2);
+  t.is(consumer.run.callCount, 2, 'run again');
+  t.is(typeof consumer.run.secondCall.args[0].eachBatch, 'function', 'with the same batch handling');
+
+  await source.stop();
+  crash(false);
+  await settled();
+  t.is(consumer.run.callCount, 2, 'none after stop');
+});
