@@ -50,11 +50,16 @@ export const zstdCodec: Codec = () => ({
   },
 });
 
+const COMPRESSION_TYPES: Record<KafkaSettings['compression'], kafkajs.CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+};
+
 /** kafkajs's code of each `kafka.compression` setting. */
-export function compressionType(name: KafkaSettings['compression']): kafkajs.CompressionTypes {
-  const types = { none: CompressionTypes.None, gzip: CompressionTypes.GZIP, snappy: CompressionTypes.Snappy, lz4: CompressionTypes.LZ4, zstd: CompressionTypes.ZSTD };
-  return types[name];
-}
+export const compressionType = (name: KafkaSettings['compression']): kafkajs.CompressionTypes => COMPRESSION_TYPES[name];
 
 let registered = false;
 

@@ -50,6 +50,13 @@ test('kafka.fetchMaxWaitMs is bounded: 0 (a busy loop) and more than kafkajs def
 });
 
 test('a consumer kafkajs gave up on (a crash it does not restart) runs again, as a new member; not after stop', async (t) => {
+  // The restart waits on a timer: faked, so that no wall time passes.
+  const clock = sinon.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+  t.teardown(() => clock.restore());
+  const settled = async () => {
+    await clock.runAllAsync();
+    await new Promise((resolve) => setImmediate(resolve));
+  };
   const { kafka, consumer } = stubKafka();
   const settings = loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' });
   const source = new KafkaEventSource(kafka as unknown as Kafka, {} as Admin, settings.kafka, createLogger('silent'), { restartDelay: () => 0 });
@@ -58,7 +65,6 @@ test('a consumer kafkajs gave up on (a crash it does not restart) runs again, as
     const handlers = consumer.on.getCalls().filter((call) => call.args[0] === consumer.events.CRASH);
     for (const h of handlers) (h.args[1] as (e: unknown) => void)({ payload: { error: new Error('Failed to find group coordinator'), restart } });
   };
-  const settled = () => new Promise((resolve) => setTimeout(resolve, 0)).then(() => new Promise((resolve) => setImmediate(resolve)));
 
   crash(true);
   await settled();
