@@ -14,7 +14,7 @@ import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
 import { persistenceKey, recoverUser } from '../actors/recoverUser.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
-import type { JournalStore } from '../persistence/JournalStore.ts';
+import { assertEpochHeld, type JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { NO_FAULTS, type Faults } from './faults.ts';
@@ -214,7 +214,7 @@ export class Engine implements ShardListener {
   private async openShard(shard: number): Promise<ShardSupervisor> {
     const timer = this.metrics.rebalance.startTimer();
     const epoch = await this.parts.store.nextEpoch(shard);
-    const sink = await this.parts.source.openSink(shard);
+    const sink = await this.parts.source.openSink(shard, () => assertEpochHeld(this.parts.store, { shard, epoch }));
     // Read only now: opening the sink fenced the previous owner and made its last transaction
     // final, so these offsets cannot move behind our back any more.
     const committed = await this.parts.source.committedOffsets(shard);

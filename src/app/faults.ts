@@ -10,7 +10,7 @@
  *   stale epoch.
  */
 import type { ShardFaults } from '../actors/shardFaults.ts';
-import type { EventSource, ShardSink } from '../transport/ports.ts';
+import type { EventSource, OwnershipCheck, ShardSink } from '../transport/ports.ts';
 
 export type Faults = ShardFaults;
 
@@ -46,8 +46,8 @@ export function withFaults(source: EventSource, spec: string | undefined): Event
   const crashAt = Number(parse(spec).get('crash-before-commit') ?? NaN);
   if (!Number.isInteger(crashAt)) return source;
   let commits = 0;
-  const openSink = async (shard: number): Promise<ShardSink> => {
-    const sink = await source.openSink(shard);
+  const openSink = async (shard: number, stillOwner: OwnershipCheck): Promise<ShardSink> => {
+    const sink = await source.openSink(shard, stillOwner);
     return {
       commit: async (records, offsets) => {
         if (++commits >= crashAt) process.kill(process.pid, 'SIGKILL');

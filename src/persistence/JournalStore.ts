@@ -79,6 +79,12 @@ export class FencedError extends Error {
   }
 }
 
+/** Resolves while `fence.epoch` is still the shard's newest epoch; rejects with FencedError once a newer one is claimed. */
+export async function assertEpochHeld(store: Pick<JournalStore, 'claimShard'>, fence: Fence): Promise<void> {
+  const held = await store.claimShard(fence);
+  if (held > fence.epoch) throw new FencedError(fence.shard, fence.epoch, held);
+}
+
 export class SequenceConflictError extends Error {
   readonly code = 'SEQUENCE_CONFLICT';
   /**

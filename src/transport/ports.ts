@@ -46,6 +46,12 @@ export interface ShardSink {
   close(): Promise<void>;
 }
 
+/**
+ * Resolves while the opener of a sink is still the shard's newest owner; rejects with FENCED once
+ * a newer owner has claimed the shard (and with UNAVAILABLE when that cannot be told).
+ */
+export type OwnershipCheck = () => Promise<void>;
+
 export interface BatchControl {
   /** Keeps the group membership alive during long work. */
   heartbeat(): Promise<void>;
@@ -82,7 +88,8 @@ export interface ShardPosition {
 export interface EventSource {
   start(listener: ShardListener): Promise<void>;
   stop(): Promise<void>;
-  openSink(shard: number): Promise<ShardSink>;
+  /** `stillOwner` guards what the sink does on its own once a newer owner may exist (see KafkaShardSink). */
+  openSink(shard: number, stillOwner: OwnershipCheck): Promise<ShardSink>;
   /**
    * The group's committed offset per input topic for a shard, read after its sink is open (so
    * that the previous owner's last transaction is final): records below it are done already.

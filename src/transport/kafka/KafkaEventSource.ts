@@ -8,7 +8,7 @@
 import type { Admin, Consumer, Kafka } from 'kafkajs';
 import type { KafkaSettings } from '../../config/settings.ts';
 import type { Logger } from '../../log.ts';
-import type { EventSource, InputRecord, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
+import type { EventSource, InputRecord, OwnershipCheck, ShardListener, ShardPosition, ShardSink } from '../ports.ts';
 import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
 import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
@@ -170,8 +170,8 @@ export class KafkaEventSource implements EventSource {
     this.connected = false;
   }
 
-  async openSink(shard: number): Promise<ShardSink> {
-    return KafkaShardSink.open(this.kafka, this.admin, this.kafkaSettings, shard);
+  async openSink(shard: number, stillOwner: OwnershipCheck): Promise<ShardSink> {
+    return KafkaShardSink.open(this.kafka, this.admin, this.kafkaSettings, shard, stillOwner);
   }
 
   async committedOffsets(shard: number): Promise<Record<string, string>> {

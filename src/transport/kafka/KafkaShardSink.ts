@@ -8,54 +8,85 @@ import type { KafkaSettings } from '../../config/settings.ts';
 import { shardOf } from '../../domain/shardOf.ts';
 import { EngineError } from '../../errors.ts';
 import { compressionType } from './codecs.ts';
-import type { ConsumedOffset, OutputRecord, ShardSink } from '../ports.ts';
+import type { ConsumedOffset, OutputRecord, OwnershipCheck, ShardSink } from '../ports.ts';
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
 
 export class KafkaShardSink implements ShardSink {
+  private closed = false;
+
   private constructor(
-    private producer: Producer,
+    /** Null after a transaction of unknown outcome, until `settle` made that outcome final. */
+    private producer: Producer | null,
     private readonly kafka: Kafka,
     private readonly admin: Admin,
     private readonly kafkaSettings: KafkaSettings,
     private readonly shard: number,
     /** Partition count per output topic, to place keyed records without kafkajs's partitioner. */
     private readonly partitions: ReadonlyMap<string, number>,
+    private readonly stillOwner: OwnershipCheck,
   ) {}
 
   static transactionalId(groupId: string, shard: number): string {
     return `${groupId}.shard-${shard}`;
   }
 
-  static async open(kafka: Kafka, admin: Admin, kafkaSettings: KafkaSettings, shard: number): Promise<KafkaShardSink> {
+  static async open(kafka: Kafka, admin: Admin, kafkaSettings: KafkaSettings, shard: number, stillOwner: OwnershipCheck): Promise<KafkaShardSink> {
     const { decisions, aggregates, dlq } = kafkaSettings.topics;
     const producer = await initProducer(kafka, kafkaSettings, shard);
-    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]));
+    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]), stillOwner);
   }
 
   async commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
+    if (this.closed) throw new EngineError('UNAVAILABLE', `shard ${this.shard}: the sink is closed`);
+    if (!this.producer && (await this.settle(offsets))) return;
     try {
-      await this.transact(records, offsets);
+      await this.transact(this.producer!, records, offsets);
     } catch (err) {
       if (isFenced(err)) throw fenced(this.shard, err);
       // The outcome is unknown: the commit may have reached the coordinator before the error
-      // (a timeout). Retrying blindly would commit the decisions twice. A fresh producer with the
-      // same transactional id makes the outcome final (a prepared commit completes, anything else
-      // aborts); the group's committed offsets then say which it was.
-      await this.producer.disconnect().catch(() => undefined);
-      try {
-        this.producer = await initProducer(this.kafka, this.kafkaSettings, this.shard);
-      } catch (initErr) {
-        if (isFenced(initErr)) throw fenced(this.shard, initErr);
-        throw new EngineError('UNAVAILABLE', `shard ${this.shard}: transactional producer unavailable: ${(initErr as Error).message}`, { cause: initErr });
-      }
-      if (offsets.length && (await this.committedThrough(offsets))) return;
+      // (a timeout). Retrying blindly would commit the decisions twice.
+      await this.dropProducer();
+      if (await this.settle(offsets)) return;
       throw new EngineError('UNAVAILABLE', `shard ${this.shard}: transaction failed: ${(err as Error).message}`, { cause: err });
     }
   }
 
-  private async transact(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
-    const tx = await this.producer.transaction();
+  /**
+   * Makes the last transaction's outcome final with a fresh producer of the same transactional id
+   * (a prepared commit completes, anything else aborts) and tells whether `offsets` are committed.
+   * A fresh producer also fences whoever registered the id before it: if a newer owner took the
+   * shard meanwhile, this sink would fence it and commit again what the new owner committed
+   * already. So it settles only as the shard's newest owner: asked before (not to disturb a newer
+   * owner) and after the producer registered (a newer owner that registered first may have
+   * committed before we fenced it; it claimed its epoch before that).
+   */
+  private async settle(offsets: readonly ConsumedOffset[]): Promise<boolean> {
+    await this.stillOwner();
+    try {
+      this.producer = await initProducer(this.kafka, this.kafkaSettings, this.shard);
+    } catch (initErr) {
+      if (isFenced(initErr)) throw fenced(this.shard, initErr);
+      throw new EngineError('UNAVAILABLE', `shard ${this.shard}: transactional producer unavailable: ${(initErr as Error).message}`, { cause: initErr });
+    }
+    try {
+      await this.stillOwner();
+      return offsets.length > 0 && (await this.committedThrough(offsets));
+    } catch (err) {
+      // Not known to be ours, or not known what committed: the next attempt settles again.
+      await this.dropProducer();
+      throw err;
+    }
+  }
+
+  private async dropProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = null;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  private async transact(producer: Producer, records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
+    const tx = await producer.transaction();
     try {
       if (records.length) await tx.sendBatch({ acks: -1, compression: compressionType(this.kafkaSettings.compression), topicMessages: topicMessages(records, this.partitions) });
       if (offsets.length) {
@@ -80,7 +111,10 @@ export class KafkaShardSink implements ShardSink {
   }
 
   async close(): Promise<void> {
-    await this.producer.disconnect();
+    this.closed = true;
+    const producer = this.producer;
+    this.producer = null;
+    await producer?.disconnect();
   }
 }
 

@@ -36,7 +36,7 @@ test('uncompressed by default; with lz4 set, a shard transaction and POST /event
   t.is(loadSettings({ KAFKA_BROKERS: '127.0.0.1:9092' }).kafka.compression, 'none');
   const settings = settingsWith({ compression: 'lz4' });
   const { kafka, admin, producer, tx } = stubKafka();
-  const sink = await KafkaShardSink.open(kafka, admin, settings.kafka, 3);
+  const sink = await KafkaShardSink.open(kafka, admin, settings.kafka, 3, async () => undefined);
   await sink.commit([record], [{ topic: 'payment-events', partition: 3, offset: '8' }]);
   t.is(tx.sendBatch.lastCall.args[0].compression, CompressionTypes.LZ4);
   const ingest = await KafkaIngestSink.open(kafka, settings.kafka.compression);
@@ -48,7 +48,7 @@ test('kafka.compression none writes uncompressed; gzip and snappy are passed on'
   for (const [name, type] of [['none', CompressionTypes.None], ['gzip', CompressionTypes.GZIP], ['snappy', CompressionTypes.Snappy]] as const) {
     const settings = settingsWith({ compression: name });
     const { kafka, admin, tx } = stubKafka();
-    const sink = await KafkaShardSink.open(kafka, admin, settings.kafka, 0);
+    const sink = await KafkaShardSink.open(kafka, admin, settings.kafka, 0, async () => undefined);
     await sink.commit([record], []);
     t.is(tx.sendBatch.lastCall.args[0].compression, type, name);
   }

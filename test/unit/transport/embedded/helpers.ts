@@ -47,7 +47,7 @@ export class RecordingListener implements ShardListener {
 
   async onAssigned(shards: readonly number[], generation: number): Promise<void> {
     this.assigned.push({ shards, generation });
-    for (const s of shards) this.sinks.set(s, await this.source.openSink(s));
+    for (const s of shards) this.sinks.set(s, await this.source.openSink(s, async () => undefined));
   }
 
   async onRevoked(): Promise<void> {}
