@@ -415,8 +415,21 @@ try {
     try {
       const { result } = await catchUp('(c)', `${id}-c`, A, ends, { env: tracingEnv });
       const exported = otlp.stats();
-      c = { ...result, tracing: { env: { ...tracingEnv, OTEL_EXPORTER_OTLP_ENDPOINT: '<local receiver>' }, exportRequests: exported.requests, exportedBytes: exported.bytes, note: 'SDK defaults otherwise (http/protobuf, batch span processor: queue 2048, batches of 512 every 5 s); spans that do not fit the queue are dropped by the SDK' } };
-      say(`(c) tracing: ${result.eventsPerSecond} events/s (${result.seconds} s), ${exported.requests} OTLP exports, ${Math.round(exported.bytes / 1024)} KiB`);
+      // One `process` span per event: fewer received means the SDK's queue dropped some.
+      const processSpans = exported.spans?.process ?? null;
+      const eventSpansReceived = processSpans === null ? null : Math.round((processSpans / args.events) * 1000) / 1000;
+      c = {
+        ...result,
+        tracing: {
+          env: { ...tracingEnv, OTEL_EXPORTER_OTLP_ENDPOINT: '<local receiver>' },
+          exportRequests: exported.requests,
+          exportedBytes: exported.bytes,
+          spansReceived: exported.spans,
+          eventSpansReceived,
+          note: 'http/protobuf; the batch span processor as the engine sizes it (queue 16384, batches of 2048, every 5 s at the latest; OTEL_BSP_* unset); spans that do not fit the queue are dropped by the SDK. eventSpansReceived: the share of events whose `process` span reached the receiver',
+        },
+      };
+      say(`(c) tracing: ${result.eventsPerSecond} events/s (${result.seconds} s), ${exported.requests} OTLP exports, ${Math.round(exported.bytes / 1024)} KiB, spans received ${JSON.stringify(exported.spans)}${eventSpansReceived === null ? '' : ` (the process spans of ${Math.round(eventSpansReceived * 100)}% of the events${eventSpansReceived < 1 ? ': the SDK dropped the rest' : ''})`}`);
       if (args.profileTracing) {
         const kept = join(RESULTS, `${id}-tracing.cpuprofile`);
         const { result: pc } = await catchUp('(profile c)', `${id}-pc`, A, ends, { profileFile: kept, env: tracingEnv });
