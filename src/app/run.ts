@@ -44,7 +44,7 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
     return;
   }
   const log = createLogger(settings.logLevel, { instanceId: settings.instanceId });
-  const stopTracing = startTracing(env, { includeUserIds: env.RISK_TRACE_USER_IDS === 'true' });
+  const stopTracing = startTracing(env, { includeUserIds: env.RISK_TRACE_USER_IDS === 'true', log });
   const fatal = (err: unknown, what: string) => {
     log.fatal({ err }, what);
     process.exitCode = 1;

@@ -3,9 +3,10 @@
  * exporter is configured; otherwise nothing is started and every helper here returns at once, so
  * tracing off costs nothing on the hot path. Spans follow the messaging semantic conventions.
  */
-import { context, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { context, diag, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { NodeSDK, type tracing } from '@opentelemetry/sdk-node';
-import { spanContextFields } from '../log.ts';
+import { spanContextFields, type Logger } from '../log.ts';
+import { DIAG_LEVEL, diagToLog } from './diagLog.ts';
 
 let enabled = false;
 let includeUserIds = false;
@@ -27,8 +28,10 @@ export function tracingConfigured(env: Env): boolean {
  * Starts the SDK when configured; returns its shutdown (flushes pending spans). `spanProcessors`
  * replace the exporters the environment names (tests hand in an in-memory exporter).
  */
-export function startTracing(env: Env, options: { includeUserIds: boolean; spanProcessors?: tracing.SpanProcessor[] }): () => Promise<void> {
+export function startTracing(env: Env, options: { includeUserIds: boolean; spanProcessors?: tracing.SpanProcessor[]; log?: Logger }): () => Promise<void> {
   if (!tracingConfigured(env)) return async () => {};
+  // OTEL_LOG_LEVEL set: the SDK's own console logger, as the standard says.
+  if (options.log && env.OTEL_LOG_LEVEL === undefined) diag.setLogger(diagToLog(options.log), DIAG_LEVEL);
   // The SDK builds its batch span processor from process.env: the engine's defaults go there.
   if (!options.spanProcessors) for (const [name, value] of Object.entries(SPAN_BATCHING)) process.env[name] = env[name] ?? value;
   const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'risk-engine', instrumentations: [], ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}) });

@@ -1,0 +1,50 @@
+/**
+ * OpenTelemetry's own warnings and errors (a span queue full, an export that failed) go to the
+ * engine's log, where operators look, instead of nowhere: the SDK reports them to its `diag`
+ * logger only, which is silent unless OTEL_LOG_LEVEL is set. A message repeated within
+ * `quietMs` is counted, not written again: an unreachable collector fails every export, several
+ * a second under load.
+ */
+import { DiagLogLevel, type DiagLogger } from '@opentelemetry/api';
+import type { Logger } from '../log.ts';
+
+export const DIAG_QUIET_MS = 60_000;
+
+export function diagToLog(log: Logger, clock: () => number = Date.now, quietMs = DIAG_QUIET_MS): DiagLogger {
+  /** Per message text: when it was last written, and how often it came since. */
+  const seen = new Map<string, { at: number; repeated: number }>();
+  const write = (level: 'warn' | 'error') => (raw: string, ...args: unknown[]) => {
+    const message = readable(raw);
+    const now = clock();
+    const last = seen.get(message);
+    if (last && now - last.at < quietMs) {
+      last.repeated++;
+      return;
+    }
+    seen.set(message, { at: now, repeated: 0 });
+    const fields: Record<string, unknown> = { component: 'opentelemetry' };
+    if (last?.repeated) fields.repeatedSinceLast = last.repeated;
+    const err = args.find((a): a is Error => a instanceof Error);
+    if (err) fields.err = err;
+    log[level](fields, message);
+  };
+  const none = () => undefined;
+  return { error: write('error'), warn: write('warn'), info: none, debug: none, verbose: none };
+}
+
+/**
+ * The SDK's error handler logs an exception as its JSON (message, stack, errno...): its message
+ * says what happened, and is the same text each time.
+ */
+function readable(message: string): string {
+  if (!message.startsWith('{')) return message;
+  try {
+    const parsed = JSON.parse(message) as { message?: unknown };
+    return typeof parsed.message === 'string' ? parsed.message : message;
+  } catch {
+    return message;
+  }
+}
+
+/** The level diag messages are passed on from. */
+export const DIAG_LEVEL = DiagLogLevel.WARN;
