@@ -16,7 +16,7 @@ function unpack(buf: Buffer): string[] {
 const fieldsOf = (users: readonly RoundAppend[]): string[] =>
   users.flatMap((u) => [u.journalKey, u.snapshotsKey, String(u.first), String(u.envelopes.length), ...u.envelopes, String(u.index.length), ...u.index, String(u.shadow.length), ...u.shadow]);
 
-const text = fc.string({ unit: 'binary' });
+const text = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'grapheme-ascii' }), fc.string({ unit: 'grapheme-ascii' }).map((s) => `${s}é`));
 const user = fc.record({
   journalKey: text,
   snapshotsKey: text,
@@ -40,4 +40,24 @@ test('packRound: a multi-byte text is framed by its bytes, not its characters', 
   const packed = packRound([{ journalKey: 'j', snapshotsKey: 's', first: 7, envelopes: ['é€😀'], index: [], shadow: [] }]);
   t.deepEqual(unpack(packed), ['j', 's', '7', '1', 'é€😀', '0', '0']);
   t.is(packed.readUInt32BE(4 * 4 + 4), 9); // after j, s, 7, 1: 2 + 3 + 4 bytes
+});
+
+test('packRound: ASCII texts fill the buffer sized by their length, and nothing is left over', (t) => {
+  const ascii = fc.string({ unit: 'grapheme-ascii' });
+  fc.assert(
+    fc.property(fc.array(fc.record({ journalKey: ascii, snapshotsKey: ascii, first: fc.nat(), envelopes: fc.array(ascii, { maxLength: 4 }), index: fc.array(ascii, { maxLength: 6 }), shadow: fc.array(ascii, { maxLength: 6 }) }), { maxLength: 5 }), (users) => {
+      const packed = packRound(users);
+      t.deepEqual(unpack(packed), fieldsOf(users));
+      t.is(packed.length, fieldsOf(users).reduce((n, s) => n + 4 + s.length, 0));
+    }),
+  );
+});
+
+test('packRound: a multi-byte text last, or first and pushing the rest out of the ASCII-sized buffer, is packed at its exact size', (t) => {
+  for (const envelopes of [['abc', 'x'.repeat(50), 'é€😀'], ['é€😀'.repeat(20), 'abc', 'def']]) {
+    const users = [{ journalKey: 'j', snapshotsKey: 's', first: 7, envelopes, index: [], shadow: [] }];
+    const packed = packRound(users);
+    t.deepEqual(unpack(packed), fieldsOf(users));
+    t.is(packed.length, fieldsOf(users).reduce((n, s) => n + 4 + Buffer.byteLength(s), 0));
+  }
 });
