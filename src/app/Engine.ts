@@ -14,7 +14,7 @@ import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
 import { persistenceKey, recoverUser } from '../actors/recoverUser.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
 import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
-import { assertEpochHeld, type JournalStore } from '../persistence/JournalStore.ts';
+import { assertEpochHeld, FencedError, type JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
 import { NO_FAULTS, type Faults } from './faults.ts';
@@ -125,8 +125,10 @@ export class Engine implements ShardListener {
         const sup = this.open.get(shard);
         if (!sup) return null;
         // Unknown while the store is away: a stale shard is then fenced at its next write.
-        const held = await this.parts.store.claimShard({ shard, epoch: sup.epoch }).catch(() => sup.epoch);
-        return held > sup.epoch ? shard : null;
+        return assertEpochHeld(this.parts.store, { shard, epoch: sup.epoch }).then(
+          () => null,
+          (err: unknown) => (err instanceof FencedError ? shard : null),
+        );
       }),
     );
     const stale = superseded.filter((s): s is number => s !== null);

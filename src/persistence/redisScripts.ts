@@ -177,9 +177,14 @@ export interface RoundAppend {
  * heap per round, which V8 counts towards its next full collection.)
  */
 export function packRound(users: readonly RoundAppend[]): Buffer {
-  let units = 4;
+  let units = 0;
   eachField(users, (text) => void (units += 4 + text.length));
-  return packInto(users, Buffer.allocUnsafe(units)) ?? packExactly(users);
+  const fits = packInto(users, Buffer.allocUnsafe(units + 4));
+  if (fits) return fits;
+  let bytes = 0;
+  eachField(users, (text) => void (bytes += 4 + Buffer.byteLength(text)));
+  // Sized exactly (and the 4 spare bytes the check wants), every field fits whole.
+  return packInto(users, Buffer.allocUnsafe(bytes + 4))!;
 }
 
 /**
@@ -198,19 +203,6 @@ function packInto(users: readonly RoundAppend[], buf: Buffer): Buffer | null {
     at += 4 + n;
   });
   return whole ? buf.subarray(0, at) : null;
-}
-
-function packExactly(users: readonly RoundAppend[]): Buffer {
-  let size = 0;
-  eachField(users, (text) => void (size += 4 + Buffer.byteLength(text)));
-  const buf = Buffer.allocUnsafe(size);
-  let at = 0;
-  eachField(users, (text) => {
-    const n = buf.write(text, at + 4);
-    buf.writeUInt32BE(n, at);
-    at += 4 + n;
-  });
-  return buf;
 }
 
 /** Every field of a round's users, in the order the append script takes them. */
