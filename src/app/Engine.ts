@@ -220,7 +220,7 @@ export class Engine implements ShardListener {
     // Read only now: opening the sink fenced the previous owner and made its last transaction
     // final, so these offsets cannot move behind our back any more.
     const committed = await this.parts.source.committedOffsets(shard);
-    this.log.info({ shard, epoch }, 'shard opened');
+    this.log.info({ shard, epoch, committed }, 'shard opened');
     const sup = new ShardSupervisor(this.system, {
       shard,
       partitions: this.parts.partitions,

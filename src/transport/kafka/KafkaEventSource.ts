@@ -14,10 +14,13 @@ import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
 import { stringHeaders } from './headers.ts';
 import { restartWhenAbandoned, type RestartOptions } from './consumerRestart.ts';
+import { committedOffsetsOf, partitionKey, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
 
 export interface KafkaEventSourceOptions {
   /** Backoff of a restart of the consumer after kafkajs gave up on it (consumerRestart.ts). */
   restartDelay?: RestartOptions['delay'];
+  /** Reads of an answer that left out a partition asked for (groupOffsets.ts). */
+  answerRetry?: AnswerRetry;
 }
 
 export class KafkaEventSource implements EventSource {
@@ -171,15 +174,16 @@ export class KafkaEventSource implements EventSource {
   }
 
   async openSink(shard: number, stillOwner: OwnershipCheck): Promise<ShardSink> {
-    return KafkaShardSink.open(this.kafka, this.admin, this.kafkaSettings, shard, stillOwner);
+    return KafkaShardSink.open(this.kafka, this.admin, this.kafkaSettings, shard, stillOwner, this.options.answerRetry);
   }
 
   async committedOffsets(shard: number): Promise<Record<string, string>> {
-    const committed = await this.admin.fetchOffsets({ groupId: this.kafkaSettings.groupId, topics: this.kafkaSettings.topics.inputs });
+    const inputs = this.kafkaSettings.topics.inputs;
+    const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, inputs.map((topic) => ({ topic, partition: shard })), this.options.answerRetry);
     const out: Record<string, string> = {};
-    for (const t of committed) {
-      const at = t.partitions.find((p) => p.partition === shard)?.offset;
-      if (at !== undefined && at !== '-1') out[t.topic] = at;
+    for (const topic of inputs) {
+      const at = committed.get(partitionKey(topic, shard))!;
+      if (at !== '-1') out[topic] = at;
     }
     return out;
   }
@@ -187,19 +191,17 @@ export class KafkaEventSource implements EventSource {
   async positions(shards: readonly number[]): Promise<ShardPosition[]> {
     const k = this.kafkaSettings;
     const topics = k.topics.inputs;
-    const committed = await this.admin.fetchOffsets({ groupId: k.groupId, topics });
-    const ends = new Map(
-      await Promise.all(topics.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
-    );
+    const committed = await committedOffsetsOf(this.admin, k.groupId, topics.flatMap((topic) => shards.map((partition) => ({ topic, partition }))), this.options.answerRetry);
+    const ends = new Map(await Promise.all(topics.map(async (t) => [t, await topicOffsetsOf(this.admin, t, shards, this.options.answerRetry)] as const)));
     return shards.map((shard) => {
       const byTopic: Record<string, string> = {};
       let lag = 0;
-      for (const t of committed) {
-        const p = t.partitions.find((x) => x.partition === shard);
-        const end = ends.get(t.topic)?.find((x) => x.partition === shard);
-        const at = p && p.offset !== '-1' ? p.offset : (end?.low ?? '0');
-        byTopic[t.topic] = at;
-        if (end) lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
+      for (const topic of topics) {
+        const offset = committed.get(partitionKey(topic, shard))!;
+        const end = ends.get(topic)!.find((x) => x.partition === shard)!;
+        const at = offset !== '-1' ? offset : end.low;
+        byTopic[topic] = at;
+        lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
       }
       return { shard, committed: byTopic, lag };
     });

@@ -8,6 +8,7 @@ import type { KafkaSettings } from '../../config/settings.ts';
 import { shardOf } from '../../domain/shardOf.ts';
 import { EngineError } from '../../errors.ts';
 import { compressionType } from './codecs.ts';
+import { committedOffsetsOf, partitionKey, type AnswerRetry } from './groupOffsets.ts';
 import type { ConsumedOffset, OutputRecord, OwnershipCheck, ShardSink } from '../ports.ts';
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
@@ -25,16 +26,17 @@ export class KafkaShardSink implements ShardSink {
     /** Partition count per output topic, to place keyed records without kafkajs's partitioner. */
     private readonly partitions: ReadonlyMap<string, number>,
     private readonly stillOwner: OwnershipCheck,
+    private readonly answerRetry?: AnswerRetry,
   ) {}
 
   static transactionalId(groupId: string, shard: number): string {
     return `${groupId}.shard-${shard}`;
   }
 
-  static async open(kafka: Kafka, admin: Admin, kafkaSettings: KafkaSettings, shard: number, stillOwner: OwnershipCheck): Promise<KafkaShardSink> {
+  static async open(kafka: Kafka, admin: Admin, kafkaSettings: KafkaSettings, shard: number, stillOwner: OwnershipCheck, answerRetry?: AnswerRetry): Promise<KafkaShardSink> {
     const { decisions, aggregates, dlq } = kafkaSettings.topics;
     const producer = await initProducer(kafka, kafkaSettings, shard);
-    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]), stillOwner);
+    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]), stillOwner, answerRetry);
   }
 
   async commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
@@ -102,11 +104,10 @@ export class KafkaShardSink implements ShardSink {
 
   /** True when the group's committed offsets already reach every one of `offsets`. */
   private async committedThrough(offsets: readonly ConsumedOffset[]): Promise<boolean> {
-    const topics = [...new Set(offsets.map((o) => o.topic))];
-    const committed = await this.admin.fetchOffsets({ groupId: this.kafkaSettings.groupId, topics });
+    const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, offsets, this.answerRetry);
     return offsets.every((o) => {
-      const at = committed.find((t) => t.topic === o.topic)?.partitions.find((p) => p.partition === o.partition)?.offset;
-      return at !== undefined && at !== '-1' && BigInt(at) >= BigInt(o.offset);
+      const at = committed.get(partitionKey(o.topic, o.partition))!;
+      return at !== '-1' && BigInt(at) >= BigInt(o.offset);
     });
   }
 
