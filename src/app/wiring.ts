@@ -132,7 +132,7 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     const source = withFaults(new KafkaEventSource(kafka, admin, settings.kafka, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
     const decisionFeed = new KafkaDecisionFeed(kafka, { topic: settings.kafka.topics.decisions, groupPrefix: `${settings.kafka.groupId}.decide.${settings.instanceId}` }, log.child({ component: 'decisions' }));
     opened.push(decisionFeed);
-    const cluster = new KafkaClusterReader(admin, settings.kafka);
+    const cluster = new KafkaClusterReader(admin, { ...settings.kafka, partitions });
     return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, cluster, close: closeAll };
   } catch (err) {
     await closeAll();

@@ -11,6 +11,7 @@ import type { KafkaSettings } from '../../config/settings.ts';
 import { EngineError, errorMessage } from '../../errors.ts';
 import type { ClusterReader, GroupMember, GroupView, ShardPosition } from '../ports.ts';
 import { shardsOf } from './CoPartitionedAssigner.ts';
+import { committedOffsetsOf, partitionKey, topicOffsetsOf } from './groupOffsets.ts';
 
 const { AssignerProtocol } = kafkajs;
 
@@ -22,7 +23,11 @@ export interface ClusterReaderOptions {
   now?: () => number;
 }
 
-type Settings = Pick<KafkaSettings, 'groupId' | 'clientId'> & { topics: { inputs: readonly string[] } };
+type Settings = Pick<KafkaSettings, 'groupId' | 'clientId'> & {
+  topics: { inputs: readonly string[] };
+  /** Partitions of the input topics as they are: every one must be in Kafka's answers (groupOffsets.ts); unknown, what Kafka answers is taken. */
+  partitions?: number;
+};
 
 export class KafkaClusterReader implements ClusterReader {
   private cached: { at: number; view: GroupView } | null = null;
@@ -59,13 +64,21 @@ export class KafkaClusterReader implements ClusterReader {
     return withTimeout(this.inFlight, this.timeoutMs, () => new EngineError('UNAVAILABLE', `reading consumer group ${this.settings.groupId} from Kafka took over ${this.timeoutMs} ms`));
   }
 
+  /** Every input partition's committed offset, in fetchOffsets's shape. */
+  private async committedOfAll(partitions: readonly number[]): Promise<Committed> {
+    const inputs = this.settings.topics.inputs;
+    const got = await committedOffsetsOf(this.admin, this.settings.groupId, inputs.flatMap((topic) => partitions.map((partition) => ({ topic, partition }))));
+    return inputs.map((topic) => ({ topic, partitions: partitions.map((partition) => ({ partition, offset: got.get(partitionKey(topic, partition))! })) }));
+  }
+
   private async readGroup(): Promise<GroupView> {
     const { groupId, topics } = this.settings;
     const inputs = topics.inputs;
+    const all = Array.from({ length: this.settings.partitions ?? 0 }, (_, p) => p);
     const [described, committed, ends] = await Promise.all([
       this.admin.describeGroups([groupId]),
-      this.admin.fetchOffsets({ groupId, topics: [...inputs] }),
-      Promise.all(inputs.map(async (t) => [t, await this.admin.fetchTopicOffsets(t)] as const)),
+      all.length ? this.committedOfAll(all) : this.admin.fetchOffsets({ groupId, topics: [...inputs] }),
+      Promise.all(inputs.map(async (t) => [t, all.length ? await topicOffsetsOf(this.admin, t, all) : await this.admin.fetchTopicOffsets(t)] as const)),
     ]);
     const group = described.groups.find((g) => g.groupId === groupId);
     const members: GroupMember[] = (group?.members ?? []).map((m) => ({

@@ -108,3 +108,15 @@ test('shards: as many as the widest input topic', (t) => {
     { shard: 1, committed: { 'payment-events': '0' }, lag: 2 },
   ]);
 });
+
+test("with the partition count known, an answer of Kafka's that leaves partitions out is read again, not shown as nothing committed", async (t) => {
+  const admin = stubAdmin();
+  const complete = await admin.fetchOffsets();
+  admin.fetchOffsets.reset();
+  // kafkajs's admin answers no partition of a topic whose metadata a concurrent read dropped from its cache.
+  admin.fetchOffsets.onFirstCall().resolves([{ topic: 'login-events', partitions: [] }, complete[1]]);
+  admin.fetchOffsets.resolves(complete);
+  const view = await new KafkaClusterReader(admin, { ...settings, partitions: 4 }).read();
+  t.is(admin.fetchOffsets.callCount, 2);
+  t.deepEqual(view.shards.map((s) => s.committed['login-events']), ['10', '10', '10', '2']);
+});
