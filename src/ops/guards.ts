@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Admin } from 'kafkajs';
 import { createClient } from 'redis';
 import { redisConnection, type RedisJournalOptions } from '../persistence/RedisJournal.ts';
+import { committedOffsetsOf, partitionKey } from '../transport/kafka/groupOffsets.ts';
 import { OpsError } from './errors.ts';
 
 /** Refuses (REFUSED) when any Redis key lives under `${prefix}:`. */
@@ -34,10 +35,13 @@ export async function assertGroupUnused(admin: Admin, groupId: string, topics: r
   const { groups } = await admin.describeGroups([groupId]);
   const g = groups[0];
   if (g && g.members.length > 0) throw new OpsError('REFUSED', `consumer group ${groupId} has ${g.members.length} active member(s) (state ${g.state}); rebuild needs a new group`);
-  const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
-  for (const t of committed) {
-    const p = t.partitions.find((x) => x.offset !== '-1');
-    if (p) throw new OpsError('REFUSED', `consumer group ${groupId} has committed offsets (${t.topic} partition ${p.partition} at ${p.offset}); rebuild needs a new group`);
+  // Every partition asked by name: kafkajs may answer without some of them (groupOffsets.ts), which is no "nothing committed".
+  const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+  const wanted = meta.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId })));
+  const committed = await committedOffsetsOf(admin, groupId, wanted);
+  for (const w of wanted) {
+    const at = committed.get(partitionKey(w.topic, w.partition))!;
+    if (at !== '-1') throw new OpsError('REFUSED', `consumer group ${groupId} has committed offsets (${w.topic} partition ${w.partition} at ${at}); rebuild needs a new group`);
   }
 }
 
@@ -54,9 +58,9 @@ export async function commitGroupOffsets(admin: Admin, groupId: string, offsets:
     byTopic.set(o.topic, list);
   }
   for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
-  const committed = await admin.fetchOffsets({ groupId, topics: [...byTopic.keys()] });
+  const committed = await committedOffsetsOf(admin, groupId, offsets);
   for (const o of offsets) {
-    const got = committed.find((t) => t.topic === o.topic)?.partitions.find((p) => p.partition === o.partition)?.offset;
+    const got = committed.get(partitionKey(o.topic, o.partition));
     if (got !== o.offset) throw new Error(`group ${groupId}: ${o.topic} partition ${o.partition} committed at ${got}, expected ${o.offset}`);
   }
 }
