@@ -3,7 +3,7 @@
  * user ids, so tests can share the real Kafka, Redis and NATS and run concurrently.
  */
 import { randomBytes } from 'node:crypto';
-import kafkajs, { type Kafka, type KafkaMessage } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka, type KafkaMessage } from 'kafkajs';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { loadSettings, type Settings } from '../../../src/config/settings.ts';
 import { createLogger } from '../../../src/log.ts';
@@ -15,6 +15,7 @@ import { buildParts } from '../../../src/app/wiring.ts';
 import { buildAdmin } from '../../../src/admin/server.ts';
 import { systemSupervisionDeps } from '../../../src/app/supervisionDeps.ts';
 import { registerCodecs } from '../../../src/transport/kafka/kafkaClient.ts';
+import { ensureTopics } from '../../../src/transport/kafka/topics.ts';
 
 export const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -85,6 +86,21 @@ export function kafkaClient(): Kafka {
   // Patient retries: on a loaded machine the broker may take seconds to elect the leaders of
   // topics an engine has just created ("This server does not host this topic-partition").
   return new kafkajs.Kafka({ clientId: 'risk-engine-test', brokers: BROKERS, logLevel: kafkajs.logLevel.NOTHING, retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 12 } });
+}
+
+/**
+ * A test's own engine topics on the real broker, with settings naming them and a connected admin
+ * (disconnected at the test's end).
+ */
+export async function engineTopics(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<{ id: string; settings: Settings; kafka: Kafka; admin: Admin }> {
+  const id = uniqueId(prefix);
+  const settings = testSettings(id);
+  const kafka = kafkaClient();
+  const admin = kafka.admin();
+  await admin.connect();
+  t.teardown(() => admin.disconnect());
+  await ensureTopics(admin, settings.kafka);
+  return { id, settings, kafka, admin };
 }
 
 export interface TestEvent {

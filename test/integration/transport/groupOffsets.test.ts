@@ -9,18 +9,11 @@
 import test from 'ava';
 import { KafkaEventSource } from '../../../src/transport/kafka/KafkaEventSource.ts';
 import { KafkaShardSink } from '../../../src/transport/kafka/KafkaShardSink.ts';
-import { ensureTopics } from '../../../src/transport/kafka/topics.ts';
 import { createLogger } from '../../../src/log.ts';
-import { kafkaClient, testSettings, uniqueId } from '../helpers/harness.ts';
+import { engineTopics } from '../helpers/harness.ts';
 
 test("committed offsets read while the output topics' metadata is read alongside are the committed offsets, every time", async (t) => {
-  const id = uniqueId('offsets');
-  const settings = testSettings(id);
-  const kafka = kafkaClient();
-  const admin = kafka.admin();
-  await admin.connect();
-  t.teardown(() => admin.disconnect());
-  await ensureTopics(admin, settings.kafka);
+  const { settings, kafka, admin } = await engineTopics(t, 'offsets');
   const { inputs, decisions, aggregates, dlq } = settings.kafka.topics;
   const shards = Array.from({ length: settings.kafka.partitions }, (_, s) => s);
 

@@ -8,23 +8,16 @@
 import test from 'ava';
 import sinon from 'sinon';
 import { KafkaShardSink } from '../../../src/transport/kafka/KafkaShardSink.ts';
-import { ensureTopics } from '../../../src/transport/kafka/topics.ts';
 import { RedisJournal } from '../../../src/persistence/RedisJournal.ts';
 import { assertEpochHeld } from '../../../src/persistence/JournalStore.ts';
 import { errorCode } from '../../../src/errors.ts';
 import type { ConsumedOffset, OutputRecord } from '../../../src/transport/ports.ts';
-import { kafkaClient, readToEnd, testSettings, uniqueId } from '../helpers/harness.ts';
+import { engineTopics, readToEnd } from '../helpers/harness.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 test('an owner superseded while its commit timed out commits nothing more: each decision of the round is committed once', async (t) => {
-  const id = uniqueId('handoff');
-  const settings = testSettings(id);
-  const kafka = kafkaClient();
-  const admin = kafka.admin();
-  await admin.connect();
-  t.teardown(() => admin.disconnect());
-  await ensureTopics(admin, settings.kafka);
+  const { id, settings, kafka, admin } = await engineTopics(t, 'handoff');
   const store = await RedisJournal.connect({ url: REDIS_URL, prefix: id });
   t.teardown(() => store.close());
 
