@@ -25,8 +25,8 @@ export interface ClusterReaderOptions {
 
 type Settings = Pick<KafkaSettings, 'groupId' | 'clientId'> & {
   topics: { inputs: readonly string[] };
-  /** Partitions of the input topics as they are: every one must be in Kafka's answers (groupOffsets.ts); unknown, what Kafka answers is taken. */
-  partitions?: number;
+  /** Partitions of the input topics as they are: every one must be in Kafka's answers (groupOffsets.ts). */
+  partitions: number;
 };
 
 export class KafkaClusterReader implements ClusterReader {
@@ -74,11 +74,11 @@ export class KafkaClusterReader implements ClusterReader {
   private async readGroup(): Promise<GroupView> {
     const { groupId, topics } = this.settings;
     const inputs = topics.inputs;
-    const all = Array.from({ length: this.settings.partitions ?? 0 }, (_, p) => p);
+    const all = Array.from({ length: this.settings.partitions }, (_, p) => p);
     const [described, committed, ends] = await Promise.all([
       this.admin.describeGroups([groupId]),
-      all.length ? this.committedOfAll(all) : this.admin.fetchOffsets({ groupId, topics: [...inputs] }),
-      Promise.all(inputs.map(async (t) => [t, all.length ? await topicOffsetsOf(this.admin, t, all) : await this.admin.fetchTopicOffsets(t)] as const)),
+      this.committedOfAll(all),
+      Promise.all(inputs.map(async (t) => [t, await topicOffsetsOf(this.admin, t, all)] as const)),
     ]);
     const group = described.groups.find((g) => g.groupId === groupId);
     const members: GroupMember[] = (group?.members ?? []).map((m) => ({

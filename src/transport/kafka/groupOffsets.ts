@@ -31,7 +31,7 @@ export const partitionKey = (topic: string, partition: number): string => `${top
  * Reads until no asked-for part is missing from the answer (`missing` names what is); past the
  * attempts it fails UNAVAILABLE, which the callers retry as a dependency outage.
  */
-export async function untilAnswered<T>(read: () => Promise<T>, missing: (answer: T) => readonly string[], what: string, retry: AnswerRetry = DEFAULT_RETRY): Promise<T> {
+async function untilAnswered<T>(read: () => Promise<T>, missing: (answer: T) => readonly string[], what: string, retry: AnswerRetry = DEFAULT_RETRY): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const answer = await read();
     const left = missing(answer);

@@ -33,7 +33,7 @@ test('GET /cluster: the instances and every shard with its owner and lag, as the
 test('GET /cluster with Kafka unreachable: 503 in the error shape, no broker address in it', async (t) => {
   const refused = Object.assign(new Error('Connection error: connect ECONNREFUSED 10.1.2.3:9092'), { name: 'KafkaJSConnectionError' });
   const admin = { describeGroups: sinon.stub().rejects(refused), fetchOffsets: sinon.stub().rejects(refused), fetchTopicOffsets: sinon.stub().rejects(refused) };
-  const reader = new KafkaClusterReader(admin, { groupId: 'g', clientId: 'risk-engine', topics: { inputs: ['login-events'] } });
+  const reader = new KafkaClusterReader(admin, { groupId: 'g', clientId: 'risk-engine', topics: { inputs: ['login-events'] }, partitions: 4 });
   const res = await withCluster(async () => clusterViewOf(await reader.read(), null)).inject({ method: 'GET', url: '/cluster' });
   t.is(res.statusCode, 503);
   t.regex(res.headers['content-type'] as string, /^application\/json/);
