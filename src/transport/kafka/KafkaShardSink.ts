@@ -36,7 +36,7 @@ export class KafkaShardSink implements ShardSink {
   static async open(kafka: Kafka, admin: Admin, kafkaSettings: KafkaSettings, shard: number, stillOwner: OwnershipCheck, answerRetry?: AnswerRetry): Promise<KafkaShardSink> {
     const { decisions, aggregates, dlq } = kafkaSettings.topics;
     const producer = await initProducer(kafka, kafkaSettings, shard);
-    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await partitionCounts(admin, [decisions, aggregates, dlq]), stillOwner, answerRetry);
+    return new KafkaShardSink(producer, kafka, admin, kafkaSettings, shard, await outputPartitionCounts(admin, [decisions, aggregates, dlq]), stillOwner, answerRetry);
   }
 
   async commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void> {
@@ -163,6 +163,29 @@ const givenPartitionFirst: ICustomPartitioner = () => {
   const byKey = Partitioners.DefaultPartitioner();
   return (args) => args.message.partition ?? byKey(args);
 };
+
+/**
+ * Per admin and topics, their partition counts once read: every shard's sink needs them, and a
+ * metadata read of these topics replaces the admin's cache of the input topics, which then answers
+ * committed offsets without partitions (groupOffsets.ts) — so once per instance, not once per
+ * shard opened at every rebalance. A read that failed is not kept.
+ */
+const countsRead = new WeakMap<Admin, Map<string, Promise<Map<string, number>>>>();
+
+function outputPartitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+  const key = topics.join('\u0000');
+  const byTopics = countsRead.get(admin) ?? new Map<string, Promise<Map<string, number>>>();
+  countsRead.set(admin, byTopics);
+  let counts = byTopics.get(key);
+  if (!counts) {
+    counts = partitionCounts(admin, topics).then((read) => {
+      if (read.size === 0) byTopics.delete(key);
+      return read;
+    });
+    byTopics.set(key, counts);
+  }
+  return counts;
+}
 
 /** Partition counts of `topics`; empty when the metadata cannot be read (kafkajs then partitions). */
 async function partitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {

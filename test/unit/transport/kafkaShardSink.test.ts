@@ -117,3 +117,14 @@ test('a closed sink commits nothing', async (t) => {
   t.is(errorCode(err), 'UNAVAILABLE');
   t.is(producers.length, 1);
 });
+
+test("the output topics' partition counts are read once per admin, not once per shard opened; a read that failed is read again", async (t) => {
+  const { kafka, admin } = stubKafka([]);
+  const { decisions, aggregates, dlq } = settings.kafka.topics;
+  const meta = { topics: [decisions, aggregates, dlq].map((name) => ({ name, partitions: [{ partitionId: 0 }, { partitionId: 1 }] })) };
+  admin.fetchTopicMetadata.onFirstCall().rejects(new Error('broker away'));
+  admin.fetchTopicMetadata.resolves(meta);
+  for (let shard = 0; shard < 4; shard++) await KafkaShardSink.open(kafka, admin as unknown as Admin, settings.kafka, shard, owner());
+  // Each metadata read of these topics replaces the admin's cache of the input topics (groupOffsets.ts).
+  t.is(admin.fetchTopicMetadata.callCount, 2, 'the failed read, then one read for every later shard');
+});
