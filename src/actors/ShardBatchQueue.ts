@@ -18,7 +18,8 @@
  * that would exceed it waits for the transaction in flight.
  */
 import type { BatchControl, InputBatch, InputRecord } from '../transport/ports.ts';
-import { chunksWithinHistory, partitionKey, userOf, type Chunk } from './chunks.ts';
+import { chunksWithinHistory, userOf, type Chunk } from './chunks.ts';
+import { partitionKey } from '../transport/topicPartition.ts';
 
 /** A judged chunk waiting for its transaction. */
 export interface Judged<J> {

@@ -8,7 +8,8 @@
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startRound } from '../telemetry/tracing.ts';
 import type { AlertBus, BatchControl, ConsumedOffset, InputRecord, ShardSink } from '../transport/ports.ts';
-import { partitionKey, type Chunk } from './chunks.ts';
+import type { Chunk } from './chunks.ts';
+import { partitionKey } from '../transport/topicPartition.ts';
 import { endJudged, mergeJudged, type Judged } from './judged.ts';
 import type { Judged as JudgedChunk } from './ShardBatchQueue.ts';
 

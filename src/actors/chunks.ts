@@ -5,6 +5,7 @@
  * a transaction holds.
  */
 import type { ConsumedOffset, InputBatch, InputRecord } from '../transport/ports.ts';
+import { partitionKey } from '../transport/topicPartition.ts';
 
 /** The records and consumed offsets of one chunk. */
 export interface Chunk {
@@ -16,7 +17,6 @@ export interface Chunk {
   completes: number[];
 }
 
-export const partitionKey = (b: { topic: string; partition: number }): string => `${b.topic}\u0000${b.partition}`;
 export const userOf = (rec: InputRecord): string => rec.key?.toString('utf8') ?? '';
 
 /**

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs';
 import type { Admin } from 'kafkajs';
 import { createClient } from 'redis';
 import { redisConnection, type RedisJournalOptions } from '../persistence/RedisJournal.ts';
-import { committedOffsetsOf, partitionKey } from '../transport/kafka/groupOffsets.ts';
+import { committedOffsetsOf } from '../transport/kafka/groupOffsets.ts';
+import { partitionKey } from '../transport/topicPartition.ts';
 import { OpsError } from './errors.ts';
 
 /** Refuses (REFUSED) when any Redis key lives under `${prefix}:`. */
@@ -40,7 +41,7 @@ export async function assertGroupUnused(admin: Admin, groupId: string, topics: r
   const wanted = meta.topics.flatMap((t) => t.partitions.map((p) => ({ topic: t.name, partition: p.partitionId })));
   const committed = await committedOffsetsOf(admin, groupId, wanted);
   for (const w of wanted) {
-    const at = committed.get(partitionKey(w.topic, w.partition))!;
+    const at = committed.get(partitionKey(w))!;
     if (at !== '-1') throw new OpsError('REFUSED', `consumer group ${groupId} has committed offsets (${w.topic} partition ${w.partition} at ${at}); rebuild needs a new group`);
   }
 }
@@ -60,7 +61,7 @@ export async function commitGroupOffsets(admin: Admin, groupId: string, offsets:
   for (const [topic, partitions] of byTopic) await admin.setOffsets({ groupId, topic, partitions });
   const committed = await committedOffsetsOf(admin, groupId, offsets);
   for (const o of offsets) {
-    const got = committed.get(partitionKey(o.topic, o.partition));
+    const got = committed.get(partitionKey(o));
     if (got !== o.offset) throw new Error(`group ${groupId}: ${o.topic} partition ${o.partition} committed at ${got}, expected ${o.offset}`);
   }
 }

@@ -5,6 +5,7 @@
  * folded with `foldEvent` (decide, then evolve: the user actor's recipe) from empty state.
  */
 import { mergeByTimestamp } from '../actors/chunks.ts';
+import { partitionKey } from '../transport/topicPartition.ts';
 import { initialState, parseRecord, type DecideContext, type DomainConfig, type Outcome, type ParseResult, type RiskEvent, type Rules, type UserState } from '../domain/index.ts';
 import { foldEvent } from '../domain/replay.ts';
 import { errorMessage } from '../errors.ts';
@@ -50,8 +51,6 @@ export class Replayer {
   }
 }
 
-const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
-
 /** Records collected per shard and input partition, in offset order. */
 export class ShardRecords {
   readonly #byShard = new Map<number, Map<string, InputRecord[]>>();
@@ -61,7 +60,7 @@ export class ShardRecords {
     for (const rec of records) {
       let parts = this.#byShard.get(rec.partition);
       if (!parts) this.#byShard.set(rec.partition, (parts = new Map()));
-      const key = partitionKey(rec.topic, rec.partition);
+      const key = partitionKey(rec);
       let list = parts.get(key);
       if (!list) parts.set(key, (list = []));
       list.push(rec);

@@ -11,7 +11,8 @@ import type { KafkaSettings } from '../../config/settings.ts';
 import { EngineError, errorMessage } from '../../errors.ts';
 import type { ClusterReader, GroupMember, GroupView, ShardPosition } from '../ports.ts';
 import { shardsOf } from './CoPartitionedAssigner.ts';
-import { committedOffsetsOf, partitionKey, topicOffsetsOf } from './groupOffsets.ts';
+import { committedOffsetsOf, topicOffsetsOf } from './groupOffsets.ts';
+import { partitionKey } from '../topicPartition.ts';
 
 const { AssignerProtocol } = kafkajs;
 
@@ -68,7 +69,7 @@ export class KafkaClusterReader implements ClusterReader {
   private async committedOfAll(partitions: readonly number[]): Promise<Committed> {
     const inputs = this.settings.topics.inputs;
     const got = await committedOffsetsOf(this.admin, this.settings.groupId, inputs.flatMap((topic) => partitions.map((partition) => ({ topic, partition }))));
-    return inputs.map((topic) => ({ topic, partitions: partitions.map((partition) => ({ partition, offset: got.get(partitionKey(topic, partition))! })) }));
+    return inputs.map((topic) => ({ topic, partitions: partitions.map((partition) => ({ partition, offset: got.get(partitionKey({ topic, partition }))! })) }));
   }
 
   private async readGroup(): Promise<GroupView> {

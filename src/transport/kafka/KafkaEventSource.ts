@@ -14,7 +14,8 @@ import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
 import { stringHeaders } from './headers.ts';
 import { restartWhenAbandoned, type RestartOptions } from './consumerRestart.ts';
-import { committedOffsetsOf, partitionKey, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
+import { committedOffsetsOf, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
+import { partitionKey } from '../topicPartition.ts';
 
 export interface KafkaEventSourceOptions {
   /** Backoff of a restart of the consumer after kafkajs gave up on it (consumerRestart.ts). */
@@ -182,7 +183,7 @@ export class KafkaEventSource implements EventSource {
     const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, inputs.map((topic) => ({ topic, partition: shard })), this.options.answerRetry);
     const out: Record<string, string> = {};
     for (const topic of inputs) {
-      const at = committed.get(partitionKey(topic, shard))!;
+      const at = committed.get(partitionKey({ topic, partition: shard }))!;
       if (at !== '-1') out[topic] = at;
     }
     return out;
@@ -197,7 +198,7 @@ export class KafkaEventSource implements EventSource {
       const byTopic: Record<string, string> = {};
       let lag = 0;
       for (const topic of topics) {
-        const offset = committed.get(partitionKey(topic, shard))!;
+        const offset = committed.get(partitionKey({ topic, partition: shard }))!;
         const end = ends.get(topic)!.find((x) => x.partition === shard)!;
         const at = offset !== '-1' ? offset : end.low;
         byTopic[topic] = at;

@@ -8,7 +8,8 @@ import type { KafkaSettings } from '../../config/settings.ts';
 import { shardOf } from '../../domain/shardOf.ts';
 import { EngineError } from '../../errors.ts';
 import { compressionType } from './codecs.ts';
-import { committedOffsetsOf, partitionKey, type AnswerRetry } from './groupOffsets.ts';
+import { committedOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
+import { partitionKey } from '../topicPartition.ts';
 import type { ConsumedOffset, OutputRecord, OwnershipCheck, ShardSink } from '../ports.ts';
 
 const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED']);
@@ -106,7 +107,7 @@ export class KafkaShardSink implements ShardSink {
   private async committedThrough(offsets: readonly ConsumedOffset[]): Promise<boolean> {
     const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, offsets, this.answerRetry);
     return offsets.every((o) => {
-      const at = committed.get(partitionKey(o.topic, o.partition))!;
+      const at = committed.get(partitionKey(o))!;
       return at !== '-1' && BigInt(at) >= BigInt(o.offset);
     });
   }

@@ -10,11 +10,8 @@
  */
 import type { Admin } from 'kafkajs';
 import { EngineError } from '../../errors.ts';
+import { partitionKey, type TopicPartition } from '../topicPartition.ts';
 
-export interface TopicPartition {
-  topic: string;
-  partition: number;
-}
 
 export interface AnswerRetry {
   /** Reads in all before giving up (default 5). */
@@ -24,8 +21,6 @@ export interface AnswerRetry {
 }
 
 const DEFAULT_RETRY: AnswerRetry = { attempts: 5, delayMs: 20 };
-
-export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
 
 /**
  * Reads until no asked-for part is missing from the answer (`missing` names what is); past the
@@ -56,7 +51,7 @@ export async function committedOffsetsOf(admin: Pick<Admin, 'fetchOffsets'>, gro
     retry,
   );
   const out = new Map<string, string>();
-  for (const t of answer) for (const p of t.partitions) out.set(partitionKey(t.topic, p.partition), p.offset);
+  for (const t of answer) for (const p of t.partitions) out.set(partitionKey({ topic: t.topic, partition: p.partition }), p.offset);
   return out;
 }
 

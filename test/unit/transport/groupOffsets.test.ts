@@ -7,7 +7,8 @@
 import test from 'ava';
 import sinon from 'sinon';
 import type { Admin, Kafka } from 'kafkajs';
-import { committedOffsetsOf, partitionKey, topicOffsetsOf } from '../../../src/transport/kafka/groupOffsets.ts';
+import { committedOffsetsOf, topicOffsetsOf } from '../../../src/transport/kafka/groupOffsets.ts';
+import { partitionKey } from '../../../src/transport/topicPartition.ts';
 import { KafkaEventSource } from '../../../src/transport/kafka/KafkaEventSource.ts';
 import { loadSettings } from '../../../src/config/settings.ts';
 import { createLogger } from '../../../src/log.ts';
@@ -23,8 +24,8 @@ test('an answer that leaves out a partition asked for is read again', async (t) 
   fetchOffsets.onSecondCall().resolves(answer({ in1: { 0: '7', 3: '12' }, in2: { 3: '-1' } }));
   const got = await committedOffsetsOf({ fetchOffsets } as never, 'g', [{ topic: 'in1', partition: 3 }, { topic: 'in2', partition: 3 }], FAST);
   t.is(fetchOffsets.callCount, 2);
-  t.is(got.get(partitionKey('in1', 3)), '12');
-  t.is(got.get(partitionKey('in2', 3)), '-1', "the coordinator's -1 is an answer: nothing committed there");
+  t.is(got.get(partitionKey({ topic: 'in1', partition: 3 })), '12');
+  t.is(got.get(partitionKey({ topic: 'in2', partition: 3 })), '-1', "the coordinator's -1 is an answer: nothing committed there");
 });
 
 test('an answer that keeps leaving a partition out fails UNAVAILABLE, naming it', async (t) => {
