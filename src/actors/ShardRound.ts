@@ -237,15 +237,15 @@ export class ShardRound {
     if (Math.floor(state.sequenceNumber / every) > Math.floor(before / every)) this.snapshotsDue.push(state);
   }
 
-  /**
-   * Snapshots of committed rounds, off the hot path: written after the commit, all at once, not
-   * awaited by the round. A missed periodic snapshot only makes the next recovery longer.
-   */
   /** The user was erased: a snapshot of its old state still due is dropped. */
   forget(userId: string): void {
     this.snapshotsDue = this.snapshotsDue.filter((s) => s.userId !== userId);
   }
 
+  /**
+   * Snapshots of committed rounds, off the hot path: written after the commit, all at once, not
+   * awaited by the round. A missed periodic snapshot only makes the next recovery longer.
+   */
   writeDueSnapshots(): void {
     const due = this.snapshotsDue;
     if (due.length === 0) return;

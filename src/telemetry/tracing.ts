@@ -4,9 +4,17 @@
  * tracing off costs nothing on the hot path. Spans follow the messaging semantic conventions.
  */
 import { context, diag, isSpanContextValid, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { NodeSDK, type tracing } from '@opentelemetry/sdk-node';
+import type { NodeSDK, tracing } from '@opentelemetry/sdk-node';
+import { createRequire } from 'node:module';
 import { spanContextFields, type Logger } from '../log.ts';
 import { DIAG_LEVEL, diagToLog } from './diagLog.ts';
+
+/**
+ * The SDK is loaded when tracing starts, not with this module: it is the largest of the engine's
+ * dependencies to load (0.4 s of CPU), and every command of the CLI and every engine without an
+ * exporter (the default) imports this module and never starts it.
+ */
+const loadSdk = (): typeof NodeSDK => (createRequire(import.meta.url)('@opentelemetry/sdk-node') as { NodeSDK: typeof NodeSDK }).NodeSDK;
 
 let enabled = false;
 let includeUserIds = false;
@@ -34,7 +42,8 @@ export function startTracing(env: Env, options: { includeUserIds: boolean; spanP
   if (options.log && env.OTEL_LOG_LEVEL === undefined) diag.setLogger(diagToLog(options.log), DIAG_LEVEL);
   // The SDK builds its batch span processor from process.env: the engine's defaults go there.
   if (!options.spanProcessors) for (const [name, value] of Object.entries(SPAN_BATCHING)) process.env[name] = env[name] ?? value;
-  const sdk = new NodeSDK({ serviceName: env.OTEL_SERVICE_NAME ?? 'risk-engine', instrumentations: [], ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}) });
+  const NodeSdk = loadSdk();
+  const sdk = new NodeSdk({ serviceName: env.OTEL_SERVICE_NAME ?? 'risk-engine', instrumentations: [], ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}) });
   sdk.start();
   engineTracer = null;
   enabled = true;
