@@ -100,6 +100,10 @@ run_ava() { # LABEL GLOB
   return $rc
 }
 
+build_dist() { # the integration suite starts the CLI's child processes from dist/ (test/integration/helpers/cliCommand.ts)
+  (cd "$APP" && PATH=$NODE_BIN:$PATH node_modules/.bin/tsc -p tsconfig.build.json)
+}
+
 what=${1:-all}
 if [[ $what == exec ]]; then
   shift
@@ -114,12 +118,12 @@ copy_checkout
 install_deps
 case $what in
   unit) run_ava unit 'test/unit/**/*.test.ts' ;;
-  integration) run_ava integration 'test/integration/**/*.test.ts' ;;
+  integration) build_dist && run_ava integration 'test/integration/**/*.test.ts' ;;
   all)
     # both suites run whatever the first gave, so that one run reports every failure
     rc=0
     run_ava unit 'test/unit/**/*.test.ts' || rc=$?
-    run_ava integration 'test/integration/**/*.test.ts' || rc=$?
+    { build_dist && run_ava integration 'test/integration/**/*.test.ts'; } || rc=$?
     say "Node $VERSION part done in $(since "$t0")s"
     exit $rc
     ;;

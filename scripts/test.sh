@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `npm test`: brings up Kafka, Redis and NATS when they are not running, typechecks, runs the
+# `npm test`: brings up Kafka, Redis and NATS when they are not running, typechecks, builds dist/, runs the
 # unit tests (no I/O) and the integration tests (real services), then the disruptive tests one at
 # a time (they stop and restart services of their own), and last the unit and integration tests
 # again under Node 24 LTS (scripts/node24.sh). Arguments replace the file selection.
@@ -9,6 +9,8 @@ bash scripts/services.sh up
 bash scripts/browser.sh   # Chromium for the console's browser test, installed when missing
 bash scripts/tools.sh >/dev/null || echo 'test.sh: promtool could not be installed (see above): the deploy tests will fail' >&2
 node_modules/.bin/tsc --noEmit -p .
+# dist/ as well: the suites start the CLI's child processes from it (test/integration/helpers/cliCommand.ts)
+node_modules/.bin/tsc -p tsconfig.build.json
 if [ "$#" -gt 0 ]; then
   exec node_modules/.bin/ava "$@"
 fi

@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import test from 'ava';
 import { chromium, type Page } from 'playwright-core';
 import { freePort } from '../helpers/child.ts';
+import { CLI } from '../helpers/cliCommand.ts';
 
 const TOKEN = 'console-test-token-0123456789';
 const SHOTS = 'test-artifacts/console';
@@ -23,7 +24,7 @@ async function startEmbedded() {
   const env: Record<string, string | undefined> = { ...process.env, DATA_DIR: mkdtempSync(join(tmpdir(), 'risk-console-')), ADMIN_PORT: String(port), ADMIN_TOKEN: TOKEN, INSTANCE_ID: 'console-test', LOG_LEVEL: 'info' };
   delete env.KAFKA_BROKERS;
   delete env.CONFIG_FILE;
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc = spawn(process.execPath, [...CLI, 'start'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const lines: string[] = [];
   const started = new Promise<void>((resolve, reject) => {
     createInterface({ input: proc.stderr! }).on('line', (line) => {

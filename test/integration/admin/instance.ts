@@ -5,6 +5,7 @@ import type { Rules } from '../../../src/domain/index.ts';
 import type { RulesHolder } from '../../../src/app/rules.ts';
 
 import { pollUntil } from '../helpers/harness.ts';
+import { CLI } from '../helpers/cliCommand.ts';
 
 export { startEngine as startInstance, type RunningEngine as Instance } from '../helpers/harness.ts';
 
@@ -43,9 +44,9 @@ export interface CliRun {
   stderr: string;
 }
 
-/** Runs `risk-engine <args>` from the sources (as the child-engine harness does) to its exit. */
+/** Runs `risk-engine <args>` (as the child-engine harness does) to its exit. */
 export function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
@@ -58,7 +59,7 @@ export function runCli(args: string[], env: Record<string, string | undefined> =
 
 /** A long-running `risk-engine <args>`: its lines as they come, and its exit. */
 export function spawnCli(args: string[], env: Record<string, string | undefined> = {}) {
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...CLI, ...args], { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const lines = { stdout: [] as string[], stderr: [] as string[] };
   const waiters: { stream: 'stdout' | 'stderr'; test: (l: string) => boolean; resolve(l: string): void }[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));

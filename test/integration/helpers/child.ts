@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { BROKERS, pollUntil } from './harness.ts';
+import { CLI } from './cliCommand.ts';
 
 /** A CONFIG_FILE for child engines of one test: config/test.json plus the test's own topics. */
 export function childConfig(id: string, extra: Record<string, unknown> = {}): string {
@@ -51,8 +52,7 @@ export interface ChildEngine {
 
 export async function spawnEngine(id: string, configFile: string, env: Record<string, string> = {}): Promise<ChildEngine> {
   const port = await freePort();
-  // Always the sources under test (bin/ would prefer a possibly stale dist/ build).
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', 'start'], {
+  const proc = spawn(process.execPath, [...CLI, 'start'], {
     env: {
       ...process.env,
       KAFKA_BROKERS: BROKERS.join(','),

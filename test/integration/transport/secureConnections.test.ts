@@ -17,6 +17,7 @@ import { KAFKA_SASL_MECHANISMS } from '../../../src/config/connections.ts';
 import type { Alert } from '../../../src/transport/ports.ts';
 import { childConfig, spawnEngine } from '../helpers/child.ts';
 import { BROKERS, kafkaClient, parseValues, produceEvents, readUntil, uniqueId, type TestEvent } from '../helpers/harness.ts';
+import { CLI } from '../helpers/cliCommand.ts';
 
 // The test credentials of scripts/services.sh (same variables, same defaults).
 const HOST = BROKERS[0]!.split(':')[0]!;
@@ -107,7 +108,7 @@ test('the engine decides through SASL/SCRAM Kafka, a password-protected Redis an
 
 /** `risk-engine start` with `env`: its exit code and every line it printed (stdout and stderr). */
 async function startOnce(id: string, env: Record<string, string>): Promise<{ code: number | null; lines: string[] }> {
-  const proc = spawn(process.execPath, ['--import=tsx', 'src/cli/main.ts', 'start'], {
+  const proc = spawn(process.execPath, [...CLI, 'start'], {
     env: { ...process.env, KAFKA_BROKERS: BROKERS.join(','), KAFKA_GROUP_ID: id, STATE_PREFIX: id, CONFIG_FILE: childConfig(id), ADMIN_PORT: '0', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
