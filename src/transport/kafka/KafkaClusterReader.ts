@@ -11,8 +11,7 @@ import type { KafkaSettings } from '../../config/settings.ts';
 import { EngineError, errorMessage } from '../../errors.ts';
 import type { ClusterReader, GroupMember, GroupView, ShardPosition } from '../ports.ts';
 import { shardsOf } from './CoPartitionedAssigner.ts';
-import { committedOffsetsOf, topicOffsetsOf } from './groupOffsets.ts';
-import { partitionKey } from '../topicPartition.ts';
+import { committedOffsetsOf, shardPosition, topicOffsetsOf } from './groupOffsets.ts';
 
 const { AssignerProtocol } = kafkajs;
 
@@ -65,20 +64,13 @@ export class KafkaClusterReader implements ClusterReader {
     return withTimeout(this.inFlight, this.timeoutMs, () => new EngineError('UNAVAILABLE', `reading consumer group ${this.settings.groupId} from Kafka took over ${this.timeoutMs} ms`));
   }
 
-  /** Every input partition's committed offset, in fetchOffsets's shape. */
-  private async committedOfAll(partitions: readonly number[]): Promise<Committed> {
-    const inputs = this.settings.topics.inputs;
-    const got = await committedOffsetsOf(this.admin, this.settings.groupId, inputs.flatMap((topic) => partitions.map((partition) => ({ topic, partition }))));
-    return inputs.map((topic) => ({ topic, partitions: partitions.map((partition) => ({ partition, offset: got.get(partitionKey({ topic, partition }))! })) }));
-  }
-
   private async readGroup(): Promise<GroupView> {
     const { groupId, topics } = this.settings;
     const inputs = topics.inputs;
     const all = Array.from({ length: this.settings.partitions }, (_, p) => p);
     const [described, committed, ends] = await Promise.all([
       this.admin.describeGroups([groupId]),
-      this.committedOfAll(all),
+      committedOffsetsOf(this.admin, groupId, inputs.flatMap((topic) => all.map((partition) => ({ topic, partition })))),
       Promise.all(inputs.map(async (t) => [t, await topicOffsetsOf(this.admin, t, all)] as const)),
     ]);
     const group = described.groups.find((g) => g.groupId === groupId);
@@ -89,7 +81,7 @@ export class KafkaClusterReader implements ClusterReader {
       shards: assignedShards(m.memberAssignment, inputs),
     }));
     members.sort((a, b) => a.instanceId.localeCompare(b.instanceId) || a.memberId.localeCompare(b.memberId));
-    return { groupId, state: group?.state ?? 'Unknown', members, shards: shardPositions(inputs, committed, new Map(ends)) };
+    return { groupId, state: group?.state ?? 'Unknown', members, shards: all.map((shard) => shardPosition(shard, inputs, committed, new Map(ends))) };
   }
 
   /** The engine's Kafka client id is `<kafka.clientId>-<instanceId>` (src/app/wiring.ts). */
@@ -109,33 +101,6 @@ export function assignedShards(assignment: Buffer | null | undefined, inputs: re
     // Not the consumer protocol (a foreign member of the same group id): it owns no shard.
     return [];
   }
-}
-
-type Committed = readonly { topic: string; partitions: readonly { partition: number; offset: string }[] }[];
-type Ends = ReadonlyMap<string, readonly { partition: number; high: string; low: string }[]>;
-
-/**
- * Every shard (partition number of any input topic): committed offset per topic, where an unset
- * one (-1) counts from the topic's low watermark as the consumer would start, and lag = end minus
- * committed, summed over the topics.
- */
-export function shardPositions(inputs: readonly string[], committed: Committed, ends: Ends): ShardPosition[] {
-  const count = Math.max(0, ...inputs.map((t) => ends.get(t)?.length ?? 0));
-  const out: ShardPosition[] = [];
-  for (let shard = 0; shard < count; shard++) {
-    const byTopic: Record<string, string> = {};
-    let lag = 0;
-    for (const topic of inputs) {
-      const end = ends.get(topic)?.find((x) => x.partition === shard);
-      if (!end) continue;
-      const p = committed.find((c) => c.topic === topic)?.partitions.find((x) => x.partition === shard);
-      const at = p && p.offset !== '-1' ? p.offset : end.low;
-      byTopic[topic] = at;
-      lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
-    }
-    out.push({ shard, committed: byTopic, lag });
-  }
-  return out;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {

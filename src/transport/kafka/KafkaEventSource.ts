@@ -14,7 +14,7 @@ import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
 import { stringHeaders } from './headers.ts';
 import { restartWhenAbandoned, type RestartOptions } from './consumerRestart.ts';
-import { committedOffsetsOf, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
+import { committedOffsetsOf, shardPosition, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
 import { partitionKey } from '../topicPartition.ts';
 
 export interface KafkaEventSourceOptions {
@@ -194,18 +194,7 @@ export class KafkaEventSource implements EventSource {
     const topics = k.topics.inputs;
     const committed = await committedOffsetsOf(this.admin, k.groupId, topics.flatMap((topic) => shards.map((partition) => ({ topic, partition }))), this.options.answerRetry);
     const ends = new Map(await Promise.all(topics.map(async (t) => [t, await topicOffsetsOf(this.admin, t, shards, this.options.answerRetry)] as const)));
-    return shards.map((shard) => {
-      const byTopic: Record<string, string> = {};
-      let lag = 0;
-      for (const topic of topics) {
-        const offset = committed.get(partitionKey({ topic, partition: shard }))!;
-        const end = ends.get(topic)!.find((x) => x.partition === shard)!;
-        const at = offset !== '-1' ? offset : end.low;
-        byTopic[topic] = at;
-        lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
-      }
-      return { shard, committed: byTopic, lag };
-    });
+    return shards.map((shard) => shardPosition(shard, topics, committed, ends));
   }
 }
 

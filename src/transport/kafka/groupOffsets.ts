@@ -10,8 +10,8 @@
  */
 import type { Admin } from 'kafkajs';
 import { EngineError } from '../../errors.ts';
+import type { ShardPosition } from '../ports.ts';
 import { partitionKey, type TopicPartition } from '../topicPartition.ts';
-
 
 export interface AnswerRetry {
   /** Reads in all before giving up (default 5). */
@@ -65,4 +65,24 @@ export async function topicOffsetsOf(admin: Pick<Admin, 'fetchTopicOffsets'>, to
     `reading the offsets of topic ${topic}`,
     retry,
   );
+}
+
+/**
+ * Where a shard stands, from the committed offsets (`committedOffsetsOf`) and the input topics'
+ * watermarks (`topicOffsetsOf`): per topic the committed offset, an unset one (`-1`) counting from
+ * the low watermark, where the consumer would start; lag is the end less that offset, summed over
+ * the topics. A topic without the shard's partition is left out.
+ */
+export function shardPosition(shard: number, inputs: readonly string[], committed: ReadonlyMap<string, string>, ends: ReadonlyMap<string, TopicOffsetsAnswer>): ShardPosition {
+  const byTopic: Record<string, string> = {};
+  let lag = 0;
+  for (const topic of inputs) {
+    const end = ends.get(topic)?.find((x) => x.partition === shard);
+    if (!end) continue;
+    const offset = committed.get(partitionKey({ topic, partition: shard }));
+    const at = offset !== undefined && offset !== '-1' ? offset : end.low;
+    byTopic[topic] = at;
+    lag += Math.max(0, Number(BigInt(end.high) - BigInt(at)));
+  }
+  return { shard, committed: byTopic, lag };
 }

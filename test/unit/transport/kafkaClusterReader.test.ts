@@ -1,7 +1,9 @@
 import test from 'ava';
 import sinon from 'sinon';
 import kafkajs from 'kafkajs';
-import { assignedShards, KafkaClusterReader, shardPositions } from '../../../src/transport/kafka/KafkaClusterReader.ts';
+import { assignedShards, KafkaClusterReader } from '../../../src/transport/kafka/KafkaClusterReader.ts';
+import { shardPosition } from '../../../src/transport/kafka/groupOffsets.ts';
+import { partitionKey } from '../../../src/transport/topicPartition.ts';
 import { EngineError } from '../../../src/errors.ts';
 
 const { AssignerProtocol } = kafkajs;
@@ -98,15 +100,15 @@ test('assignments: none while rebalancing, none from a foreign protocol', (t) =>
   t.deepEqual(assignedShards(assignment([2, 5]), INPUTS), [2, 5]);
 });
 
-test('shards: as many as the widest input topic', (t) => {
+test("a shard's position: an unset offset counts from the low watermark, lag is summed over the topics, a topic without the partition is left out", (t) => {
   const ends = new Map([
-    ['login-events', [{ partition: 0, high: '3', low: '0' }]],
-    ['payment-events', [{ partition: 0, high: '1', low: '0' }, { partition: 1, high: '2', low: '0' }]],
+    ['login-events', [{ partition: 0, offset: '9', high: '9', low: '3' }]],
+    ['payment-events', [{ partition: 0, offset: '7', high: '7', low: '0' }, { partition: 1, offset: '2', high: '2', low: '0' }]],
   ]);
-  t.deepEqual(shardPositions(INPUTS, [], ends), [
-    { shard: 0, committed: { 'login-events': '0', 'payment-events': '0' }, lag: 4 },
-    { shard: 1, committed: { 'payment-events': '0' }, lag: 2 },
-  ]);
+  const at = (topic: string, partition: number, offset: string) => [partitionKey({ topic, partition }), offset] as const;
+  const committed = new Map([at('login-events', 0, '-1'), at('payment-events', 0, '5'), at('payment-events', 1, '-1')]);
+  t.deepEqual(shardPosition(0, INPUTS, committed, ends), { shard: 0, committed: { 'login-events': '3', 'payment-events': '5' }, lag: 6 + 2 });
+  t.deepEqual(shardPosition(1, INPUTS, committed, ends), { shard: 1, committed: { 'payment-events': '0' }, lag: 2 });
 });
 
 test("an answer of Kafka's that leaves partitions out is read again, not shown as nothing committed", async (t) => {
