@@ -16,26 +16,11 @@ import * as explain from './commands/explain.ts';
 import * as backtest from './commands/backtest.ts';
 import * as rebuild from './commands/rebuild.ts';
 import * as dlq from './commands/dlq.ts';
-
-/** Exit code of a usage error (an unknown flag or command, a missing or bad argument). */
-export const USAGE_EXIT_CODE = 2;
+import { USAGE_EXIT_CODE, UsageError } from './usage.ts';
 
 export function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
-}
-
-/** A usage error, with the command whose help explains it. */
-export class UsageError extends Error {
-  readonly code = 'USAGE';
-  constructor(message: string, readonly helpCommand: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-  /** The one line printed on stderr. */
-  line(): string {
-    return `risk-engine: ${this.message} (see '${this.helpCommand} --help')`;
-  }
 }
 
 /** Exits of commander that are not errors: help and version were printed. */

@@ -29,7 +29,7 @@ import { createKafka } from '../../transport/kafka/kafkaClient.ts';
 import { createTopics } from '../../transport/kafka/topics.ts';
 import type { InputRecord, OutputRecord } from '../../transport/ports.ts';
 import { shardOf } from '../../transport/shardOf.ts';
-import { UsageError } from '../program.ts';
+import { UsageError } from '../usage.ts';
 import { withTopicPrefix } from './produce.ts';
 
 export { DLQ_REPLAY_HEADER };

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { runCli, USAGE_EXIT_CODE } from '../../../src/cli/program.ts';
+import { runCli } from '../../../src/cli/program.ts';
+import { USAGE_EXIT_CODE } from '../../../src/cli/usage.ts';
 import { embeddedBanner } from '../../../src/app/run.ts';
 
 async function run(...args: string[]) {
