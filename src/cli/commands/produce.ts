@@ -19,6 +19,7 @@ import { generateEvents, planLoad, type LoadPlan } from '../../loadgen/generator
 import { produce, type EventSink } from '../../loadgen/produce.ts';
 import { HttpEventSink, KafkaEventSink, NdjsonEventSink, type Compression } from '../../loadgen/sinks.ts';
 import { TruthBuilder } from '../../loadgen/truth.ts';
+import { USAGE_EXIT_CODE, UsageError } from '../usage.ts';
 
 export interface ProduceCliOptions {
   users: number;
@@ -64,8 +65,6 @@ export function register(program: Command): void {
     });
 }
 
-class UsageError extends Error {}
-
 export async function runProduce(opts: ProduceCliOptions, env: Env = process.env): Promise<number> {
   const fail = (message: string, code: number) => {
     process.stderr.write(`risk-engine produce: ${message}\n`);
@@ -83,7 +82,11 @@ export async function runProduce(opts: ProduceCliOptions, env: Env = process.env
   try {
     sink = await openSink(opts, env);
   } catch (err) {
-    if (err instanceof UsageError || err instanceof ConfigError) return fail(err.message, 2);
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.line()}\n`);
+      return USAGE_EXIT_CODE;
+    }
+    if (err instanceof ConfigError) return fail(err.message, 2);
     return fail(`cannot open the target: ${(err as Error).message}`, 1);
   }
 
@@ -146,7 +149,7 @@ export async function runProduce(opts: ProduceCliOptions, env: Env = process.env
 
 async function openSink(opts: ProduceCliOptions, env: Env): Promise<EventSink> {
   const chosen = [opts.brokers && '--brokers', opts.url && '--url', opts.out && '--out'].filter(Boolean);
-  if (chosen.length > 1) throw new UsageError(`choose one target: ${chosen.join(', ')}`);
+  if (chosen.length > 1) throw new UsageError(`choose one target: ${chosen.join(', ')}`, 'risk-engine produce');
   if (opts.url) return new HttpEventSink(opts.url, opts.token ?? env.ADMIN_TOKEN);
   if (opts.out) {
     if (opts.out === '-') return new NdjsonEventSink(process.stdout, 'stdout', false);
@@ -155,7 +158,7 @@ async function openSink(opts: ProduceCliOptions, env: Env): Promise<EventSink> {
     return new NdjsonEventSink(stream, opts.out, true);
   }
   const brokers = opts.brokers ?? env.KAFKA_BROKERS;
-  if (!brokers) throw new UsageError('no target: give --brokers (or set KAFKA_BROKERS), --url or --out');
+  if (!brokers) throw new UsageError('no target: give --brokers (or set KAFKA_BROKERS), --url or --out', 'risk-engine produce');
   const settings = loadSettings({ ...env, KAFKA_BROKERS: brokers });
   const topics = withTopicPrefix(settings, opts.topicPrefix);
   const log = createLogger('error', { component: 'produce' });
