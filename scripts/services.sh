@@ -204,7 +204,8 @@ kafka_pid() { # pid of our broker, from the pid file, if that process is still o
 
 kafka_is_ours() { # is PID a kafka.Kafka JVM started with our config file?
   local cmd
-  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  # stderr first: a process that ends while the loop looks at it leaves no file, and no message
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
   [[ $cmd == *" kafka.Kafka $KAFKA_CONFIG"* ]]
 }
 
