@@ -9,6 +9,7 @@ import { shardOf } from '../../domain/shardOf.ts';
 import { EngineError } from '../../errors.ts';
 import { compressionType } from './codecs.ts';
 import { committedOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
+import { partitionCounts } from './topics.ts';
 import { partitionKey } from '../topicPartition.ts';
 import type { ConsumedOffset, OutputRecord, OwnershipCheck, ShardSink } from '../ports.ts';
 
@@ -179,23 +180,16 @@ function outputPartitionCounts(admin: Admin, topics: readonly string[]): Promise
   countsRead.set(admin, byTopics);
   let counts = byTopics.get(key);
   if (!counts) {
-    counts = partitionCounts(admin, topics).then((read) => {
-      if (read.size === 0) byTopics.delete(key);
-      return read;
-    });
+    // Metadata that cannot be read counts nothing (kafkajs then partitions) and is read again next time.
+    counts = partitionCounts(admin, topics)
+      .then((read) => new Map([...read].filter(([, n]) => n > 0)), () => new Map<string, number>())
+      .then((known) => {
+        if (known.size === 0) byTopics.delete(key);
+        return known;
+      });
     byTopics.set(key, counts);
   }
   return counts;
-}
-
-/** Partition counts of `topics`; empty when the metadata cannot be read (kafkajs then partitions). */
-async function partitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
-  try {
-    const { topics: meta } = await admin.fetchTopicMetadata({ topics: [...new Set(topics)] });
-    return new Map(meta.filter((t) => t.partitions.length > 0).map((t) => [t.name, t.partitions.length]));
-  } catch {
-    return new Map();
-  }
 }
 
 /** Items by key, in their order (a transaction's records: linear, not a copy per record). */

@@ -64,7 +64,8 @@ export async function untilReadable(admin: Admin, topics: readonly string[], tim
   }
 }
 
-async function partitionCounts(admin: Admin, topics: string[]): Promise<Map<string, number>> {
-  const meta = await admin.fetchTopicMetadata({ topics });
+/** The partition count of each of `topics` (a metadata read; it replaces the admin's metadata cache, see groupOffsets.ts). */
+export async function partitionCounts(admin: Pick<Admin, 'fetchTopicMetadata'>, topics: readonly string[]): Promise<Map<string, number>> {
+  const meta = await admin.fetchTopicMetadata({ topics: [...new Set(topics)] });
   return new Map(meta.topics.map((t) => [t.name, t.partitions.length]));
 }
