@@ -1,5 +1,5 @@
 /**
- * The engine as a child process (`bin/risk-engine.js start`), for crash, kill and shutdown tests.
+ * The engine as a child process (`risk-engine start`, see cliCommand.ts), for crash, kill and shutdown tests.
  * Readiness and exits are awaited as events (log lines, the exit event), never slept for.
  */
 import { spawn, type ChildProcess } from 'node:child_process';

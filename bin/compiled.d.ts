@@ -1,0 +1,2 @@
+export declare const compiledCli: URL;
+export declare function compiledState(): 'missing' | 'stale' | 'fresh';
