@@ -121,6 +121,23 @@ export function runJournalContract(name: string, makeStore: MakeStore, hooks: Co
     await old.append(entries('u2', 1, 1), otherShard);
   });
 
+  test(`${name}: a writer's next append sees what another writer appended to the key since`, async (t) => {
+    const { open } = setup(t);
+    const [a, b] = [await open(), await open()];
+    const fence = await ownFence(a);
+    await a.append(entries('u1', 1, 2), fence);
+    await b.append(entries('u1', 3, 3, () => 'from b'), fence);
+    // a last wrote u1 at 2: 3 is taken by b now, so a's 3 is refused and 4 continues.
+    const refused = await t.throwsAsync(a.append(entries('u1', 3, 3, () => 'from a'), fence), { instanceOf: SequenceConflictError });
+    t.like(refused, { key: 'u1', sequenceNumber: 3, head: 3 });
+    await a.append(entries('u1', 4, 4), fence);
+    await a.append(entries('u2', 1, 1), fence);
+    await b.append(entries('u2', 2, 2), fence);
+    await a.append(entries('u2', 3, 3), fence);
+    t.deepEqual((await a.readAfter('u1', 0)).map((e) => e.data), [{ n: 1 }, { n: 2 }, 'from b', { n: 4 }]);
+    t.deepEqual(seqs(await b.readAfter('u2', 0)), [1, 2, 3]);
+  });
+
   test(`${name}: claimShard only moves an epoch forward; nextEpoch goes past every claim`, async (t) => {
     const store = await setup(t).open();
     const { shard, epoch } = await ownFence(store);
