@@ -60,6 +60,7 @@ import { buildEngine, EngineChild } from './lib/engineChild.ts';
 import { postNdjson, splitByUser } from './lib/httpClients.ts';
 import { baselineConsume, createEngineTopics, deleteTopics, endOffsets, followDecisions, totalOf, waitCaughtUp, type DecisionSeen, type Ends } from './lib/kafka.ts';
 import { startOtlpSink } from './lib/otlpSink.ts';
+import { ServiceCpuMeter, servicesPer1000 } from './lib/services.ts';
 import { heapProfileFile, summarizeHeapProfile, summarizeProfile, type HeapSummary, type ProfileSummary } from './lib/profile.ts';
 
 interface Args {
@@ -177,6 +178,7 @@ const workDir = RESULTS;
 const kafka = createKafka(BROKERS, `risk-bench-${process.pid}`, createLogger('fatal', { component: 'bench' }));
 const admin = kafka.admin();
 await admin.connect();
+const services = await ServiceCpuMeter.open(REDIS_URL, BROKERS);
 buildEngine();
 say(`engines run on Node ${engineNodeVersion.replace(/^v/, "")}${args.engineNode ? ` (${args.engineNode})` : ""}`);
 const loadStart = os.loadavg();
@@ -227,6 +229,7 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
   const readyAt = workers > 1 && firstReady ? (firstReady as { at: number }).at : allReadyAt;
   if (profileFile) await child.startProfile(heapProfile);
   const cpu0 = workers > 1 && firstReady ? (firstReady as { cpu: ReturnType<typeof child.procStats> }).cpu : child.procStats();
+  const services0 = await services.read();
   const total = totalOf(ends);
   let lastSay = 0;
   let lastProgress = { at: Date.now(), committed: -1 };
@@ -255,6 +258,7 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
     throw err;
   }
   const cpu1 = child.procStats();
+  const services1 = await services.read();
   if (profileFile) await child.stopProfile(profileFile);
   const { metrics, instances } = workers > 1 ? await child.metricsOfWorkers(workers) : { metrics: await child.metrics(), instances: null };
   const stopped = await child.stop();
@@ -291,6 +295,9 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
       ...(instances ? { metricsOf: instances } : {}),
       cpuSeconds: cpu0 && cpu1 ? r(cpu1.cpuSeconds - cpu0.cpuSeconds, 2) : null,
       cpuMsPer1000Events: cpu0 && cpu1 ? r(((cpu1.cpuSeconds - cpu0.cpuSeconds) * 1000 * 1000) / total, 1) : null,
+      // What the engine's requests cost the services on this machine meanwhile (null: not local).
+      servicesCpuMsPer1000Events: servicesPer1000(services0, services1, total),
+      transactionsPer1000Events: r((sum('risk_transactions_total{kind="input"}') * 1000) / total, 1),
       exit: stopped,
       engineWarnings: child.logLines.length,
       engineLogSample: child.logLines.slice(0, 5),
@@ -543,9 +550,11 @@ try {
     if (args.profileLatency) await child.startProfile();
     halfStartedAt = Date.now();
     const cpuHalf0 = child.procStats();
+    const servicesHalf0 = await services.read();
     const offered = await produce(take(loadD, eventsD), sinkD, { rate: rateD, batchSize: 500, stamp: stampAs('half') });
     await decisionsRead(eventsD, 300_000);
     const cpuHalf1 = child.procStats();
+    const servicesHalf1 = await services.read();
     if (args.profileLatency) {
       const kept = join(RESULTS, `${id}-latency.cpuprofile`);
       await child.stopProfile(kept);
@@ -599,6 +608,9 @@ try {
       visibleLatencyMs: latencyStats(visible),
       // At a fixed rate rounds and transactions are small: the engine's cost per event is not (b)'s.
       engineCpuMsPer1000Events: cpuHalf0 && cpuHalf1 ? r(((cpuHalf1.cpuSeconds - cpuHalf0.cpuSeconds) * 1e6) / eventsD, 1) : null,
+      // Redis and the broker meanwhile; the broker's includes the bench's own producer and reader.
+      servicesCpuMsPer1000Events: servicesPer1000(servicesHalf0, servicesHalf1, eventsD),
+      transactionsPer1000Events: r(((metricsLatency.get('risk_transactions_total{kind="input"}') ?? 0) * 1000) / eventsD, 1),
       afterWarmup: { warmupMs: WARMUP_MS, events: decideSteady.length, decideLatencyMs: latencyStats(decideSteady), visibleLatencyMs: latencyStats(visibleSteady) },
       definitions: {
         decideLatencyMs: "decidedAt (engine clock, when the actor decided, before the shard's Kafka transaction commits) - the time the event was handed to the producer (same machine, same clock)",
@@ -871,7 +883,10 @@ try {
   } else say(`wrote ${file} (a partial run: latest.json and latest.svg are left as they were)`);
   const lines = [''];
   if (a) lines.push(`(a) kafkajs baseline      ${a.eventsPerSecond} events/s`);
-  if (b) lines.push(`(b) full pipeline         ${b.eventsPerSecond} events/s   (b)/(a) = ${ratio}   steady ${b.steadyEventsPerSecond} events/s   peak RSS ${b.peakRssMB} MB   ${b.cpuMsPer1000Events} CPU-ms per 1000 events`);
+  if (b) {
+    lines.push(`(b) full pipeline         ${b.eventsPerSecond} events/s   (b)/(a) = ${ratio}   steady ${b.steadyEventsPerSecond} events/s   peak RSS ${b.peakRssMB} MB   ${b.cpuMsPer1000Events} CPU-ms per 1000 events`);
+    lines.push(`                          meanwhile Redis ${b.servicesCpuMsPer1000Events.redis ?? '-'} and the broker ${b.servicesCpuMsPer1000Events.broker ?? '-'} CPU-ms per 1000 events; ${b.transactionsPer1000Events} transactions per 1000 events`);
+  }
   if (c) lines.push(`(c) tracing on            ${cRate} events/s   (c)/(b) = ${cOverB}   steady ${c.steadyEventsPerSecond as number} events/s`);
   if (latency && d) {
     const { dLow, memory, live2, rateD, warmupMs } = latency;
@@ -879,6 +894,7 @@ try {
       `(d) at ${rateD} events/s`.padEnd(26) + `decidedAt-based p50 ${d.decideLatencyMs.p50} ms  p99 ${d.decideLatencyMs.p99} ms  p99.9 ${d.decideLatencyMs.p999} ms`,
       `                          visible (read_committed) p50 ${d.visibleLatencyMs.p50} ms  p99 ${d.visibleLatencyMs.p99} ms  p99.9 ${d.visibleLatencyMs.p999} ms`,
       `                          after the first ${warmupMs / 1000} s: decidedAt-based p50 ${d.afterWarmup.decideLatencyMs.p50} ms  p99 ${d.afterWarmup.decideLatencyMs.p99} ms; visible p99 ${d.afterWarmup.visibleLatencyMs.p99} ms; engine ${d.engineCpuMsPer1000Events} CPU-ms per 1000 events`,
+      `                          meanwhile Redis ${d.servicesCpuMsPer1000Events.redis ?? '-'} and the broker (the bench's producer and reader included) ${d.servicesCpuMsPer1000Events.broker ?? '-'} CPU-ms per 1000 events; ${d.transactionsPer1000Events} transactions per 1000 events`,
       `(d) at ${args.lowRate} events/s`.padEnd(26) + `decidedAt-based p50 ${dLow.decideLatencyMs.p50} ms  p99 ${dLow.decideLatencyMs.p99} ms  p99.9 ${dLow.decideLatencyMs.p999} ms (low load, for reference)`,
       `memory                    ${bytesPerActor} B heap (${memory.fullHistory.bytesPerLiveActorRss} B RSS) per live actor with a full history over ${live2} actors; ${memory.afterLatencyPhase.bytesPerLiveActorHeap} B at ~${memory.afterLatencyPhase.eventsPerActor} events; peak RSS (d) ${d.peakRssMB} MB`,
     );
@@ -918,4 +934,5 @@ try {
     }
   }
   await admin.disconnect();
+  await services.close();
 }
