@@ -92,7 +92,7 @@ export class EngineChild {
         CONFIG_FILE: configFile,
         ADMIN_HOST: '127.0.0.1',
         ADMIN_PORT: String(port),
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env.BENCH_ENGINE_LOG_LEVEL ?? 'warn',
         ...o.env,
       },
     });

@@ -16,8 +16,20 @@ import { DIAG_LEVEL, diagToLog } from './diagLog.ts';
  */
 const loadSdk = (): typeof NodeSDK => (createRequire(import.meta.url)('@opentelemetry/sdk-node') as { NodeSDK: typeof NodeSDK }).NodeSDK;
 
+/** The SDK's default link count limit per span. */
+const DEFAULT_LINK_LIMIT = 128;
+
+/** OTEL_SPAN_LINK_COUNT_LIMIT as the SDK reads it: a whole number, else the default. */
+function linkCountLimit(env: Env): number {
+  const raw = env.OTEL_SPAN_LINK_COUNT_LIMIT?.trim();
+  const n = raw ? Number(raw) : Number.NaN;
+  return Number.isSafeInteger(n) && n >= 0 ? n : DEFAULT_LINK_LIMIT;
+}
+
 let enabled = false;
 let includeUserIds = false;
+/** Links the SDK keeps per span (OTEL_SPAN_LINK_COUNT_LIMIT); see startRound. */
+let linkLimit = DEFAULT_LINK_LIMIT;
 /** The engine's tracer, looked up once the SDK has started (a lookup per span was 0.3% of the thread with tracing on). */
 let engineTracer: Tracer | null = null;
 const tracer = (): Tracer => (engineTracer ??= trace.getTracer('risk-engine'));
@@ -46,6 +58,7 @@ export function startTracing(env: Env, options: { includeUserIds: boolean; spanP
   const sdk = new NodeSdk({ serviceName: env.OTEL_SERVICE_NAME ?? 'risk-engine', instrumentations: [], ...(options.spanProcessors ? { spanProcessors: options.spanProcessors } : {}) });
   sdk.start();
   engineTracer = null;
+  linkLimit = linkCountLimit(env);
   enabled = true;
   includeUserIds = options.includeUserIds;
   return async () => {
@@ -63,6 +76,7 @@ export function startTracing(env: Env, options: { includeUserIds: boolean; spanP
 export const SPAN_BATCHING = { OTEL_BSP_MAX_QUEUE_SIZE: '16384', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2048' } as const;
 
 export const tracingEnabled = (): boolean => enabled;
+
 
 /** A span and the context that has it as the active span (the parent of what comes next). */
 export interface Traced {
@@ -110,8 +124,16 @@ export function startChild(parent: Context | null | undefined, name: string, kin
  */
 export function startRound(name: string, kind: SpanKind, events: readonly (Traced | null)[], attributes: Attributes = {}): Traced | null {
   if (!enabled) return null;
+  // The SDK drops the links beyond its limit, after they were made, and logs a warning for every
+  // round of a catch-up: a round links its first events up to the limit and counts the others.
   const links = [];
-  for (const e of events) if (e) links.push({ context: e.span.spanContext() });
+  let unlinked = 0;
+  for (const e of events) {
+    if (!e) continue;
+    if (links.length < linkLimit) links.push({ context: e.span.spanContext() });
+    else unlinked++;
+  }
+  if (unlinked > 0) attributes = { ...attributes, 'risk.unlinked_events': unlinked };
   const span = tracer().startSpan(name, { kind, attributes, links, root: true }, ROOT_CONTEXT);
   return { span, ctx: trace.setSpan(ROOT_CONTEXT, span) };
 }
