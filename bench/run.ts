@@ -494,6 +494,8 @@ try {
     let halfStartedAt = Number.POSITIVE_INFINITY;
     const decideSteady: number[] = [];
     const visibleSteady: number[] = [];
+    /** Per second of sending (the second the event was handed to the producer): decided and visible latencies. */
+    const bySecond: { decided: number[]; visible: number[] }[] = [];
     const visibleLow: number[] = [];
     const verdicts: Record<string, number> = {};
     let received = 0;
@@ -506,6 +508,9 @@ try {
       if (sent.phase === 'half') {
         decide.push(dec.decidedAt - sent.at);
         visible.push(dec.receivedAt - sent.at);
+        const second = (bySecond[Math.max(0, Math.floor((sent.at - halfStartedAt) / 1000))] ??= { decided: [], visible: [] });
+        second.decided.push(dec.decidedAt - sent.at);
+        second.visible.push(dec.receivedAt - sent.at);
         if (sent.at - halfStartedAt >= WARMUP_MS) {
           decideSteady.push(dec.decidedAt - sent.at);
           visibleSteady.push(dec.receivedAt - sent.at);
@@ -612,6 +617,11 @@ try {
       servicesCpuMsPer1000Events: servicesPer1000(servicesHalf0, servicesHalf1, eventsD),
       transactionsPer1000Events: r(((metricsLatency.get('risk_transactions_total{kind="input"}') ?? 0) * 1000) / eventsD, 1),
       afterWarmup: { warmupMs: WARMUP_MS, events: decideSteady.length, decideLatencyMs: latencyStats(decideSteady), visibleLatencyMs: latencyStats(visibleSteady) },
+      // Whether the tail is a few bad seconds (a pause, a stall) or spread over the whole run.
+      perSecond: bySecond.map((x, second) => {
+        const dec = latencyStats(x?.decided ?? []);
+        return { second, events: dec.count, decidedP50: dec.p50, decidedP99: dec.p99, decidedMax: dec.max, visibleP99: latencyStats(x?.visible ?? []).p99 };
+      }),
       definitions: {
         decideLatencyMs: "decidedAt (engine clock, when the actor decided, before the shard's Kafka transaction commits) - the time the event was handed to the producer (same machine, same clock)",
         visibleLatencyMs: 'the time a read_committed consumer in the bench received the decision - the time the event was handed to the producer: end to end, commit included',
