@@ -75,6 +75,7 @@ interface Args {
   compression: Compression;
   maxBytesPerPartition: number;
   commitIntervalMs?: number;
+  fetchMaxWaitMs?: number;
   engineCompression?: string;
   engineNode?: string;
   profile: boolean;
@@ -125,6 +126,7 @@ const args = new Command('bench')
   )
   .option('--engine-node <path>', "the Node binary the engines run on (default: the bench's own); e.g. Node 24 from scripts/node24.sh install")
   .option('--commit-interval-ms <n>', "the engines' kafka.commitIntervalMs (default: config/default.json's)", integerArg(0, 60_000))
+  .option('--fetch-max-wait-ms <n>', "the engines' kafka.fetchMaxWaitMs (default: config/default.json's)", integerArg(1, 5000))
   .option('--engine-compression <codec>', "the engines' kafka.compression, what they write with: none, gzip, snappy, lz4, zstd (default: config/default.json's)")
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-heap', 'with --profile: also sample what the profiled (b) allocates (<id>.heapprofile, the top allocating frames in bytes per event in the report)', false)
@@ -169,6 +171,7 @@ const engineNodeVersion = execFileSync(args.engineNode ?? process.execPath, ['--
 const kafkaConfig = {
   maxBytesPerPartition: args.maxBytesPerPartition,
   ...(args.commitIntervalMs === undefined ? {} : { commitIntervalMs: args.commitIntervalMs }),
+  ...(args.fetchMaxWaitMs === undefined ? {} : { fetchMaxWaitMs: args.fetchMaxWaitMs }),
   ...(args.engineCompression === undefined ? {} : { compression: args.engineCompression }),
 };
 
