@@ -77,7 +77,6 @@ export const SPAN_BATCHING = { OTEL_BSP_MAX_QUEUE_SIZE: '16384', OTEL_BSP_MAX_EX
 
 export const tracingEnabled = (): boolean => enabled;
 
-
 /** A span and the context that has it as the active span (the parent of what comes next). */
 export interface Traced {
   span: Span;
