@@ -3,22 +3,12 @@
  * engine's log, a repeated one at most once a minute with how often it came meanwhile.
  */
 import test from 'ava';
-import { Writable } from 'node:stream';
 import { diag } from '@opentelemetry/api';
-import { createLogger } from '../../../src/log.ts';
 import { DIAG_QUIET_MS, diagToLog } from '../../../src/telemetry/diagLog.ts';
 import { startTracing } from '../../../src/telemetry/tracing.ts';
+import { memoryLogger } from '../helpers/memoryLog.ts';
 
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  return { lines, log: createLogger('info', {}, stream) };
-}
+const capture = () => memoryLogger('info');
 
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 

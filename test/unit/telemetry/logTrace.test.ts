@@ -9,7 +9,6 @@ import test from 'ava';
 import sinon from 'sinon';
 import nact from 'nact';
 import { tracing } from '@opentelemetry/sdk-node';
-import { createLogger, type Logger } from '../../../src/log.ts';
 import { endSpan, inSpan, SpanKind, startChild, startTracing, extractContext, traceFields } from '../../../src/telemetry/tracing.ts';
 import { ShardSupervisor } from '../../../src/actors/ShardSupervisor.ts';
 import { domainConfigOf, loadSettings } from '../../../src/config/settings.ts';
@@ -19,15 +18,8 @@ import { onCrashWithPolicy, type SupervisionDeps } from '../../../src/supervisio
 import { Metrics } from '../../../src/telemetry/metrics.ts';
 import type { InputBatch } from '../../../src/transport/ports.ts';
 import { MemoryJournal } from '../helpers/MemoryJournal.ts';
+import { memoryLogger } from '../helpers/memoryLog.ts';
 
-type Line = Record<string, unknown> & { msg: string };
-
-/** A logger whose lines are kept, parsed (pino writes each line with one synchronous write). */
-function memoryLogger(): { log: Logger; lines: Line[] } {
-  const lines: Line[] = [];
-  const log = createLogger('debug', {}, { write: (s: string) => void lines.push(JSON.parse(s) as Line) });
-  return { log, lines };
-}
 
 const exporter = new tracing.InMemorySpanExporter();
 const processor = new tracing.SimpleSpanProcessor(exporter);

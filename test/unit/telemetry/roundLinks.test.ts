@@ -5,20 +5,13 @@
  * unlinked are counted on the span instead.
  */
 import test from 'ava';
-import { Writable } from 'node:stream';
 import { tracing } from '@opentelemetry/sdk-node';
-import { createLogger } from '../../../src/log.ts';
 import { endSpan, SpanKind, startConsume, startRound, startTracing, type Traced } from '../../../src/telemetry/tracing.ts';
+import { memoryLogger } from '../helpers/memoryLog.ts';
 
 const exporter = new tracing.InMemorySpanExporter();
 const processor = new tracing.SimpleSpanProcessor(exporter);
-const lines: { level: number; msg: string }[] = [];
-const log = createLogger('info', {}, new Writable({
-  write(chunk: Buffer, _enc, done) {
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as { level: number; msg: string });
-    done();
-  },
-}));
+const { log, lines } = memoryLogger('info');
 let stop: () => Promise<void> = async () => {};
 test.before(() => {
   stop = startTracing({ OTEL_TRACES_EXPORTER: 'console' }, { includeUserIds: false, log, spanProcessors: [processor] });
