@@ -129,11 +129,16 @@ async function buildClusterParts(settings: Settings, log: Logger, rules: RulesSt
     opened.push(alerts);
     const ingest = await KafkaIngestSink.open(kafka, settings.kafka.compression);
     opened.push(ingest);
-    const source = withFaults(new KafkaEventSource(kafka, admin, settings.kafka, log.child({ component: 'consumer' })), process.env.RISK_FAULT);
+    const kafkaSource = new KafkaEventSource(kafka, admin, settings.kafka, log.child({ component: 'consumer' }), { instanceId: settings.instanceId });
+    // Closed after the engine stopped its shards (the parts close in reverse order).
+    opened.push({ close: () => kafkaSource.closeSinks() });
+    const source = withFaults(kafkaSource, process.env.RISK_FAULT);
     const decisionFeed = new KafkaDecisionFeed(kafka, { topic: settings.kafka.topics.decisions, groupPrefix: `${settings.kafka.groupId}.decide.${settings.instanceId}` }, log.child({ component: 'decisions' }));
     opened.push(decisionFeed);
     const cluster = new KafkaClusterReader(admin, { ...settings.kafka, partitions });
-    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, cluster, close: closeAll };
+    // One transaction per instance is paced by the instance (kafka.commitIntervalMs): a shard hands its work over at once.
+    const commitIntervalMs = settings.kafka.transactions === 'instance' ? 0 : undefined;
+    return { source, store, alerts, ingest, partitions, rules: rulesChannel, faults: faultsFrom(process.env.RISK_FAULT), decisionFeed, cluster, commitIntervalMs, close: closeAll };
   } catch (err) {
     await closeAll();
     throw err;

@@ -67,6 +67,13 @@ const settingsSchema = z
        */
       compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).describe('codec of the records the engine writes (decisions, aggregates, dead letters, POST /events): none, gzip, snappy, lz4, zstd'),
       transactionTimeoutMs: positiveInt.describe('Kafka transaction timeout of the shard producers'),
+      /**
+       * "shard": a transactional producer per owned shard, fenced by its transactional id (each
+       * shard commits on its own). "instance": one per instance, whose transaction takes every
+       * owned shard's output of a commit interval, fenced by the consumer group's generation
+       * (KIP-447; brokers 2.5+): a tenth of the transactions with ten shards.
+       */
+      transactions: z.enum(['shard', 'instance']).describe('what one Kafka transaction commits: "shard" (a producer per owned shard) or "instance" (one producer, every owned shard of a commit interval)'),
       /** Least time between two transactions of a shard: what is judged meanwhile shares the next (Kafka Streams' commit.interval.ms). */
       commitIntervalMs: z.number().int().min(0).max(60_000).describe('least time between two transactions of a shard (what is judged meanwhile shares the next)'),
       /** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
@@ -156,6 +163,7 @@ export type Env = Record<string, string | undefined>;
 export const ENV_VARS: Record<string, { path: string; parse: (v: string) => unknown; what: string }> = {
   KAFKA_BROKERS: { path: 'kafka.brokers', parse: (v) => v.split(',').map((s) => s.trim()).filter(Boolean), what: 'a comma-separated list of host:port' },
   KAFKA_GROUP_ID: { path: 'kafka.groupId', parse: (v) => v, what: 'a consumer group id (1..200 characters)' },
+  KAFKA_TRANSACTIONS: { path: 'kafka.transactions', parse: (v) => v, what: 'shard or instance' },
   KAFKA_FROM_BEGINNING: { path: 'kafka.fromBeginning', parse: parseBool, what: 'true or false' },
   REDIS_URL: { path: 'redis.url', parse: (v) => v, what: 'a redis:// or rediss:// URL' },
   NATS_URL: { path: 'nats.url', parse: (v) => v, what: 'a nats:// URL' },

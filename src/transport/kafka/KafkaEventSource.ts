@@ -12,16 +12,23 @@ import type { EventSource, InputRecord, OwnershipCheck, ShardListener, ShardPosi
 import { coPartitionedAssigner, shardsOf } from './CoPartitionedAssigner.ts';
 import { ownershipChange } from './shardAssignment.ts';
 import { KafkaShardSink } from './KafkaShardSink.ts';
+import { KafkaInstanceTransactions, type GroupMembership } from './KafkaInstanceTransactions.ts';
 import { stringHeaders } from './headers.ts';
 import { restartWhenAbandoned, type RestartOptions } from './consumerRestart.ts';
 import { committedOffsetsOf, shardPosition, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
 import { partitionKey } from '../topicPartition.ts';
+import { errorCode } from '../../errors.ts';
+
+/** A live previous owner finishes its transaction within this; a dead one's stays open. */
+const STABLE_WAIT_BEFORE_FENCING_MS = 1000;
 
 export interface KafkaEventSourceOptions {
   /** Backoff of a restart of the consumer after kafkajs gave up on it (consumerRestart.ts). */
   restartDelay?: RestartOptions['delay'];
   /** Reads of an answer that left out a partition asked for (groupOffsets.ts). */
   answerRetry?: AnswerRetry;
+  /** The instance's name: its transactional id with kafka.transactions "instance". */
+  instanceId?: string;
 }
 
 export class KafkaEventSource implements EventSource {
@@ -29,6 +36,8 @@ export class KafkaEventSource implements EventSource {
   private owned: number[] = [];
   private joins = 0;
   private groupGeneration = -1;
+  /** The coordinator's generation of the last join (-1 before one, or after the member left). */
+  private joinedGeneration = -1;
   private member: string | null = null;
   private connected = false;
   rebalanceStartedAt: number | null = null;
@@ -36,6 +45,8 @@ export class KafkaEventSource implements EventSource {
   private ownership: Promise<void> = Promise.resolve();
   private stopped = false;
   private stopRestart: () => void = () => {};
+  /** With kafka.transactions "instance": the one producer of every owned shard. */
+  private readonly transactions: KafkaInstanceTransactions | null;
 
   constructor(
     private readonly kafka: Kafka,
@@ -43,7 +54,26 @@ export class KafkaEventSource implements EventSource {
     private readonly kafkaSettings: KafkaSettings,
     private readonly log: Logger,
     private readonly options: KafkaEventSourceOptions = {},
-  ) {}
+  ) {
+    this.transactions = kafkaSettings.transactions === 'instance'
+      ? new KafkaInstanceTransactions(kafka, admin, kafkaSettings, { instanceId: options.instanceId ?? 'default', membership: () => this.membership(), log, answerRetry: options.answerRetry })
+      : null;
+  }
+
+  /**
+   * The generation, member and shards of the last join, together: a transaction commits offsets
+   * only of shards owned in the generation it names (KafkaInstanceTransactions).
+   */
+  membership(): GroupMembership | null {
+    if (this.member === null || this.joinedGeneration < 0) return null;
+    const owned = new Set(this.owned);
+    return { generationId: this.joinedGeneration, memberId: this.member, owns: (shard) => owned.has(shard) };
+  }
+
+  /** Commits what the shards still hand over, then closes the instance's producer (after the shards stopped). */
+  async closeSinks(): Promise<void> {
+    await this.transactions?.close();
+  }
 
   get generation(): number {
     return this.groupGeneration >= 0 ? this.groupGeneration : this.joins;
@@ -99,6 +129,7 @@ export class KafkaEventSource implements EventSource {
       const { lost, gained } = ownershipChange({ memberId: this.member, shards: this.owned }, { memberId: e.payload.memberId, shards: now });
       this.owned = now;
       this.member = e.payload.memberId;
+      this.joinedGeneration = e.payload.generationId ?? -1;
       this.connected = true;
       this.lastHeartbeatAt = Date.now();
       const generation = ++this.joins;
@@ -158,6 +189,7 @@ export class KafkaEventSource implements EventSource {
     const lost = this.owned;
     this.owned = [];
     this.member = null;
+    this.joinedGeneration = -1;
     if (!lost.length) return;
     this.ownership = this.ownership
       .then(() => listener.onRevoked(lost))
@@ -175,12 +207,26 @@ export class KafkaEventSource implements EventSource {
   }
 
   async openSink(shard: number, stillOwner: OwnershipCheck): Promise<ShardSink> {
+    if (this.transactions) return this.transactions.sinkFor(shard);
     return KafkaShardSink.open(this.kafka, this.admin, this.kafkaSettings, shard, stillOwner, this.options.answerRetry);
   }
 
   async committedOffsets(shard: number): Promise<Record<string, string>> {
     const inputs = this.kafkaSettings.topics.inputs;
-    const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, inputs.map((topic) => ({ topic, partition: shard })), this.options.answerRetry);
+    const partitions = inputs.map((topic) => ({ topic, partition: shard }));
+    // Stable: with instance transactions a previous owner's transaction may still hold them.
+    const read = (stableWaitMs: number) => committedOffsetsOf(this.admin, this.kafkaSettings.groupId, partitions, this.options.answerRetry, { requireStable: true, stableWaitMs });
+    let committed: Map<string, string>;
+    if (!this.transactions) committed = await read(5000);
+    else {
+      try {
+        committed = await read(STABLE_WAIT_BEFORE_FENCING_MS);
+      } catch (err) {
+        if (errorCode(err) !== 'UNAVAILABLE') throw err;
+        await this.transactions.fenceHolders(partitions);
+        committed = await read(5000);
+      }
+    }
     const out: Record<string, string> = {};
     for (const topic of inputs) {
       const at = committed.get(partitionKey({ topic, partition: shard }))!;

@@ -161,7 +161,7 @@ export function topicMessages(records: readonly OutputRecord[], partitions: Read
 }
 
 /** The record's own partition when it has one (kafkajs's default filters the partition list for every record before looking). */
-const givenPartitionFirst: ICustomPartitioner = () => {
+export const givenPartitionFirst: ICustomPartitioner = () => {
   const byKey = Partitioners.DefaultPartitioner();
   return (args) => args.message.partition ?? byKey(args);
 };
@@ -174,7 +174,7 @@ const givenPartitionFirst: ICustomPartitioner = () => {
  */
 const countsRead = new WeakMap<Admin, Map<string, Promise<Map<string, number>>>>();
 
-function outputPartitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+export function outputPartitionCounts(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
   const key = topics.join('\u0000');
   const byTopics = countsRead.get(admin) ?? new Map<string, Promise<Map<string, number>>>();
   countsRead.set(admin, byTopics);

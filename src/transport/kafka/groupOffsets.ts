@@ -38,14 +38,24 @@ async function untilAnswered<T>(read: () => Promise<T>, missing: (answer: T) => 
 
 type OffsetsAnswer = Awaited<ReturnType<Admin['fetchOffsets']>>;
 
+export interface OffsetsRead {
+  /**
+   * Only offsets no open transaction holds (KIP-447): while one does, read again, for up to
+   * `stableWaitMs` (default 5 s), then fail UNAVAILABLE.
+   */
+  requireStable?: boolean;
+  stableWaitMs?: number;
+}
+
 /**
  * The committed offset of every partition in `wanted`, by `partitionKey`: a decimal offset, or
  * '-1' when the group has committed nothing there.
  */
-export async function committedOffsetsOf(admin: Pick<Admin, 'fetchOffsets'>, groupId: string, wanted: readonly TopicPartition[], retry?: AnswerRetry): Promise<Map<string, string>> {
+export async function committedOffsetsOf(admin: Pick<Admin, 'fetchOffsets'>, groupId: string, wanted: readonly TopicPartition[], retry?: AnswerRetry, read: OffsetsRead = {}): Promise<Map<string, string>> {
   const topics = [...new Set(wanted.map((w) => w.topic))];
+  const fetch = read.requireStable ? () => untilStable(() => admin.fetchOffsets({ groupId, topics, requireStable: true }), groupId, read.stableWaitMs ?? 5000) : () => admin.fetchOffsets({ groupId, topics });
   const answer = await untilAnswered(
-    () => admin.fetchOffsets({ groupId, topics }),
+    fetch,
     (got: OffsetsAnswer) => wanted.filter((w) => !got.find((t) => t.topic === w.topic)?.partitions.some((p) => p.partition === w.partition)).map((w) => `${w.topic} partition ${w.partition}`),
     `reading the committed offsets of group ${groupId}`,
     retry,
@@ -53,6 +63,23 @@ export async function committedOffsetsOf(admin: Pick<Admin, 'fetchOffsets'>, gro
   const out = new Map<string, string>();
   for (const t of answer) for (const p of t.partitions) out.set(partitionKey({ topic: t.topic, partition: p.partition }), p.offset);
   return out;
+}
+
+/**
+ * Reads again while the coordinator answers UNSTABLE_OFFSET_COMMIT: a transaction of a previous
+ * owner holds an offset and is not final yet (it ends with a commit, an abort, or its timeout).
+ */
+async function untilStable<T>(read: () => Promise<T>, groupId: string, waitMs: number): Promise<T> {
+  const until = Date.now() + waitMs;
+  for (let delay = 20; ; delay = Math.min(500, delay * 2)) {
+    try {
+      return await read();
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'UNSTABLE_OFFSET_COMMIT') throw err;
+      if (Date.now() + delay > until) throw new EngineError('UNAVAILABLE', `reading the committed offsets of group ${groupId}: an open transaction still holds them after ${waitMs} ms`, { cause: err });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }
 
 type TopicOffsetsAnswer = Awaited<ReturnType<Admin['fetchTopicOffsets']>>;

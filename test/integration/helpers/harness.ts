@@ -34,6 +34,8 @@ export function testSettings(id: string, env: Record<string, string> = {}): Sett
     INSTANCE_ID: id,
     ADMIN_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    // The suite runs with each kind of transactions (scripts/test.sh).
+    ...(process.env.KAFKA_TRANSACTIONS ? { KAFKA_TRANSACTIONS: process.env.KAFKA_TRANSACTIONS } : {}),
     ...env,
   });
   const t = s.kafka.topics;

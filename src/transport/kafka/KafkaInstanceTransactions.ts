@@ -1,0 +1,263 @@
+/**
+ * Every owned shard's output in one Kafka transaction per commit interval (kafka.transactions
+ * "instance", Kafka Streams' exactly-once v2): one transactional producer per instance instead of
+ * one per shard, so a commit interval costs the broker one transaction, not one per shard.
+ *
+ * Zombie fencing then comes from the consumer group instead of the transactional id (KIP-447):
+ * the offsets go with the member's generation and id, and the group coordinator refuses them
+ * from a member of an older generation (the whole transaction then aborts); a shard's new owner
+ * reads its committed offsets with `requireStable`, which waits until a transaction of the old
+ * owner that holds them is final. A shard is put in a transaction only while the member owns it
+ * in the generation the offsets go with: a shard lost in a rebalance fails its work FENCED.
+ */
+import type { Admin, Kafka, Producer } from 'kafkajs';
+import type { KafkaSettings } from '../../config/settings.ts';
+import { EngineError, errorMessage } from '../../errors.ts';
+import type { Logger } from '../../log.ts';
+import { compressionType } from './codecs.ts';
+import { committedOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
+import { givenPartitionFirst, outputPartitionCounts, topicMessages } from './KafkaShardSink.ts';
+import { partitionKey } from '../topicPartition.ts';
+import type { ConsumedOffset, OutputRecord, ShardSink } from '../ports.ts';
+
+/** The member's place in its group as it is now (null while it is in none). */
+export interface GroupMembership {
+  generationId: number;
+  memberId: string;
+  owns(shard: number): boolean;
+}
+
+/** One shard's commit, waiting for the instance's next transaction. */
+interface Part {
+  shard: number;
+  records: readonly OutputRecord[];
+  offsets: readonly ConsumedOffset[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export interface InstanceTransactionsOptions {
+  instanceId: string;
+  membership(): GroupMembership | null;
+  log: Logger;
+  answerRetry?: AnswerRetry;
+  clock?(): number;
+  sleep?(ms: number): Promise<void>;
+}
+
+export class KafkaInstanceTransactions {
+  private producer: Producer | null = null;
+  /** The last transaction failed and its outcome may be unknown: settle before the next. */
+  private unsettled = false;
+  private waiting: Part[] = [];
+  private running: Promise<void> | null = null;
+  private lastStartAt = Number.NEGATIVE_INFINITY;
+  private closed = false;
+  private partitions: ReadonlyMap<string, number> | null = null;
+  private readonly clock: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly admin: Admin,
+    private readonly kafkaSettings: KafkaSettings,
+    private readonly options: InstanceTransactionsOptions,
+  ) {
+    this.clock = options.clock ?? Date.now;
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  static transactionalId(groupId: string, instanceId: string): string {
+    return `${groupId}.instance-${instanceId}`;
+  }
+
+  private get transactionalId(): string {
+    return KafkaInstanceTransactions.transactionalId(this.kafkaSettings.groupId, this.options.instanceId);
+  }
+
+  /**
+   * The offsets of a shard this member just got are held by an open transaction for longer than a
+   * live owner takes to finish one: its owner died (a killed instance's transaction would stay
+   * open for its whole timeout, and with it the read_committed end of the output topics). The
+   * transactional id named by the offsets' last commit is fenced: its open transaction aborts.
+   */
+  async fenceHolders(partitions: readonly { topic: string; partition: number }[]): Promise<void> {
+    const topics = [...new Set(partitions.map((p) => p.topic))];
+    const answer = await this.admin.fetchOffsets({ groupId: this.kafkaSettings.groupId, topics });
+    const holders = new Set<string>();
+    for (const t of answer) {
+      for (const p of t.partitions) {
+        const id = p.metadata;
+        if (id && id !== this.transactionalId && id.startsWith(`${this.kafkaSettings.groupId}.instance-`) && partitions.some((w) => w.topic === t.topic && w.partition === p.partition)) holders.add(id);
+      }
+    }
+    for (const id of holders) {
+      this.options.log.warn({ transactionalId: id }, "a shard's offsets are held by an open transaction: fencing the transactional id that last committed them");
+      const producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, transactionTimeout: this.kafkaSettings.transactionTimeoutMs, retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 } });
+      try {
+        await producer.connect();
+        const init = await producer.transaction();
+        await init.abort();
+      } finally {
+        await producer.disconnect().catch(() => undefined);
+      }
+    }
+  }
+
+  /** The shard's sink: its commits go into the instance's transactions. */
+  async sinkFor(shard: number): Promise<ShardSink> {
+    const { decisions, aggregates, dlq } = this.kafkaSettings.topics;
+    this.partitions ??= await outputPartitionCounts(this.admin, [decisions, aggregates, dlq]);
+    let open = true;
+    return {
+      commit: (records, offsets) => {
+        if (!open || this.closed) return Promise.reject(new EngineError('UNAVAILABLE', `shard ${shard}: the sink is closed`));
+        return new Promise<void>((resolve, reject) => {
+          this.waiting.push({ shard, records, offsets, resolve, reject });
+          this.run();
+        });
+      },
+      close: async () => {
+        open = false;
+      },
+    };
+  }
+
+  private run(): void {
+    this.running ??= this.loop().finally(() => {
+      this.running = null;
+      if (this.waiting.length && !this.closed) this.run();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.waiting.length) {
+      const wait = this.lastStartAt + this.kafkaSettings.commitIntervalMs - this.clock();
+      if (wait > 0) await this.sleep(wait);
+      const parts = this.waiting;
+      this.waiting = [];
+      this.lastStartAt = this.clock();
+      await this.transact(parts);
+    }
+  }
+
+  /** One transaction of every waiting part of a shard this member owns; settles each part. */
+  private async transact(all: Part[]): Promise<void> {
+    try {
+      if (this.unsettled || !this.producer) await this.settle(all);
+    } catch (err) {
+      for (const p of all) p.reject(err);
+      return;
+    }
+    const membership = this.options.membership();
+    const parts: Part[] = [];
+    for (const p of all) {
+      if (p.offsets.length === 0 && p.records.length === 0) p.resolve();
+      else if (membership?.owns(p.shard)) parts.push(p);
+      else p.reject(notOwned(p.shard));
+    }
+    if (!parts.length || !membership) return;
+    const producer = this.producer!;
+    const tx = await producer.transaction().catch((err: unknown) => err as Error);
+    if (tx instanceof Error) return this.failed(parts, tx);
+    try {
+      const records = parts.flatMap((p) => p.records);
+      if (records.length) await tx.sendBatch({ acks: -1, compression: compressionType(this.kafkaSettings.compression), topicMessages: topicMessages(records, this.partitions ?? new Map()) });
+      // The offsets name the transactional id that commits them: a later owner of the shard that
+      // finds them held by an open transaction fences that id (`fenceHolders`).
+      const metadata = this.transactionalId;
+      const byTopic = new Map<string, { partition: number; offset: string; metadata: string }[]>();
+      for (const p of parts) for (const o of p.offsets) (byTopic.get(o.topic) ?? byTopic.set(o.topic, []).get(o.topic)!).push({ partition: o.partition, offset: o.offset, metadata });
+      if (byTopic.size) {
+        await tx.sendOffsets({
+          consumerGroupId: this.kafkaSettings.groupId,
+          generationId: membership.generationId,
+          memberId: membership.memberId,
+          topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
+        });
+      }
+      await tx.commit();
+    } catch (err) {
+      await tx.abort().catch(() => undefined);
+      return this.failed(parts, err);
+    }
+    for (const p of parts) p.resolve();
+  }
+
+  /**
+   * A transaction failed: refused for an older generation, or of unknown outcome (a timeout may
+   * have hidden a commit). The next transaction first settles it; its parts fail now, FENCED for
+   * a shard this member no longer owns, else UNAVAILABLE (the shard retries them; a retry of a
+   * part that did commit is found committed by the settling).
+   */
+  private async failed(parts: readonly Part[], err: unknown): Promise<void> {
+    this.unsettled = true;
+    await this.dropProducer();
+    this.options.log.warn({ err: errorMessage(err), type: (err as { type?: string }).type, shards: [...new Set(parts.map((p) => p.shard))] }, 'instance transaction failed');
+    const membership = this.options.membership();
+    for (const p of parts) p.reject(membership?.owns(p.shard) ? new EngineError('UNAVAILABLE', `shard ${p.shard}: transaction failed: ${errorMessage(err)}`, { cause: err }) : notOwned(p.shard));
+  }
+
+  /**
+   * A fresh producer of the instance's transactional id makes the last transaction final (a
+   * prepared commit completes, anything else aborts); a waiting part whose offsets are then
+   * committed already is done (a retry of a transaction that did commit).
+   */
+  private async settle(parts: Part[]): Promise<void> {
+    await this.dropProducer();
+    this.producer = await this.initProducer();
+    if (!this.unsettled) return;
+    const offsets = parts.flatMap((p) => p.offsets);
+    if (offsets.length) {
+      const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, offsets, this.options.answerRetry, { requireStable: true });
+      const membership = this.options.membership();
+      for (let i = parts.length - 1; i >= 0; i--) {
+        const p = parts[i]!;
+        if (p.offsets.length && membership?.owns(p.shard) && p.offsets.every((o) => reaches(committed.get(partitionKey(o)), o.offset))) {
+          p.resolve();
+          parts.splice(i, 1);
+        }
+      }
+    }
+    this.unsettled = false;
+  }
+
+  private async initProducer(): Promise<Producer> {
+    const producer = this.kafka.producer({
+      transactionalId: this.transactionalId,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: this.kafkaSettings.transactionTimeoutMs,
+      allowAutoTopicCreation: false,
+      createPartitioner: givenPartitionFirst,
+      retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 },
+    });
+    try {
+      await producer.connect();
+      const init = await producer.transaction();
+      await init.abort();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw new EngineError('UNAVAILABLE', `instance transactional producer unavailable: ${errorMessage(err)}`, { cause: err });
+    }
+    return producer;
+  }
+
+  private async dropProducer(): Promise<void> {
+    const producer = this.producer;
+    this.producer = null;
+    await producer?.disconnect().catch(() => undefined);
+  }
+
+  /** After every shard stopped (their last commits are done). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    for (const p of this.waiting.splice(0)) p.reject(new EngineError('UNAVAILABLE', `shard ${p.shard}: the sink is closed`));
+    await this.dropProducer();
+  }
+}
+
+const notOwned = (shard: number) => new EngineError('FENCED', `shard ${shard} is no longer owned by this member: its work is not committed`);
+
+const reaches = (committed: string | undefined, offset: string): boolean => committed !== undefined && committed !== '-1' && BigInt(committed) >= BigInt(offset);
