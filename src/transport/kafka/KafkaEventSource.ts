@@ -17,10 +17,6 @@ import { stringHeaders } from './headers.ts';
 import { restartWhenAbandoned, type RestartOptions } from './consumerRestart.ts';
 import { committedOffsetsOf, shardPosition, topicOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
 import { partitionKey } from '../topicPartition.ts';
-import { errorCode } from '../../errors.ts';
-
-/** A live previous owner finishes its transaction within this; a dead one's stays open. */
-const STABLE_WAIT_BEFORE_FENCING_MS = 1000;
 
 export interface KafkaEventSourceOptions {
   /** Backoff of a restart of the consumer after kafkajs gave up on it (consumerRestart.ts). */
@@ -214,19 +210,10 @@ export class KafkaEventSource implements EventSource {
   async committedOffsets(shard: number): Promise<Record<string, string>> {
     const inputs = this.kafkaSettings.topics.inputs;
     const partitions = inputs.map((topic) => ({ topic, partition: shard }));
-    // Stable: with instance transactions a previous owner's transaction may still hold them.
-    const read = (stableWaitMs: number) => committedOffsetsOf(this.admin, this.kafkaSettings.groupId, partitions, this.options.answerRetry, { requireStable: true, stableWaitMs });
-    let committed: Map<string, string>;
-    if (!this.transactions) committed = await read(5000);
-    else {
-      try {
-        committed = await read(STABLE_WAIT_BEFORE_FENCING_MS);
-      } catch (err) {
-        if (errorCode(err) !== 'UNAVAILABLE') throw err;
-        await this.transactions.fenceHolders(partitions);
-        committed = await read(5000);
-      }
-    }
+    // With instance transactions the previous owner is fenced here; with a producer per shard
+    // opening the sink did.
+    await this.transactions?.fenceHolders(partitions);
+    const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, partitions, this.options.answerRetry, { requireStable: true });
     const out: Record<string, string> = {};
     for (const topic of inputs) {
       const at = committed.get(partitionKey({ topic, partition: shard }))!;

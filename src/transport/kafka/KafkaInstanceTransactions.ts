@@ -54,6 +54,8 @@ export class KafkaInstanceTransactions {
   private lastStartAt = Number.NEGATIVE_INFINITY;
   private closed = false;
   private partitions: ReadonlyMap<string, number> | null = null;
+  /** Previous owners fenced, per generation and transactional id. */
+  private readonly fencings = new Map<string, Promise<void>>();
   private readonly clock: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -76,12 +78,33 @@ export class KafkaInstanceTransactions {
   }
 
   /**
-   * The offsets of a shard this member just got are held by an open transaction for longer than a
-   * live owner takes to finish one: its owner died (a killed instance's transaction would stay
-   * open for its whole timeout, and with it the read_committed end of the output topics). The
-   * transactional id named by the offsets' last commit is fenced: its open transaction aborts.
+   * A shard's previous owner may have died with a transaction open: its offsets would stay held
+   * and, worse, the read_committed end of every output partition it wrote to would stay put until
+   * the transaction timed out (Kafka Streams' known wait). So the opener of a shard fences the
+   * transactional id that last committed the shard's offsets (their metadata names it): its open
+   * transaction aborts now. A live previous owner loses its transaction in flight (its shards
+   * retry it), once per generation. Not covered: an owner that died before its first commit of
+   * any shard it held (its transaction then ends at its timeout).
    */
   async fenceHolders(partitions: readonly { topic: string; partition: number }[]): Promise<void> {
+    const generation = this.options.membership()?.generationId ?? -1;
+    const ids = await this.holders(partitions);
+    await Promise.all(
+      ids.map((id) => {
+        const key = `${generation}\u0000${id}`;
+        let fencing = this.fencings.get(key);
+        if (!fencing) {
+          fencing = this.fence(id);
+          this.fencings.set(key, fencing);
+          fencing.catch(() => this.fencings.delete(key));
+        }
+        return fencing;
+      }),
+    );
+  }
+
+  /** Transactional ids of other instances that last committed these offsets. */
+  private async holders(partitions: readonly { topic: string; partition: number }[]): Promise<string[]> {
     const topics = [...new Set(partitions.map((p) => p.topic))];
     const answer = await this.admin.fetchOffsets({ groupId: this.kafkaSettings.groupId, topics });
     const holders = new Set<string>();
@@ -91,16 +114,18 @@ export class KafkaInstanceTransactions {
         if (id && id !== this.transactionalId && id.startsWith(`${this.kafkaSettings.groupId}.instance-`) && partitions.some((w) => w.topic === t.topic && w.partition === p.partition)) holders.add(id);
       }
     }
-    for (const id of holders) {
-      this.options.log.warn({ transactionalId: id }, "a shard's offsets are held by an open transaction: fencing the transactional id that last committed them");
-      const producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, transactionTimeout: this.kafkaSettings.transactionTimeoutMs, retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 } });
-      try {
-        await producer.connect();
-        const init = await producer.transaction();
-        await init.abort();
-      } finally {
-        await producer.disconnect().catch(() => undefined);
-      }
+    return [...holders];
+  }
+
+  private async fence(id: string): Promise<void> {
+    this.options.log.info({ transactionalId: id }, "fencing the previous owner's transactional id (its open transaction aborts)");
+    const producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, transactionTimeout: this.kafkaSettings.transactionTimeoutMs, retry: { initialRetryTime: 10, maxRetryTime: 2000, retries: 30 } });
+    try {
+      await producer.connect();
+      const init = await producer.transaction();
+      await init.abort();
+    } finally {
+      await producer.disconnect().catch(() => undefined);
     }
   }
 
