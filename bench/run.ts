@@ -300,7 +300,8 @@ async function catchUp(label: string, groupId: string, topics: ReturnType<typeof
       cpuMsPer1000Events: cpu0 && cpu1 ? r(((cpu1.cpuSeconds - cpu0.cpuSeconds) * 1000 * 1000) / total, 1) : null,
       // What the engine's requests cost the services on this machine meanwhile (null: not local).
       servicesCpuMsPer1000Events: servicesPer1000(services0, services1, total),
-      transactionsPer1000Events: r((sum('risk_transactions_total{kind="input"}') * 1000) / total, 1),
+      // Kafka transactions: the instance's with kafka.transactions "instance", else the shards'.
+      transactionsPer1000Events: r(((sum('risk_instance_transactions_total') || sum('risk_transactions_total{kind="input"}')) * 1000) / total, 1),
       exit: stopped,
       engineWarnings: child.logLines.length,
       engineLogSample: child.logLines.slice(0, 5),
@@ -618,7 +619,7 @@ try {
       engineCpuMsPer1000Events: cpuHalf0 && cpuHalf1 ? r(((cpuHalf1.cpuSeconds - cpuHalf0.cpuSeconds) * 1e6) / eventsD, 1) : null,
       // Redis and the broker meanwhile; the broker's includes the bench's own producer and reader.
       servicesCpuMsPer1000Events: servicesPer1000(servicesHalf0, servicesHalf1, eventsD),
-      transactionsPer1000Events: r(((metricsLatency.get('risk_transactions_total{kind="input"}') ?? 0) * 1000) / eventsD, 1),
+      transactionsPer1000Events: r(((metricsLatency.get('risk_instance_transactions_total') || metricsLatency.get('risk_transactions_total{kind="input"}') || 0) * 1000) / eventsD, 1),
       afterWarmup: { warmupMs: WARMUP_MS, events: decideSteady.length, decideLatencyMs: latencyStats(decideSteady), visibleLatencyMs: latencyStats(visibleSteady) },
       // Whether the tail is a few bad seconds (a pause, a stall) or spread over the whole run.
       perSecond: bySecond.map((x, second) => {

@@ -79,6 +79,7 @@ export class Engine implements ShardListener {
       ready: async () => (await this.readiness()).ready,
     });
     this.supervision = makeSupervision(this.metrics);
+    parts.source.countTransactions?.(() => this.metrics.instanceTransactions.inc());
     this.stuck = new StuckWatch(settings.readiness.stuckAfterMs);
     this.system = nact.start() as nact.Ref<unknown>;
     parts.store.onErased?.((key) => {

@@ -29,6 +29,11 @@ export class Metrics {
     labelNames: ['kind'],
     registers: [this.registry],
   });
+  readonly instanceTransactions = new Counter({
+    name: 'risk_instance_transactions_total',
+    help: 'Kafka transactions of the instance\'s producer with kafka.transactions "instance" (each commits the work of every owned shard that waited)',
+    registers: [this.registry],
+  });
   readonly dlq = new Counter({ name: 'risk_dlq_records_total', help: 'Records sent to the dead-letter topic, per error code', labelNames: ['code'], registers: [this.registry] });
   readonly restarts = new Counter({ name: 'risk_supervision_restarts_total', help: 'Actor restarts by supervision policy', labelNames: ['policy', 'code'], registers: [this.registry] });
   readonly escalations = new Counter({ name: 'risk_supervision_escalations_total', help: 'Failures escalated to the parent', labelNames: ['policy', 'code'], registers: [this.registry] });

@@ -99,6 +99,8 @@ export interface EventSource {
   positions(shards: readonly number[]): Promise<ShardPosition[]>;
   readonly generation: number;
   readonly memberId: string | null;
+  /** Calls `counted` for every transaction of an instance-wide producer (Kafka's kafka.transactions "instance"). */
+  countTransactions?(counted: () => void): void;
   /** When this member last saw its group start a rebalance (epoch ms), if it can tell. */
   readonly rebalanceStartedAt?: number | null;
   isConnected(): boolean;

@@ -66,6 +66,10 @@ export class KafkaEventSource implements EventSource {
     return { generationId: this.joinedGeneration, memberId: this.member, owns: (shard) => owned.has(shard) };
   }
 
+  countTransactions(counted: () => void): void {
+    this.transactions?.onCommitted(counted);
+  }
+
   /** Commits what the shards still hand over, then closes the instance's producer (after the shards stopped). */
   async closeSinks(): Promise<void> {
     await this.transactions?.close();

@@ -54,6 +54,7 @@ export class KafkaInstanceTransactions {
   private lastStartAt = Number.NEGATIVE_INFINITY;
   private closed = false;
   private partitions: ReadonlyMap<string, number> | null = null;
+  private committed: () => void = () => {};
   /** Previous owners fenced, per generation and transactional id. */
   private readonly fencings = new Map<string, Promise<void>>();
   private readonly clock: () => number;
@@ -206,7 +207,13 @@ export class KafkaInstanceTransactions {
       await tx.abort().catch(() => undefined);
       return this.failed(parts, err);
     }
+    this.committed();
     for (const p of parts) p.resolve();
+  }
+
+  /** `counted` is called after every transaction that committed (the metrics). */
+  onCommitted(counted: () => void): void {
+    this.committed = counted;
   }
 
   /**

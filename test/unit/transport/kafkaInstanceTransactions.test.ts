@@ -1,0 +1,147 @@
+/**
+ * One transaction per instance (kafka.transactions "instance"): the shards' commits of a commit
+ * interval go out together, with the member's generation on the offsets; a shard the member no
+ * longer owns is never in one; a failed transaction's retry is settled, not committed twice.
+ */
+import test from 'ava';
+import sinon from 'sinon';
+import type { Admin, Kafka } from 'kafkajs';
+import { KafkaInstanceTransactions, type GroupMembership } from '../../../src/transport/kafka/KafkaInstanceTransactions.ts';
+import { loadSettings } from '../../../src/config/settings.ts';
+import { createLogger } from '../../../src/log.ts';
+import { errorCode } from '../../../src/errors.ts';
+
+interface FakeTx {
+  records: number;
+  offsets: { topic: string; partitions: { partition: number; offset: string; metadata: string }[] }[];
+  generationId?: number;
+  memberId?: string;
+  ended: 'commit' | 'abort' | null;
+}
+
+/** A kafkajs stand-in: every transaction is recorded; `failCommit` makes the next commit throw. */
+function fakeKafka() {
+  const txs: FakeTx[] = [];
+  const producers: string[] = [];
+  const fetchOffsets = sinon.stub().resolves([]);
+  const state = { failCommit: 0 };
+  const kafka = {
+    producer: ({ transactionalId }: { transactionalId: string }) => {
+      producers.push(transactionalId);
+      return {
+        connect: async () => {},
+        disconnect: async () => {},
+        transaction: async () => {
+          const tx: FakeTx = { records: 0, offsets: [], ended: null };
+          txs.push(tx);
+          return {
+            sendBatch: async ({ topicMessages }: { topicMessages: { messages: unknown[] }[] }) => {
+              tx.records += topicMessages.reduce((n, t) => n + t.messages.length, 0);
+            },
+            sendOffsets: async (o: { topics: FakeTx['offsets']; generationId: number; memberId: string }) => {
+              tx.offsets.push(...o.topics);
+              tx.generationId = o.generationId;
+              tx.memberId = o.memberId;
+            },
+            commit: async () => {
+              if (state.failCommit > 0) {
+                state.failCommit--;
+                throw Object.assign(new Error('request timed out'), { type: 'REQUEST_TIMED_OUT' });
+              }
+              tx.ended = 'commit';
+            },
+            abort: async () => {
+              tx.ended = 'abort';
+            },
+          };
+        },
+      };
+    },
+  };
+  const admin = { fetchOffsets, fetchTopicMetadata: async () => ({ topics: [] }) };
+  return { kafka: kafka as unknown as Kafka, admin: admin as unknown as Admin, txs, producers, fetchOffsets, state };
+}
+
+const settings = loadSettings({ KAFKA_GROUP_ID: 'g', KAFKA_TRANSACTIONS: 'instance' });
+const kafkaSettings = { ...settings.kafka, commitIntervalMs: 50 };
+const owning = (shards: number[], generationId = 7): GroupMembership => ({ generationId, memberId: 'm-1', owns: (s) => shards.includes(s) });
+const record = (shard: number) => ({ topic: kafkaSettings.topics.decisions, key: `u${shard}`, value: '{}' });
+const offset = (shard: number, at: string) => ({ topic: kafkaSettings.topics.inputs[0]!, partition: shard, offset: at });
+
+/** On a clock of its own: a wait passes at once and is recorded. */
+function instance(membership: () => GroupMembership | null) {
+  const fake = fakeKafka();
+  let now = 1_000;
+  const waits: number[] = [];
+  const tx = new KafkaInstanceTransactions(fake.kafka, fake.admin, kafkaSettings, {
+    instanceId: 'i-1',
+    membership,
+    log: createLogger('silent'),
+    answerRetry: { attempts: 1, delayMs: 1 },
+    clock: () => now,
+    sleep: async (ms) => {
+      waits.push(ms);
+      now += ms;
+    },
+  });
+  return { ...fake, tx, waits };
+}
+
+test("the shards' commits of one commit interval go out in one transaction, with the member's generation and id", async (t) => {
+  const { tx, txs, producers, waits } = instance(() => owning([0, 1, 2]));
+  const sinks = await Promise.all([0, 1, 2].map((s) => tx.sinkFor(s)));
+  // The first goes at once; the two that come while it is out wait out the interval and share the next.
+  const first = sinks[0]!.commit([record(0)], [offset(0, '5')]);
+  const rest = [sinks[1]!.commit([record(1), record(1)], [offset(1, '9')]), sinks[2]!.commit([record(2)], [offset(2, '3')])];
+  await Promise.all([first, ...rest]);
+  t.deepEqual(waits, [50]);
+  const committed = txs.filter((x) => x.ended === 'commit' && x.offsets.length);
+  t.is(committed.length, 2, 'one transaction for the first commit, one for the two that came within the interval');
+  t.is(committed[1]!.records, 3);
+  t.deepEqual(committed[1]!.offsets.flatMap((o) => o.partitions.map((p) => p.partition)).sort(), [1, 2]);
+  t.is(committed[1]!.generationId, 7);
+  t.is(committed[1]!.memberId, 'm-1');
+  t.true(committed[1]!.offsets.every((o) => o.partitions.every((p) => p.metadata === 'g.instance-i-1')), 'the offsets name the transactional id that commits them');
+  t.deepEqual([...new Set(producers)], ['g.instance-i-1'], 'one transactional producer for the instance');
+});
+
+test('a shard the member no longer owns is left out of the transaction and fails FENCED; the others commit', async (t) => {
+  let owned = [0, 1];
+  const { tx, txs } = instance(() => owning(owned, 8));
+  const [a, b] = await Promise.all([tx.sinkFor(0), tx.sinkFor(1)]);
+  owned = [0];
+  const results = await Promise.allSettled([a!.commit([record(0)], [offset(0, '4')]), b!.commit([record(1)], [offset(1, '6')])]);
+  t.is(results[0]!.status, 'fulfilled');
+  t.is(errorCode((results[1] as PromiseRejectedResult).reason), 'FENCED');
+  const committed = txs.filter((x) => x.ended === 'commit' && x.offsets.length);
+  t.deepEqual(committed.flatMap((x) => x.offsets.flatMap((o) => o.partitions.map((p) => p.partition))), [0], 'shard 1 was in no transaction');
+});
+
+test("a failed commit fails its shards UNAVAILABLE; a retry of work that did commit is found committed, not sent again", async (t) => {
+  const { tx, txs, fetchOffsets, state } = instance(() => owning([3]));
+  const sink = await tx.sinkFor(3);
+  state.failCommit = 1;
+  const err = await t.throwsAsync(sink.commit([record(3)], [offset(3, '12')]));
+  t.is(errorCode(err), 'UNAVAILABLE');
+  // The broker did commit it (the timeout hid that): the settling read finds the offset there.
+  fetchOffsets.resolves([{ topic: kafkaSettings.topics.inputs[0]!, partitions: [{ partition: 3, offset: '12', metadata: 'g.instance-i-1' }] }]);
+  await sink.commit([record(3)], [offset(3, '12')]);
+  t.true(fetchOffsets.calledWithMatch({ requireStable: true }), 'settled with a stable read');
+  t.is(txs.filter((x) => x.offsets.length && x.ended === 'commit').length, 0, 'nothing committed a second time');
+});
+
+test('with no membership (between groups) nothing is committed', async (t) => {
+  const { tx, txs } = instance(() => null);
+  const sink = await tx.sinkFor(0);
+  const err = await t.throwsAsync(sink.commit([record(0)], [offset(0, '1')]));
+  t.is(errorCode(err), 'FENCED');
+  t.is(txs.filter((x) => x.offsets.length).length, 0);
+});
+
+test("a shard's opener fences the transactional id that last committed the shard's offsets, once per generation, never its own", async (t) => {
+  const { tx, producers, fetchOffsets } = instance(() => owning([0, 1], 9));
+  const topic = kafkaSettings.topics.inputs[0]!;
+  fetchOffsets.resolves([{ topic, partitions: [{ partition: 0, offset: '5', metadata: 'g.instance-dead' }, { partition: 1, offset: '8', metadata: 'g.instance-i-1' }, { partition: 2, offset: '2', metadata: 'g.instance-other' }] }]);
+  await Promise.all([tx.fenceHolders([{ topic, partition: 0 }]), tx.fenceHolders([{ topic, partition: 0 }, { topic, partition: 1 }])]);
+  t.deepEqual(producers, ['g.instance-dead'], 'the dead owner once; not ourselves, not the owner of a partition not asked for');
+});
