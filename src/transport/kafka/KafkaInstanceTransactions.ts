@@ -125,6 +125,9 @@ export class KafkaInstanceTransactions {
       await producer.connect();
       const init = await producer.transaction();
       await init.abort();
+    } catch (err) {
+      // The owner registered the id again meanwhile: that, too, made its old transaction final.
+      if (!FENCED.has((err as { type?: string }).type ?? '')) throw err;
     } finally {
       await producer.disconnect().catch(() => undefined);
     }
@@ -218,14 +221,16 @@ export class KafkaInstanceTransactions {
 
   /**
    * A transaction failed: refused for an older generation, or of unknown outcome (a timeout may
-   * have hidden a commit). The next transaction first settles it; its parts fail now, FENCED for
-   * a shard this member no longer owns, else UNAVAILABLE (the shard retries them; a retry of a
-   * part that did commit is found committed by the settling).
+   * have hidden a commit). It is settled at once, as KafkaShardSink does: parts found committed
+   * are done; the others fail, FENCED for a shard this member no longer owns, else UNAVAILABLE
+   * (the shard retries them). When it cannot be settled now, the next transaction settles first.
    */
-  private async failed(parts: readonly Part[], err: unknown): Promise<void> {
+  private async failed(failedParts: readonly Part[], err: unknown): Promise<void> {
     this.unsettled = true;
     await this.dropProducer();
-    this.options.log.warn({ err: errorMessage(err), type: (err as { type?: string }).type, shards: [...new Set(parts.map((p) => p.shard))] }, 'instance transaction failed');
+    this.options.log.warn({ err: errorMessage(err), type: (err as { type?: string }).type, shards: [...new Set(failedParts.map((p) => p.shard))] }, 'instance transaction failed');
+    const parts = [...failedParts];
+    await this.settle(parts).catch(() => undefined);
     const membership = this.options.membership();
     for (const p of parts) p.reject(membership?.owns(p.shard) ? new EngineError('UNAVAILABLE', `shard ${p.shard}: transaction failed: ${errorMessage(err)}`, { cause: err }) : notOwned(p.shard));
   }
@@ -289,6 +294,8 @@ export class KafkaInstanceTransactions {
     await this.dropProducer();
   }
 }
+
+const FENCED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED']);
 
 const notOwned = (shard: number) => new EngineError('FENCED', `shard ${shard} is no longer owned by this member: its work is not committed`);
 

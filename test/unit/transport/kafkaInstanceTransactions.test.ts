@@ -117,17 +117,27 @@ test('a shard the member no longer owns is left out of the transaction and fails
   t.deepEqual(committed.flatMap((x) => x.offsets.flatMap((o) => o.partitions.map((p) => p.partition))), [0], 'shard 1 was in no transaction');
 });
 
-test("a failed commit fails its shards UNAVAILABLE; a retry of work that did commit is found committed, not sent again", async (t) => {
+test('a commit that failed but reached the broker is settled at once: its shards are done, nothing is sent again', async (t) => {
   const { tx, txs, fetchOffsets, state } = instance(() => owning([3]));
   const sink = await tx.sinkFor(3);
   state.failCommit = 1;
-  const err = await t.throwsAsync(sink.commit([record(3)], [offset(3, '12')]));
-  t.is(errorCode(err), 'UNAVAILABLE');
-  // The broker did commit it (the timeout hid that): the settling read finds the offset there.
+  // The broker did commit it (a timeout hid that): the settling read finds the offset there.
   fetchOffsets.resolves([{ topic: kafkaSettings.topics.inputs[0]!, partitions: [{ partition: 3, offset: '12', metadata: 'g.instance-i-1' }] }]);
   await sink.commit([record(3)], [offset(3, '12')]);
   t.true(fetchOffsets.calledWithMatch({ requireStable: true }), 'settled with a stable read');
-  t.is(txs.filter((x) => x.offsets.length && x.ended === 'commit').length, 0, 'nothing committed a second time');
+  t.is(txs.filter((x) => x.offsets.length).length, 1, 'one transaction, not sent again');
+});
+
+test("a failed commit that cannot be settled fails UNAVAILABLE; the shard's retry is settled first and not committed twice", async (t) => {
+  const { tx, txs, fetchOffsets, state } = instance(() => owning([3]));
+  const sink = await tx.sinkFor(3);
+  state.failCommit = 1;
+  fetchOffsets.rejects(Object.assign(new Error('coordinator not available'), { type: 'COORDINATOR_NOT_AVAILABLE' }));
+  const err = await t.throwsAsync(sink.commit([record(3)], [offset(3, '12')]));
+  t.is(errorCode(err), 'UNAVAILABLE');
+  fetchOffsets.resolves([{ topic: kafkaSettings.topics.inputs[0]!, partitions: [{ partition: 3, offset: '12', metadata: 'g.instance-i-1' }] }]);
+  await sink.commit([record(3)], [offset(3, '12')]);
+  t.is(txs.filter((x) => x.offsets.length && x.ended === 'commit').length, 0, 'the retry found it committed: no second transaction');
 });
 
 test('with no membership (between groups) nothing is committed', async (t) => {
