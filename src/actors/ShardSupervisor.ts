@@ -287,6 +287,11 @@ export class ShardSupervisor {
     this.draining = true;
   }
 
+  /** Resolves once what the shard has taken so far is committed or has failed (a graceful stop, fetching paused). */
+  drained(): Promise<void> {
+    return this.lane.run(() => this.queue.idle()).catch(() => undefined);
+  }
+
   /** Snapshots and stops every actor; the shard is then dead. Stopping it again does nothing. */
   async stop(): Promise<void> {
     if (this.stopped) return;

@@ -96,6 +96,10 @@ export class Engine implements ShardListener {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const sup of this.open.values()) sup.beginDrain();
+    // What the shards took is committed before the member leaves its group: with instance
+    // transactions the coordinator refuses the offsets of a member that left.
+    this.parts.source.pauseFetching?.();
+    await Promise.all([...this.open.values()].map((sup) => sup.drained()));
     await this.parts.source.stop();
     await this.onRevoked([...this.shards.keys()]);
     nact.stop(this.system);
@@ -152,6 +156,8 @@ export class Engine implements ShardListener {
   }
 
   async onBatch(shard: number, batch: InputBatch, control: BatchControl): Promise<void> {
+    // Fetched before the pause of a graceful stop: left, uncommitted, to the shard's next owner.
+    if (this.stopping && this.parts.source.pauseFetching) return;
     const opening = this.shards.get(shard);
     // Never opened on first sight: that would take a new epoch and fence the real owner. A batch
     // of a shard we do not hold is a stale fetch of a member that lost it (a zombie).

@@ -99,6 +99,11 @@ export interface EventSource {
   positions(shards: readonly number[]): Promise<ShardPosition[]>;
   readonly generation: number;
   readonly memberId: string | null;
+  /**
+   * Stops fetching, for a graceful stop: what the shards have taken is then committed while the
+   * member is still in its group (offsets of a member that left are refused with instance transactions).
+   */
+  pauseFetching?(): void;
   /** Calls `counted` for every transaction of an instance-wide producer (Kafka's kafka.transactions "instance"). */
   countTransactions?(counted: () => void): void;
   /** When this member last saw its group start a rebalance (epoch ms), if it can tell. */

@@ -66,6 +66,11 @@ export class KafkaEventSource implements EventSource {
     return { generationId: this.joinedGeneration, memberId: this.member, owns: (shard) => owned.has(shard) };
   }
 
+  pauseFetching(): void {
+    const k = this.kafkaSettings;
+    this.consumer?.pause([...k.topics.inputs, ...(k.topics.other ? [k.topics.other] : [])].map((topic) => ({ topic })));
+  }
+
   countTransactions(counted: () => void): void {
     this.transactions?.onCommitted(counted);
   }
