@@ -66,7 +66,7 @@ test("a shard's opener aborts the open transaction of the instance that last com
 
   const instanceSettings = testSettings(id, { KAFKA_TRANSACTIONS: 'instance' });
   const source = new KafkaEventSource(kafka, admin, instanceSettings.kafka, createLogger('silent'), { instanceId: 'next' });
-  const withoutFencing = new KafkaEventSource(kafka, admin, settings.kafka, createLogger('silent'));
+  const withoutFencing = new KafkaEventSource(kafka, admin, { ...settings.kafka, transactions: 'shard' }, createLogger('silent'));
   const held = await t.throwsAsync(withoutFencing.committedOffsets(0));
   t.is(errorCode(held), 'UNAVAILABLE', 'without fencing, the open transaction holds the offsets past the stable read');
   const committed = await source.committedOffsets(0);
