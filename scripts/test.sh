@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: brings up Kafka, Redis and NATS when they are not running, typechecks, builds dist/, runs the
 # unit tests (no I/O) and the integration tests (real services), the exactly-once ones once more
-# with kafka.transactions "instance", then the disruptive tests one at
+# with kafka.transactions "shard", then the disruptive tests one at
 # a time (they stop and restart services of their own), and last the unit and integration tests
 # again under Node 24 LTS (scripts/node24.sh). Arguments replace the file selection.
 set -euo pipefail
@@ -16,9 +16,9 @@ if [ "$#" -gt 0 ]; then
   exec node_modules/.bin/ava "$@"
 fi
 node_modules/.bin/ava 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
-# The exactly-once tests again with one transaction per instance (kafka.transactions "instance"):
-# crashes, kills, a zombie and rebalances, fenced by the group generation instead of a shard's producer.
-KAFKA_TRANSACTIONS=instance node_modules/.bin/ava 'test/integration/pipeline/*.test.ts' 'test/integration/cluster/*.test.ts'
+# The exactly-once tests again with a transactional producer per shard (kafka.transactions "shard"):
+# crashes, kills, a zombie and rebalances, fenced by the shard's producer instead of the group generation.
+KAFKA_TRANSACTIONS=shard node_modules/.bin/ava 'test/integration/pipeline/*.test.ts' 'test/integration/cluster/*.test.ts'
 if compgen -G 'test/disruptive/**/*.test.ts' >/dev/null || ls test/disruptive/*.test.ts >/dev/null 2>&1; then
   node_modules/.bin/ava --concurrency 1 'test/disruptive/**/*.test.ts'
 fi
