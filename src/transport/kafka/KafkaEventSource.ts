@@ -223,12 +223,39 @@ export class KafkaEventSource implements EventSource {
     // opening the sink did.
     await this.transactions?.fenceHolders(partitions);
     const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, partitions, this.options.answerRetry, { requireStable: true });
+    if (this.transactions) await this.claim(shard, committed);
     const out: Record<string, string> = {};
     for (const topic of inputs) {
       const at = committed.get(partitionKey({ topic, partition: shard }))!;
       if (at !== '-1') out[topic] = at;
     }
     return out;
+  }
+
+  /**
+   * With instance transactions, before a shard's first transaction: its offsets are committed
+   * again, at once and outside any transaction, with the instance's transactional id as their
+   * metadata. An instance killed with its first transaction open is then named there, and the
+   * shard's next opener fences it (`fenceHolders`); unnamed, that transaction would hold the
+   * read_committed end of every output partition it wrote to until its timeout. Where nothing is
+   * committed yet, the offset is where a member without one starts (kafka.fromBeginning).
+   */
+  private async claim(shard: number, committed: ReadonlyMap<string, string>): Promise<void> {
+    const consumer = this.consumer;
+    if (!consumer || !this.transactions) return;
+    const k = this.kafkaSettings;
+    const metadata = this.transactions.transactionalId;
+    const offsets = await Promise.all(
+      k.topics.inputs.map(async (topic) => {
+        let offset = committed.get(partitionKey({ topic, partition: shard }))!;
+        if (offset === '-1') {
+          const end = (await topicOffsetsOf(this.admin, topic, [shard], this.options.answerRetry)).find((e) => e.partition === shard)!;
+          offset = k.fromBeginning ? end.low : end.high;
+        }
+        return { topic, partition: shard, offset, metadata };
+      }),
+    );
+    await consumer.commitOffsets(offsets);
   }
 
   async positions(shards: readonly number[]): Promise<ShardPosition[]> {

@@ -74,7 +74,7 @@ export class KafkaInstanceTransactions {
     return `${groupId}.instance-${instanceId}`;
   }
 
-  private get transactionalId(): string {
+  get transactionalId(): string {
     return KafkaInstanceTransactions.transactionalId(this.kafkaSettings.groupId, this.options.instanceId);
   }
 
@@ -84,8 +84,9 @@ export class KafkaInstanceTransactions {
    * the transaction timed out (Kafka Streams' known wait). So the opener of a shard fences the
    * transactional id that last committed the shard's offsets (their metadata names it): its open
    * transaction aborts now. A live previous owner loses its transaction in flight (its shards
-   * retry it), once per generation. Not covered: an owner that died before its first commit of
-   * any shard it held (its transaction then ends at its timeout).
+   * retry it), once per generation. An owner killed before its first commit is named too: each
+   * shard's opener names itself in the shard's offsets before its first transaction
+   * (KafkaEventSource `claim`).
    */
   async fenceHolders(partitions: readonly { topic: string; partition: number }[]): Promise<void> {
     const generation = this.options.membership()?.generationId ?? -1;

@@ -74,3 +74,37 @@ test("a shard's opener aborts the open transaction of the instance that last com
   const abortedCommit = await t.throwsAsync(open.commit());
   t.regex((abortedCommit as { type?: string }).type ?? '', /FENCED|INVALID_PRODUCER_EPOCH/, 'the dead instance cannot commit it any more');
 });
+
+test('an instance killed before its first commit is fenced by the next opener of its shard: it named itself in the offsets when it opened the shard', async (t) => {
+  const { id, kafka, admin } = await engineTopics(t, 'firstcommit');
+  const settings = testSettings(id, { KAFKA_TRANSACTIONS: 'instance' });
+  const { groupId } = settings.kafka;
+  const topic = settings.kafka.topics.inputs[0]!;
+  // The first instance joins the group and opens shard 0 as the engine does (its committed offsets read).
+  const first = new KafkaEventSource(kafka, admin, settings.kafka, createLogger('silent'), { instanceId: 'first' });
+  t.teardown(() => first.stop());
+  const opened = new Promise<Record<string, string>>((resolve, reject) => {
+    void first.start({
+      onAssigned: async (shards) => {
+        if (shards.includes(0)) first.committedOffsets(0).then(resolve, reject);
+      },
+      onRevoked: async () => {},
+      onBatch: async () => {},
+    });
+  });
+  t.deepEqual(await opened, {}, 'nothing committed yet');
+  const named = await admin.fetchOffsets({ groupId, topics: [topic] });
+  t.is(named[0]!.partitions.find((p) => p.partition === 0)!.metadata, KafkaInstanceTransactions.transactionalId(groupId, 'first'));
+
+  // Its first transaction is open (a decision written, nothing committed) when it dies.
+  const dying = await producerOf(kafka, KafkaInstanceTransactions.transactionalId(groupId, 'first'));
+  t.teardown(() => dying.disconnect());
+  const open = await dying.transaction();
+  await open.send({ topic: settings.kafka.topics.decisions, messages: [{ key: 'u', value: '{}', partition: 0 }] });
+  await first.stop();
+
+  const next = new KafkaEventSource(kafka, admin, settings.kafka, createLogger('silent'), { instanceId: 'next' });
+  t.deepEqual(await next.committedOffsets(0), Object.fromEntries(settings.kafka.topics.inputs.map((input) => [input, '0'])), 'the claim committed where a member without offsets starts');
+  const aborted = await t.throwsAsync(open.commit());
+  t.regex((aborted as { type?: string }).type ?? '', /FENCED|INVALID_PRODUCER_EPOCH/, "the killed instance's first transaction was aborted at once");
+});
