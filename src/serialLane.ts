@@ -10,10 +10,19 @@ export class SerialLane {
   constructor(private readonly open: () => void = () => undefined) {}
 
   run<T>(work: () => Promise<T> | T): Promise<T> {
-    const run = this.#tail.then(() => {
+    return this.#append(() => {
       this.open();
       return work();
     });
+  }
+
+  /** The owner's last piece: it runs in turn though `open` now refuses what is queued before it. */
+  runClosing<T>(work: () => Promise<T> | T): Promise<T> {
+    return this.#append(work);
+  }
+
+  #append<T>(work: () => Promise<T> | T): Promise<T> {
+    const run = this.#tail.then(work);
     this.#tail = run.catch(() => undefined);
     return run;
   }

@@ -12,7 +12,7 @@ import nact from 'nact';
 import type { DomainConfig, Rules, UserView } from '../domain/index.ts';
 import { EngineError, errorCode, errorMessage } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Fence, JournalStore } from '../persistence/JournalStore.ts';
+import { assertEpochHeld, type Fence, type JournalStore } from '../persistence/JournalStore.ts';
 import { isDecisionStore, type DecisionStore } from '../persistence/decisionIndex.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
@@ -93,12 +93,14 @@ export class ShardSupervisor {
   private readonly topics: OutputTopics;
   /** Rounds, housekeeping and the stop, one at a time; refuses what is queued once the shard stopped. */
   private readonly lane = new SerialLane(() => {
-    if (this.stopped) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
+    if (this.stopping) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
   });
   private readonly queue: ShardBatchQueue<Judged>;
   private readonly transaction: ShardTransaction;
   private readonly housekeeping: ShardHousekeeping;
   private stopped = false;
+  /** Set when the stop begins: rounds still queued are refused, not judged for nothing. */
+  private stopping: Promise<void> | null = null;
   /** Set when the process drains: a batch stuck on a dependency gives up instead of retrying. */
   private draining = false;
   private readonly ticker: NodeJS.Timeout;
@@ -293,20 +295,44 @@ export class ShardSupervisor {
   }
 
   /** Snapshots and stops every actor; the shard is then dead. Stopping it again does nothing. */
-  async stop(): Promise<void> {
-    if (this.stopped) return;
+  stop(): Promise<void> {
+    this.stopping ??= this.close();
+    return this.stopping;
+  }
+
+  /**
+   * The round running now finishes; rounds queued behind it are refused (a graceful stop waited
+   * for them first, see `drained`; a lost shard's new owner judges them again). Snapshots are
+   * written only while the shard's epoch is still ours: a newer owner would refuse every one.
+   */
+  private async close(): Promise<void> {
     this.draining = true;
     clearInterval(this.ticker);
-    await this.lane.run(async () => {
+    await this.lane.runClosing(async () => {
       this.stopped = true;
       // What is judged commits first (or fails at once, draining): the sink closes after it.
       await this.queue.idle();
-      const failed = await this.users.snapshotAll();
-      if (failed) this.deps.log.warn({ shard: this.shard, failed }, 'some snapshots failed at shard stop');
+      if (await this.epochHeld()) {
+        const failed = await this.users.snapshotAll();
+        if (failed) this.deps.log.warn({ shard: this.shard, failed }, 'some snapshots failed at shard stop');
+      } else {
+        this.deps.log.info({ shard: this.shard, epoch: this.epoch }, 'shard held by a newer owner: no snapshot at stop');
+      }
       nact.stop(this.ref);
       this.users.forgetAll();
       await this.deps.sink.close().catch((err) => this.deps.log.warn({ err, shard: this.shard }, 'closing the shard sink failed'));
     });
+  }
+
+  /** False once a newer owner claimed the shard; true when the store cannot tell (the snapshots then try). */
+  private async epochHeld(): Promise<boolean> {
+    if (this.fencedAt !== null) return false;
+    try {
+      await assertEpochHeld(this.deps.store, this.fence);
+      return true;
+    } catch (err) {
+      return errorCode(err) !== 'FENCED';
+    }
   }
 
   /** Judges and journals a chunk; a dependency outage is waited out while the group keeps us. */

@@ -46,3 +46,27 @@ test('a closed lane refuses what is queued without running it', async (t) => {
   await t.throwsAsync(queued, { message: 'closed' });
   t.false(ran);
 });
+
+test('the closing piece runs in turn while the pieces queued before it are refused', async (t) => {
+  let closed = false;
+  const lane = new SerialLane(() => {
+    if (closed) throw new Error('closed');
+  });
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  let started!: () => void;
+  const running = lane.run(async () => {
+    started();
+    await gate;
+    return 'running';
+  });
+  await new Promise<void>((resolve) => (started = resolve));
+  const queued = lane.run(() => 'queued');
+  closed = true;
+  const closing = lane.runClosing(() => 'closing');
+  release();
+  t.is(await running, 'running');
+  await t.throwsAsync(queued, { message: 'closed' });
+  t.is(await closing, 'closing');
+  await t.throwsAsync(lane.run(() => 'after'), { message: 'closed' });
+});

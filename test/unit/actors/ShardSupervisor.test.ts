@@ -452,3 +452,45 @@ test('a user that does not answer fails the round; the users that did answer are
   t.is(store.journals.get('user:fast')?.length, 1, "the answering user's event is journaled, not taken for a redelivery");
   t.is(store.journals.get('user:slow')?.length, 1);
 });
+
+test('a stop lets the running round finish and refuses the rounds queued behind it: they are not judged for nothing', async (t) => {
+  const { sup, store, stop } = setup();
+  t.teardown(stop);
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const append = store.append.bind(store);
+  const appending = sinon.stub(store, 'append').callsFake(async (entries, fence) => {
+    if (appending.callCount === 1) await released;
+    return append(entries, fence);
+  });
+  const first = sup.processBatch(batch([{ eventId: 'p-1', userId: 'u' }], 0, 'payment'), control);
+  while (appending.callCount === 0) await new Promise((resolve) => setImmediate(resolve));
+  const second = sup.processBatch(batch([{ eventId: 'l-2', userId: 'v' }], 0, 'login'), control);
+  const stopped = sup.stop();
+  release();
+  await first;
+  t.is(errorCode(await t.throwsAsync(second)), 'UNAVAILABLE');
+  await stopped;
+  t.is(appending.callCount, 1, 'the queued round journaled nothing');
+  t.false(JSON.stringify([...store.journals.values()]).includes('l-2'));
+});
+
+test('a stop after a newer owner claimed the shard writes no snapshot and restarts no actor', async (t) => {
+  const { sup, store, verdicts, stop } = setup();
+  t.teardown(stop);
+  await sup.processBatch(batch([{ eventId: 'p-1', userId: 'u' }, { eventId: 'p-2', userId: 'v' }]), control);
+  store.epochs.set(0, 2);
+  const saving = sinon.spy(store, 'saveSnapshot');
+  await sup.stop();
+  t.is(saving.callCount, 0);
+  t.deepEqual(verdicts, []);
+});
+
+test('a stop of a shard still held snapshots its live users', async (t) => {
+  const { sup, store, stop } = setup();
+  t.teardown(stop);
+  await sup.processBatch(batch([{ eventId: 'p-1', userId: 'u' }, { eventId: 'p-2', userId: 'v' }]), control);
+  const saving = sinon.spy(store, 'saveSnapshot');
+  await sup.stop();
+  t.is(saving.callCount, 2);
+});
