@@ -14,6 +14,17 @@ const VERSION = 1;
 /** Where the assigner reads the shards this member owns right now. */
 export interface OwnedShards {
   current(): readonly number[];
+  /**
+   * With instance transactions, the member's transactional id: reported too, so that the next
+   * owner of a shard it gives up sees that it is alive and leaves its transactions alone.
+   */
+  transactionalId?: string;
+}
+
+/** What a member reports in its metadata's userData. */
+export interface MemberData {
+  shards: number[];
+  transactionalId: string | null;
 }
 
 export function coPartitionedAssigner(owned: OwnedShards): PartitionAssigner {
@@ -24,7 +35,7 @@ export function coPartitionedAssigner(owned: OwnedShards): PartitionAssigner {
       const counts = topics.map((t) => cluster.findTopicPartitionMetadata(t).length);
       const shardCount = Math.max(0, ...counts);
       const shards = assignShards(
-        members.map((m) => ({ memberId: m.memberId, owned: decodeOwned(m.memberMetadata) })),
+        members.map((m) => ({ memberId: m.memberId, owned: memberDataOf(m.memberMetadata).shards })),
         shardCount,
       );
       return members.map(({ memberId }) => {
@@ -40,21 +51,25 @@ export function coPartitionedAssigner(owned: OwnedShards): PartitionAssigner {
       });
     },
     protocol({ topics }) {
-      const userData = Buffer.from(JSON.stringify({ shards: owned.current() }));
+      const userData = Buffer.from(JSON.stringify({ shards: owned.current(), ...(owned.transactionalId ? { transactionalId: owned.transactionalId } : {}) }));
       return { name: ASSIGNER_NAME, metadata: AssignerProtocol.MemberMetadata.encode({ version: VERSION, topics, userData }) };
     },
   });
 }
 
-function decodeOwned(metadata: Buffer): number[] {
+/** A member's metadata as this assigner wrote it (a group member's `memberMetadata`). */
+export function memberDataOf(metadata: Buffer): MemberData {
   try {
     const decoded = AssignerProtocol.MemberMetadata.decode(metadata);
-    if (!decoded?.userData?.length) return [];
-    const parsed = JSON.parse(decoded.userData.toString('utf8')) as { shards?: unknown };
-    return Array.isArray(parsed.shards) ? parsed.shards.filter((s): s is number => Number.isInteger(s)) : [];
+    if (!decoded?.userData?.length) return { shards: [], transactionalId: null };
+    const parsed = JSON.parse(decoded.userData.toString('utf8')) as { shards?: unknown; transactionalId?: unknown };
+    return {
+      shards: Array.isArray(parsed.shards) ? parsed.shards.filter((s): s is number => Number.isInteger(s)) : [],
+      transactionalId: typeof parsed.transactionalId === 'string' ? parsed.transactionalId : null,
+    };
   } catch {
     // Metadata from an older or foreign member: it simply gets no stickiness.
-    return [];
+    return { shards: [], transactionalId: null };
   }
 }
 

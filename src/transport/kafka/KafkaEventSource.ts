@@ -100,7 +100,7 @@ export class KafkaEventSource implements EventSource {
     const k = this.kafkaSettings;
     const consumer = this.kafka.consumer({
       groupId: k.groupId,
-      partitionAssigners: [coPartitionedAssigner({ current: () => this.owned })],
+      partitionAssigners: [coPartitionedAssigner({ current: () => this.owned, ...(this.transactions ? { transactionalId: this.transactions.transactionalId } : {}) })],
       sessionTimeout: k.sessionTimeoutMs,
       rebalanceTimeout: k.rebalanceTimeoutMs,
       heartbeatInterval: k.heartbeatIntervalMs,

@@ -17,6 +17,7 @@ import type { Logger } from '../../log.ts';
 import { compressionType } from './codecs.ts';
 import { committedOffsetsOf, type AnswerRetry } from './groupOffsets.ts';
 import { givenPartitionFirst, outputPartitionCounts, topicMessages } from './KafkaShardSink.ts';
+import { memberDataOf } from './CoPartitionedAssigner.ts';
 import { partitionKey } from '../topicPartition.ts';
 import type { ConsumedOffset, OutputRecord, ShardSink } from '../ports.ts';
 
@@ -57,6 +58,8 @@ export class KafkaInstanceTransactions {
   private committed: () => void = () => {};
   /** Previous owners fenced, per generation and transactional id. */
   private readonly fencings = new Map<string, Promise<void>>();
+  /** The group's live members' transactional ids, read once per generation. */
+  private readonly live = new Map<number, Promise<Set<string>>>();
   private readonly clock: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -83,16 +86,18 @@ export class KafkaInstanceTransactions {
    * and, worse, the read_committed end of every output partition it wrote to would stay put until
    * the transaction timed out (Kafka Streams' known wait). So the opener of a shard fences the
    * transactional id that last committed the shard's offsets (their metadata names it): its open
-   * transaction aborts now. A live previous owner loses its transaction in flight (its shards
-   * retry it), once per generation. An owner killed before its first commit is named too: each
+   * transaction aborts now; a previous owner still in the group is left alone (`liveMembers`).
+   * An owner killed before its first commit is named too: each
    * shard's opener names itself in the shard's offsets before its first transaction
    * (KafkaEventSource `claim`).
    */
   async fenceHolders(partitions: readonly { topic: string; partition: number }[]): Promise<void> {
     const generation = this.options.membership()?.generationId ?? -1;
     const ids = await this.holders(partitions);
+    if (!ids.length) return;
+    const live = await this.liveMembers(generation);
     await Promise.all(
-      ids.map((id) => {
+      ids.filter((id) => !live.has(id)).map((id) => {
         const key = `${generation}\u0000${id}`;
         let fencing = this.fencings.get(key);
         if (!fencing) {
@@ -103,6 +108,29 @@ export class KafkaInstanceTransactions {
         return fencing;
       }),
     );
+  }
+
+  /**
+   * Transactional ids of the group's members now (each reports its own, CoPartitionedAssigner).
+   * A live member is not fenced: its transaction ends by itself within a commit interval (offsets
+   * of a shard it lost are refused for their generation), while fencing it would abort what it is
+   * committing for the shards it kept, and its retries would abort ours in turn. When the group
+   * cannot be read, every holder is fenced.
+   */
+  private liveMembers(generation: number): Promise<Set<string>> {
+    let live = this.live.get(generation);
+    if (!live) {
+      live = this.admin
+        .describeGroups([this.kafkaSettings.groupId])
+        .then(({ groups }) => new Set(groups.flatMap((g) => g.members.map((m) => memberDataOf(m.memberMetadata).transactionalId)).filter((id): id is string => id !== null)))
+        .catch((err: unknown) => {
+          this.options.log.warn({ err: errorMessage(err) }, 'reading the group members failed: every previous owner is fenced');
+          return new Set<string>();
+        });
+      this.live.clear();
+      this.live.set(generation, live);
+    }
+    return live;
   }
 
   /** Transactional ids of other instances that last committed these offsets. */

@@ -4,6 +4,7 @@
  * longer owns is never in one; a failed transaction's retry is settled, not committed twice.
  */
 import test from 'ava';
+import kafkajs from 'kafkajs';
 import sinon from 'sinon';
 import type { Admin, Kafka } from 'kafkajs';
 import { KafkaInstanceTransactions, type GroupMembership } from '../../../src/transport/kafka/KafkaInstanceTransactions.ts';
@@ -58,8 +59,9 @@ function fakeKafka() {
       };
     },
   };
-  const admin = { fetchOffsets, fetchTopicMetadata: async () => ({ topics: [] }) };
-  return { kafka: kafka as unknown as Kafka, admin: admin as unknown as Admin, txs, producers, fetchOffsets, state };
+  const describeGroups = sinon.stub().resolves({ groups: [{ groupId: 'g', members: [] }] });
+  const admin = { fetchOffsets, describeGroups, fetchTopicMetadata: async () => ({ topics: [] }) };
+  return { kafka: kafka as unknown as Kafka, admin: admin as unknown as Admin, txs, producers, fetchOffsets, describeGroups, state };
 }
 
 const settings = loadSettings({ KAFKA_GROUP_ID: 'g', KAFKA_TRANSACTIONS: 'instance' });
@@ -154,4 +156,29 @@ test("a shard's opener fences the transactional id that last committed the shard
   fetchOffsets.resolves([{ topic, partitions: [{ partition: 0, offset: '5', metadata: 'g.instance-dead' }, { partition: 1, offset: '8', metadata: 'g.instance-i-1' }, { partition: 2, offset: '2', metadata: 'g.instance-other' }] }]);
   await Promise.all([tx.fenceHolders([{ topic, partition: 0 }]), tx.fenceHolders([{ topic, partition: 0 }, { topic, partition: 1 }])]);
   t.deepEqual(producers, ['g.instance-dead'], 'the dead owner once; not ourselves, not the owner of a partition not asked for');
+});
+
+/** A group member as the co-partitioning assigner describes it. */
+const memberReporting = (transactionalId: string | null) => ({
+  memberId: `m-${transactionalId}`,
+  memberMetadata: kafkajs.AssignerProtocol.MemberMetadata.encode({ version: 1, topics: [], userData: Buffer.from(JSON.stringify({ shards: [2], ...(transactionalId ? { transactionalId } : {}) })) }),
+});
+
+test("a previous owner still in the group is not fenced (its transaction ends by itself); one that left is", async (t) => {
+  const { tx, producers, fetchOffsets, describeGroups } = instance(() => owning([0, 1], 9));
+  const topic = kafkaSettings.topics.inputs[0]!;
+  fetchOffsets.resolves([{ topic, partitions: [{ partition: 0, offset: '5', metadata: 'g.instance-live' }, { partition: 1, offset: '8', metadata: 'g.instance-gone' }] }]);
+  describeGroups.resolves({ groups: [{ groupId: 'g', members: [memberReporting('g.instance-live'), memberReporting('g.instance-i-1'), memberReporting(null)] }] });
+  await tx.fenceHolders([{ topic, partition: 0 }, { topic, partition: 1 }]);
+  t.deepEqual(producers, ['g.instance-gone']);
+  t.is(describeGroups.callCount, 1);
+});
+
+test('when the group cannot be described, every previous owner is fenced', async (t) => {
+  const { tx, producers, fetchOffsets, describeGroups } = instance(() => owning([0], 9));
+  const topic = kafkaSettings.topics.inputs[0]!;
+  fetchOffsets.resolves([{ topic, partitions: [{ partition: 0, offset: '5', metadata: 'g.instance-live' }] }]);
+  describeGroups.rejects(Object.assign(new Error('coordinator not available'), { type: 'COORDINATOR_NOT_AVAILABLE' }));
+  await tx.fenceHolders([{ topic, partition: 0 }]);
+  t.deepEqual(producers, ['g.instance-live']);
 });
