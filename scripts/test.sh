@@ -18,7 +18,8 @@ fi
 node_modules/.bin/ava 'test/unit/**/*.test.ts' 'test/integration/**/*.test.ts'
 # The exactly-once tests again with a transactional producer per shard (kafka.transactions "shard"):
 # crashes, kills, a zombie and rebalances, fenced by the shard's producer instead of the group generation.
-KAFKA_TRANSACTIONS=shard node_modules/.bin/ava 'test/integration/pipeline/*.test.ts' 'test/integration/cluster/*.test.ts'
+# (gracefulStop runs in both modes by itself.)
+KAFKA_TRANSACTIONS=shard node_modules/.bin/ava test/integration/pipeline/exactlyOnce.test.ts test/integration/pipeline/crashBeforeCommit.test.ts 'test/integration/cluster/*.test.ts'
 if compgen -G 'test/disruptive/**/*.test.ts' >/dev/null || ls test/disruptive/*.test.ts >/dev/null 2>&1; then
   node_modules/.bin/ava --concurrency 1 'test/disruptive/**/*.test.ts'
 fi
