@@ -82,6 +82,7 @@ interface Args {
   profileHeap: boolean;
   profileTracing: boolean;
   profileLatency: boolean;
+  profileDecide: boolean;
   keep: boolean;
   only: Scenario[];
   workers: number;
@@ -131,6 +132,7 @@ const args = new Command('bench')
   .option('--profile', 'also run (b) once with the V8 CPU profiler (as --cpu-prof) and report the top frames; the embedded scenario runs under it', false)
   .option('--profile-heap', 'with --profile: also sample what the profiled (b) allocates (<id>.heapprofile, the top allocating frames in bytes per event in the report)', false)
   .option('--profile-tracing', 'also run (c) once with the V8 CPU profiler, to see what tracing costs', false)
+  .option('--profile-decide', "run (g)'s engines under the V8 CPU profiler while POST /decide is offered", false)
   .option('--profile-latency', "run (d)'s engine under the V8 CPU profiler while its load is offered, to see where latency goes", false)
   .option('--keep', 'keep the topics and Redis keys of the run', false)
   .option('--only <list>', `scenarios to run, of ${SCENARIOS.join(',')} (default: all)`, scenarioList, [...SCENARIOS])
@@ -793,13 +795,13 @@ try {
     await createEngineTopics(admin, G, args.partitions);
     statePrefixes.push(`${id}-g`);
     say(`(g) decide: an engine on Kafka; ${eventsG} POST /decide of ${usersG} users at ${args.decideRate}/s by ${args.decideClients} clients, then ${args.explainRequests} explains`);
-    const gKafka = await decideScenario(await EngineChild.start({ ...engineNode, id, topics: G, brokers: BROKERS, groupId: `${id}-g`, statePrefix: `${id}-g`, workDir, kafkaConfig }), { ...common, ...eventsOf('g'), label: '(g) Kafka' });
+    const gKafka = await decideScenario(await EngineChild.start({ ...engineNode, id, topics: G, brokers: BROKERS, groupId: `${id}-g`, statePrefix: `${id}-g`, workDir, kafkaConfig }), { ...common, ...eventsOf('g'), label: '(g) Kafka', ...(args.profileDecide ? { profileFile: join(RESULTS, `${id}-decide-kafka.cpuprofile`) } : {}) });
     const dataDir = mkdtempSync(join(os.tmpdir(), 'risk-bench-decide-'));
     let gEmbedded: DecideScenarioResult;
     try {
       say(`(g) decide: an embedded engine (DATA_DIR ${dataDir}), the same load`);
       const child = await EngineChild.start({ ...engineNode, id, topics: { ...names, inputs: [...names.inputs] }, dataDir, groupId: `${id}-ge`, statePrefix: `${id}-ge`, workDir, kafkaConfig: { ...kafkaConfig, partitions: args.partitions } });
-      gEmbedded = await decideScenario(child, { ...common, ...eventsOf('ge'), label: '(g) embedded' });
+      gEmbedded = await decideScenario(child, { ...common, ...eventsOf('ge'), label: '(g) embedded', ...(args.profileDecide ? { profileFile: join(RESULTS, `${id}-decide-embedded.cpuprofile`) } : {}) });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

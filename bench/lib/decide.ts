@@ -19,6 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LoadEvent } from '../../src/loadgen/generator.ts';
 import { percentile } from '../../src/loadgen/stats.ts';
 import type { EngineChild } from './engineChild.ts';
+import { summarizeProfile, type ProfileSummary } from './profile.ts';
 
 /** Events before the explained one's successors end: it is the 51st from the end of its user's history. */
 export const EXPLAIN_EVENTS_BACK = 50;
@@ -320,6 +321,8 @@ export interface DecideRunOptions {
   explainRequests: number;
   say: (msg: string) => void;
   label: string;
+  /** Run the decide phase under the V8 CPU profiler, writing the profile here. */
+  profileFile?: string;
 }
 
 /** The whole of (g) on one started engine child, which it stops; engine CPU over the decide phase. */
@@ -327,9 +330,16 @@ export async function decideScenario(child: EngineChild, o: DecideRunOptions) {
   try {
     await child.ready();
     o.say(`${o.label}: ${o.events.length} POST /decide at ${o.rate}/s by ${o.clients} clients, after one unmeasured POST /decide per client`);
+    if (o.profileFile) await child.startProfile();
     const cpu0 = child.procStats();
     const decide = await offerDecides(child.adminUrl, o.events, { clients: o.clients, rate: o.rate, warmupEvents: o.warmupEvents });
     const cpu1 = child.procStats();
+    let profile: ProfileSummary | null = null;
+    if (o.profileFile) {
+      await child.stopProfile(o.profileFile);
+      profile = summarizeProfile(o.profileFile);
+      o.say(`${o.label}: profile written to ${o.profileFile}`);
+    }
     o.say(`${o.label}: POST /decide p50 ${decide.requestMs.p50} ms p99 ${decide.requestMs.p99} ms p99.9 ${decide.requestMs.p999} ms; 200: ${decide.status['200']}, 202: ${decide.status['202']}, other: ${decide.status.other}`);
     const explain = await measureExplain(child.adminUrl, o.histories, o.explainRequests);
     o.say(`${o.label}: explain ${EXPLAIN_EVENTS_BACK} events back p50 ${explain.requestMs.p50} ms p99 ${explain.requestMs.p99} ms (${JSON.stringify(explain.status)})`);
@@ -337,6 +347,7 @@ export async function decideScenario(child: EngineChild, o: DecideRunOptions) {
     return {
       decide: { ...decide, engineCpuMsPerRequest: cpu0 && cpu1 ? r1(((cpu1.cpuSeconds - cpu0.cpuSeconds) * 1000) / o.events.length) : null },
       explain,
+      ...(profile ? { profile } : {}),
       peakRssMB: cpu1 ? r1(cpu1.peakRssBytes / 2 ** 20) : null,
       exit: stopped,
       engineWarnings: child.logLines.length,
