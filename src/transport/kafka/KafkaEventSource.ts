@@ -184,6 +184,7 @@ export class KafkaEventSource implements EventSource {
     });
     // A consumer kafkajs gave up on (a broker away during a rejoin) runs again, as a new member.
     this.stopRestart = restartWhenAbandoned(consumer, run, this.log, { what: 'consumer', closed: () => this.stopped, ...(this.options.restartDelay ? { delay: this.options.restartDelay } : {}) });
+    this.transactions?.warmUp();
     await consumer.connect();
     await consumer.subscribe({ topics: [...k.topics.inputs, ...(k.topics.other ? [k.topics.other] : [])], fromBeginning: k.fromBeginning });
     await run();

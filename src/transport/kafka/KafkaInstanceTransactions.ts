@@ -181,6 +181,22 @@ export class KafkaInstanceTransactions {
     };
   }
 
+  /**
+   * Registers the instance's transactional id at once, before any shard commits: that makes final
+   * the transaction a previous run under the same instance id (INSTANCE_ID) left open, which the
+   * other members leave alone while this one is in the group (`liveMembers`), and the first
+   * commit does not wait for it. A failure here is retried by the first transaction.
+   */
+  warmUp(): void {
+    if (this.producer || this.running || this.closed) return;
+    this.running = this.settle([])
+      .catch((err: unknown) => this.options.log.warn({ err: errorMessage(err) }, 'registering the transactional id failed; the first transaction tries again'))
+      .finally(() => {
+        this.running = null;
+        if (this.waiting.length && !this.closed) this.run();
+      });
+  }
+
   private run(): void {
     this.running ??= this.loop().finally(() => {
       this.running = null;

@@ -82,7 +82,10 @@ test('an instance killed before its first commit is fenced by the next opener of
   const topic = settings.kafka.topics.inputs[0]!;
   // The first instance joins the group and opens shard 0 as the engine does (its committed offsets read).
   const first = new KafkaEventSource(kafka, admin, settings.kafka, createLogger('silent'), { instanceId: 'first' });
-  t.teardown(() => first.stop());
+  t.teardown(async () => {
+    await first.stop();
+    await first.closeSinks();
+  });
   const opened = new Promise<Record<string, string>>((resolve, reject) => {
     void first.start({
       onAssigned: async (shards) => {
@@ -107,4 +110,19 @@ test('an instance killed before its first commit is fenced by the next opener of
   t.deepEqual(await next.committedOffsets(0), Object.fromEntries(settings.kafka.topics.inputs.map((input) => [input, '0'])), 'the claim committed where a member without offsets starts');
   const aborted = await t.throwsAsync(open.commit());
   t.regex((aborted as { type?: string }).type ?? '', /FENCED|INVALID_PRODUCER_EPOCH/, "the killed instance's first transaction was aborted at once");
+});
+
+test('an instance started again under the same instance id ends, as it starts, the transaction its previous run left open', async (t) => {
+  const { id, kafka, admin } = await engineTopics(t, 'samename');
+  const settings = testSettings(id, { KAFKA_TRANSACTIONS: 'instance' });
+  const previous = await producerOf(kafka, KafkaInstanceTransactions.transactionalId(settings.kafka.groupId, 'same'));
+  t.teardown(() => previous.disconnect());
+  const open = await previous.transaction();
+  await open.send({ topic: settings.kafka.topics.decisions, messages: [{ key: 'u', value: '{}', partition: 0 }] });
+
+  const again = new KafkaInstanceTransactions(kafka, admin, settings.kafka, { instanceId: 'same', membership: () => null, log: createLogger('silent') });
+  again.warmUp();
+  await again.close();
+  const aborted = await t.throwsAsync(open.commit());
+  t.regex((aborted as { type?: string }).type ?? '', /FENCED|INVALID_PRODUCER_EPOCH/);
 });

@@ -182,3 +182,13 @@ test('when the group cannot be described, every previous owner is fenced', async
   await tx.fenceHolders([{ topic, partition: 0 }]);
   t.deepEqual(producers, ['g.instance-live']);
 });
+
+test('warming up registers the transactional id before any commit; the first transaction uses that producer', async (t) => {
+  const { tx, txs, producers } = instance(() => owning([3]));
+  tx.warmUp();
+  tx.warmUp();
+  const sink = await tx.sinkFor(3);
+  await sink.commit([record(3)], [offset(3, '4')]);
+  t.deepEqual(producers, ['g.instance-i-1'], 'one producer, registered once');
+  t.deepEqual(txs.map((x) => x.ended), ['abort', 'commit'], 'the registration, then the commit');
+});
