@@ -91,7 +91,7 @@ export class ShardSupervisor {
   private readonly ref: nact.Ref<unknown>;
   private readonly users: ShardUsers;
   private readonly topics: OutputTopics;
-  /** Rounds, housekeeping and the stop, one at a time; refuses what is queued once the shard stopped. */
+  /** Rounds, housekeeping and the stop, one at a time; refuses what is queued once the stop began. */
   private readonly lane = new SerialLane(() => {
     if (this.stopping) throw new EngineError('UNAVAILABLE', `shard ${this.shard} is stopped`);
   });
@@ -294,7 +294,7 @@ export class ShardSupervisor {
     return this.lane.run(() => this.queue.idle()).catch(() => undefined);
   }
 
-  /** Snapshots and stops every actor; the shard is then dead. Stopping it again does nothing. */
+  /** Stops the shard and every actor; it is then dead. Stopping it again waits for the same stop. */
   stop(): Promise<void> {
     this.stopping ??= this.close();
     return this.stopping;

@@ -59,7 +59,7 @@ export class KafkaInstanceTransactions {
   /** Previous owners fenced, per generation and transactional id. */
   private readonly fencings = new Map<string, Promise<void>>();
   /** The group's live members' transactional ids, read once per generation. */
-  private readonly live = new Map<number, Promise<Set<string>>>();
+  private live: { generation: number; ids: Promise<Set<string>> } | null = null;
   private readonly clock: () => number;
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -87,9 +87,8 @@ export class KafkaInstanceTransactions {
    * the transaction timed out (Kafka Streams' known wait). So the opener of a shard fences the
    * transactional id that last committed the shard's offsets (their metadata names it): its open
    * transaction aborts now; a previous owner still in the group is left alone (`liveMembers`).
-   * An owner killed before its first commit is named too: each
-   * shard's opener names itself in the shard's offsets before its first transaction
-   * (KafkaEventSource `claim`).
+   * An owner killed before its first commit is named too: each shard's opener names itself in
+   * the shard's offsets before its first transaction (KafkaEventSource `claim`).
    */
   async fenceHolders(partitions: readonly { topic: string; partition: number }[]): Promise<void> {
     const generation = this.options.membership()?.generationId ?? -1;
@@ -118,19 +117,17 @@ export class KafkaInstanceTransactions {
    * cannot be read, every holder is fenced.
    */
   private liveMembers(generation: number): Promise<Set<string>> {
-    let live = this.live.get(generation);
-    if (!live) {
-      live = this.admin
+    if (this.live?.generation !== generation) {
+      const ids = this.admin
         .describeGroups([this.kafkaSettings.groupId])
         .then(({ groups }) => new Set(groups.flatMap((g) => g.members.map((m) => memberDataOf(m.memberMetadata).transactionalId)).filter((id): id is string => id !== null)))
         .catch((err: unknown) => {
           this.options.log.warn({ err: errorMessage(err) }, 'reading the group members failed: every previous owner is fenced');
           return new Set<string>();
         });
-      this.live.clear();
-      this.live.set(generation, live);
+      this.live = { generation, ids };
     }
-    return live;
+    return this.live.ids;
   }
 
   /** Transactional ids of other instances that last committed these offsets. */
@@ -189,16 +186,12 @@ export class KafkaInstanceTransactions {
    */
   warmUp(): void {
     if (this.producer || this.running || this.closed) return;
-    this.running = this.settle([])
-      .catch((err: unknown) => this.options.log.warn({ err: errorMessage(err) }, 'registering the transactional id failed; the first transaction tries again'))
-      .finally(() => {
-        this.running = null;
-        if (this.waiting.length && !this.closed) this.run();
-      });
+    this.run(() => this.settle([]).catch((err: unknown) => this.options.log.warn({ err: errorMessage(err) }, 'registering the transactional id failed; the first transaction tries again')));
   }
 
-  private run(): void {
-    this.running ??= this.loop().finally(() => {
+  /** Runs `work` unless something runs already; then the loop again while parts wait. */
+  private run(work: () => Promise<void> = () => this.loop()): void {
+    this.running ??= work().finally(() => {
       this.running = null;
       if (this.waiting.length && !this.closed) this.run();
     });
