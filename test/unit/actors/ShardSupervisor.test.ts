@@ -458,13 +458,18 @@ test('a stop lets the running round finish and refuses the rounds queued behind 
   t.teardown(stop);
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
+  let entered!: () => void;
+  const inFirstAppend = new Promise<void>((resolve) => (entered = resolve));
   const append = store.append.bind(store);
   const appending = sinon.stub(store, 'append').callsFake(async (entries, fence) => {
-    if (appending.callCount === 1) await released;
+    if (appending.callCount === 1) {
+      entered();
+      await released;
+    }
     return append(entries, fence);
   });
   const first = sup.processBatch(batch([{ eventId: 'p-1', userId: 'u' }], 0, 'payment'), control);
-  while (appending.callCount === 0) await new Promise((resolve) => setImmediate(resolve));
+  await inFirstAppend;
   const second = sup.processBatch(batch([{ eventId: 'l-2', userId: 'v' }], 0, 'login'), control);
   const stopped = sup.stop();
   release();
