@@ -224,7 +224,7 @@ export class KafkaEventSource implements EventSource {
     // opening the sink did.
     await this.transactions?.fenceHolders(partitions);
     const committed = await committedOffsetsOf(this.admin, this.kafkaSettings.groupId, partitions, this.options.answerRetry, { requireStable: true });
-    if (this.transactions) await this.claim(shard, committed);
+    await this.claim(shard, committed);
     const out: Record<string, string> = {};
     for (const topic of inputs) {
       const at = committed.get(partitionKey({ topic, partition: shard }))!;
