@@ -605,7 +605,12 @@ try {
         if (m) buckets[m[1]!] = v;
       }
       const count = metrics.get(`${name}_count`) ?? 0;
-      return { count, meanMs: count ? r(((metrics.get(`${name}_sum`) ?? 0) / count) * 1000, 1) : null, buckets };
+      const within = (q: number): number | null => {
+        // The upper bound of the first bucket holding the quantile: "at most", as coarse as the buckets.
+        const le = Object.entries(buckets).find(([, n]) => n >= q * count)?.[0];
+        return count && le !== undefined && le !== '+Inf' ? Number(le) * 1000 : null;
+      };
+      return { count, meanMs: count ? r(((metrics.get(`${name}_sum`) ?? 0) / count) * 1000, 1) : null, p50AtMostMs: within(0.5), p99AtMostMs: within(0.99), buckets };
     };
     const d = {
       offeredRate: rateD,
@@ -634,9 +639,10 @@ try {
       },
       peakRssMB: statsD ? r(statsD.peakRssBytes / 2 ** 20) : null,
       engineMetrics: {
-        note: "the engine's own histograms at the end of the latency phase: time to judge and commit one batch (chunk), and decidedAt - Kafka record timestamp",
+        note: "the engine's own histograms at the end of the latency phase (warm-up included): time to judge and commit one batch (chunk), decidedAt - Kafka record timestamp, and the part of it before the record reached its shard (the broker and the fetch); p50AtMostMs and p99AtMostMs are bucket bounds",
         batchSeconds: histogram(metricsLatency, 'risk_batch_seconds'),
         decisionLatencySeconds: histogram(metricsLatency, 'risk_decision_latency_seconds'),
+        fetchLagSeconds: histogram(metricsLatency, 'risk_fetch_lag_seconds'),
       },
       exit: stoppedD,
       engineWarnings: child.logLines.length,
@@ -910,6 +916,7 @@ try {
       `(d) at ${rateD} events/s`.padEnd(26) + `decidedAt-based p50 ${d.decideLatencyMs.p50} ms  p99 ${d.decideLatencyMs.p99} ms  p99.9 ${d.decideLatencyMs.p999} ms`,
       `                          visible (read_committed) p50 ${d.visibleLatencyMs.p50} ms  p99 ${d.visibleLatencyMs.p99} ms  p99.9 ${d.visibleLatencyMs.p999} ms`,
       `                          after the first ${warmupMs / 1000} s: decidedAt-based p50 ${d.afterWarmup.decideLatencyMs.p50} ms  p99 ${d.afterWarmup.decideLatencyMs.p99} ms; visible p99 ${d.afterWarmup.visibleLatencyMs.p99} ms; engine ${d.engineCpuMsPer1000Events} CPU-ms per 1000 events`,
+      `                          before the shard had the record (the broker and the fetch; risk_fetch_lag_seconds over the whole phase, bucket bounds) p50 <= ${d.engineMetrics.fetchLagSeconds.p50AtMostMs ?? '-'} ms  p99 <= ${d.engineMetrics.fetchLagSeconds.p99AtMostMs ?? '-'} ms`,
       `                          meanwhile Redis ${d.servicesCpuMsPer1000Events.redis ?? '-'} and the broker (the bench's producer and reader included) ${d.servicesCpuMsPer1000Events.broker ?? '-'} CPU-ms per 1000 events; ${d.transactionsPer1000Events} transactions per 1000 events`,
       `(d) at ${args.lowRate} events/s`.padEnd(26) + `decidedAt-based p50 ${dLow.decideLatencyMs.p50} ms  p99 ${dLow.decideLatencyMs.p99} ms  p99.9 ${dLow.decideLatencyMs.p999} ms (low load, for reference)`,
       `memory                    ${bytesPerActor} B heap (${memory.fullHistory.bytesPerLiveActorRss} B RSS) per live actor with a full history over ${live2} actors; ${memory.afterLatencyPhase.bytesPerLiveActorHeap} B at ~${memory.afterLatencyPhase.eventsPerActor} events; peak RSS (d) ${d.peakRssMB} MB`,

@@ -250,6 +250,8 @@ export class ShardSupervisor {
   processBatch(input: InputBatch, control: BatchControl): Promise<void> {
     const batch = this.positions.take(input, control);
     if (batch.records.length === 0) return Promise.resolve();
+    const now = this.deps.supervision.clock();
+    for (const rec of batch.records) if (rec.timestamp > 0) this.deps.metrics.fetchLag.observe(Math.max(0, now - rec.timestamp) / 1000);
     const committed = this.queue.push(batch, control);
     committed.catch(() => this.positions.forgetTaken());
     this.positions.pauseIfBehind(control, this.queue.backlog);

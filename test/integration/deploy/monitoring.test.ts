@@ -116,7 +116,7 @@ test('every metric the alert rules and the dashboard query is one the engine exp
   }
   t.deepEqual(unknown, []);
   // What the dashboard is for: each of these is on it.
-  for (const name of ['risk_decisions_total', 'risk_decision_latency_seconds_bucket', 'risk_consumer_lag', 'risk_live_actors', 'risk_passivated_actors_total', 'risk_supervision_restarts_total', 'risk_dlq_records_total', 'risk_transactions_total']) {
+  for (const name of ['risk_decisions_total', 'risk_decision_latency_seconds_bucket', 'risk_fetch_lag_seconds_bucket', 'risk_consumer_lag', 'risk_live_actors', 'risk_passivated_actors_total', 'risk_supervision_restarts_total', 'risk_dlq_records_total', 'risk_transactions_total']) {
     t.true(queried.has(name), name);
   }
 });

@@ -499,3 +499,22 @@ test('a stop of a shard still held snapshots its live users', async (t) => {
   await sup.stop();
   t.is(saving.callCount, 2);
 });
+
+test('every record taken is observed in risk_fetch_lag_seconds: the shard clock less the record timestamp; a record delivered again is not', async (t) => {
+  const { sup, metrics, stop } = setup();
+  t.teardown(stop);
+  const observed = async () => {
+    const { values } = await metrics.fetchLag.get();
+    const of = (name: string) => values.find((v) => v.metricName === name)?.value ?? 0;
+    return { count: of('risk_fetch_lag_seconds_count'), sum: of('risk_fetch_lag_seconds_sum'), within10ms: values.find((v) => v.metricName === 'risk_fetch_lag_seconds_bucket' && v.labels.le === 0.01)?.value };
+  };
+  // The clock is 1_700_000_000_000: records 30 and 3 ms older than it.
+  const twoEvents = batch([{ eventId: 'e-0', userId: 'u', at: -30 }, { eventId: 'e-1', userId: 'u', at: -3 }]);
+  await sup.processBatch(twoEvents, control);
+  const first = await observed();
+  t.is(first.count, 2);
+  t.is(Math.round(first.sum * 1000), 33);
+  t.is(first.within10ms, 1);
+  await sup.processBatch(twoEvents, control);
+  t.is((await observed()).count, 2, 'records skipped as committed are not taken again');
+});
