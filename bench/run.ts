@@ -607,7 +607,8 @@ try {
       const count = metrics.get(`${name}_count`) ?? 0;
       const within = (q: number): number | null => {
         // The upper bound of the first bucket holding the quantile: "at most", as coarse as the buckets.
-        const le = Object.entries(buckets).find(([, n]) => n >= q * count)?.[0];
+        // Sorted by bound: an object lists integer-like keys ("1", "10") before the others.
+        const le = Object.entries(buckets).sort(([a], [b]) => Number(a) - Number(b)).find(([, n]) => n >= q * count)?.[0];
         return count && le !== undefined && le !== '+Inf' ? Number(le) * 1000 : null;
       };
       return { count, meanMs: count ? r(((metrics.get(`${name}_sum`) ?? 0) / count) * 1000, 1) : null, p50AtMostMs: within(0.5), p99AtMostMs: within(0.99), buckets };
