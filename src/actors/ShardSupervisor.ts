@@ -16,7 +16,7 @@ import { assertEpochHeld, type Fence, type JournalStore } from '../persistence/J
 import { isDecisionStore, type DecisionStore } from '../persistence/decisionIndex.ts';
 import { backoffDelay, DEPENDENCY_BACKOFF, RestartWindow, SHARD_POLICY, USER_ACTOR_POLICY } from '../supervision/policy.ts';
 import { onCrashWithPolicy, type SupervisionDeps } from '../supervision/onCrash.ts';
-import type { AlertBus, BatchControl, InputBatch, ShardSink } from '../transport/ports.ts';
+import type { AlertBus, BatchControl, InputBatch, OutputRecord, ShardSink } from '../transport/ports.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Metrics } from '../telemetry/metrics.ts';
 import type { OutputTopics } from './outputRecords.ts';
@@ -63,6 +63,11 @@ export interface ShardDeps {
   faults: ShardFaults;
   /** The group's committed offset per input topic when the shard was opened. */
   committed: Record<string, string>;
+  /**
+   * The records of every transaction the shard committed, once it committed: POST /decide's
+   * callers on this instance learn their decisions here, without waiting for the decisions feed.
+   */
+  onCommittedRecords?(records: readonly OutputRecord[]): void;
 }
 
 /** Attempts of one transaction that fails for an unexpected reason, before its batches fail for good. */
@@ -184,9 +189,10 @@ export class ShardSupervisor {
       alerts: deps.alerts,
       metrics: deps.metrics,
       beforeRetry: (err, attempt, records, control, what) => this.beforeRetry(err, attempt, records, control, what),
-      onCommitted: (offsets) => {
+      onCommitted: (offsets, records) => {
         this.lastCommitAt = deps.supervision.clock();
         this.positions.committed(offsets);
+        deps.onCommittedRecords?.(records);
       },
       afterAttempt: () => this.round.writeDueSnapshots(),
     });

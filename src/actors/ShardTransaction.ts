@@ -7,7 +7,7 @@
  */
 import type { Metrics } from '../telemetry/metrics.ts';
 import { endSpan, SpanKind, startRound } from '../telemetry/tracing.ts';
-import type { AlertBus, BatchControl, ConsumedOffset, InputRecord, ShardSink } from '../transport/ports.ts';
+import type { AlertBus, BatchControl, ConsumedOffset, InputRecord, OutputRecord, ShardSink } from '../transport/ports.ts';
 import type { Chunk } from './chunks.ts';
 import { partitionKey } from '../transport/topicPartition.ts';
 import { endJudged, mergeJudged, type Judged } from './judged.ts';
@@ -20,8 +20,8 @@ export interface ShardTransactionDeps {
   metrics: Metrics;
   /** Waits before attempt `attempt + 1`, or throws when the failure is final. */
   beforeRetry(err: unknown, attempt: number, records: number, control: BatchControl, what: string): Promise<void>;
-  /** The transaction committed these offsets (per partition, the last of its chunks). */
-  onCommitted(offsets: readonly ConsumedOffset[]): void;
+  /** The transaction committed these offsets (per partition, the last of its chunks) and these records. */
+  onCommitted(offsets: readonly ConsumedOffset[], records: readonly OutputRecord[]): void;
   /** After every attempt, committed or not: what was journaled stays journaled, so its snapshots are good. */
   afterAttempt(): void;
 }
@@ -57,7 +57,7 @@ export class ShardTransaction {
         }
         endSpan(span);
         this.deps.afterAttempt();
-        this.deps.onCommitted(offsets);
+        this.deps.onCommitted(offsets, judged.records);
         timer();
         endJudged(judged);
         metrics.transactions.inc({ kind: 'input' });

@@ -13,7 +13,7 @@ import type { DomainConfig } from '../domain/index.ts';
 import { ShardSupervisor } from '../actors/ShardSupervisor.ts';
 import { persistenceKey, recoverUser } from '../actors/recoverUser.ts';
 import type { SupervisionDeps } from '../supervision/onCrash.ts';
-import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, ShardListener } from '../transport/ports.ts';
+import type { AlertBus, BatchControl, ClusterReader, EventSource, IngestSink, InputBatch, OutputRecord, ShardListener } from '../transport/ports.ts';
 import { assertEpochHeld, FencedError, type JournalStore } from '../persistence/JournalStore.ts';
 import { shardOf } from '../transport/shardOf.ts';
 import { Metrics } from '../telemetry/metrics.ts';
@@ -60,6 +60,7 @@ export class Engine implements ShardListener {
   /** A shard exceeded its restart limit: the process must drain and exit non-zero (set by run.ts). */
   onFatal: (err: unknown) => void = (err) => this.log.fatal({ err }, 'root supervision: fatal failure');
   private readonly supervision: SupervisionDeps;
+  private readonly decisionListeners = new Set<{ listener: (decisions: readonly OutputRecord[]) => void; active: () => boolean }>();
 
   constructor(
     readonly settings: Settings,
@@ -247,6 +248,7 @@ export class Engine implements ShardListener {
       onFatal: (err) => this.onFatal(err),
       faults: this.parts.faults ?? NO_FAULTS,
       committed,
+      onCommittedRecords: (records) => this.committedDecisions(records),
     });
     if (this.shards.has(shard)) {
       this.open.set(shard, sup);
@@ -254,6 +256,33 @@ export class Engine implements ShardListener {
     }
     timer();
     return sup;
+  }
+
+  /**
+   * Calls `listener` with the decision records of every transaction a shard of this instance
+   * commits, once it committed (what a read_committed consumer will see), while `active()` says it
+   * wants them (a commit's records are not looked at otherwise); returns the unsubscribe.
+   */
+  onDecisionsCommitted(listener: (decisions: readonly OutputRecord[]) => void, active: () => boolean = () => true): () => void {
+    const entry = { listener, active };
+    this.decisionListeners.add(entry);
+    return () => void this.decisionListeners.delete(entry);
+  }
+
+  private committedDecisions(records: readonly OutputRecord[]): void {
+    let decisions: OutputRecord[] | null = null;
+    for (const { listener, active } of this.decisionListeners) {
+      if (!active()) continue;
+      const topic = this.settings.kafka.topics.decisions;
+      decisions ??= records.filter((r) => r.topic === topic);
+      if (decisions.length === 0) return;
+      // Called from inside the shard's commit: a listener's failure must not pass for the commit's.
+      try {
+        listener(decisions);
+      } catch (err) {
+        this.log.error({ err }, 'a listener of committed decisions failed');
+      }
+    }
   }
 
   shardOf(userId: string): number {

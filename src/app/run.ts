@@ -65,6 +65,7 @@ export async function runService(env: Env = process.env, flags: SettingFlags = {
   }
   const engine = new Engine(settings, parts, rules.current, (metrics) => systemSupervisionDeps(log, metrics), log);
   const decisions = new DecisionService({ store: parts.store, ingest: parts.ingest, feed: parts.decisionFeed, domain: domainConfigOf(settings), rules: rules.current, log: log.child({ component: 'decide' }) });
+  engine.onDecisionsCommitted((committed) => decisions.committed(committed), () => decisions.waiting);
   if (isDecisionStore(parts.store)) keepRulesVersions(rules, parts.store, log);
   const admin = buildAdmin(engine, settings, log, { rules: parts.rules, decisions, decisionStream: { feed: parts.decisionFeed, registry: engine.metrics.registry } });
   let address: string;

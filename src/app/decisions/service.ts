@@ -16,7 +16,7 @@ import { isDecisionStore, type DecisionStore, type IndexedDecision } from '../..
 import type { JournalStore } from '../../persistence/JournalStore.ts';
 import type { IngestSink, OutputRecord } from '../../transport/ports.ts';
 import { explainIndexed } from './explain.ts';
-import type { DecisionFeed } from '../../transport/ports.ts';
+import type { DecisionFeed, DecisionRecord } from '../../transport/ports.ts';
 import { DecisionWaiters } from './waiters.ts';
 
 /** Callers waiting at once per instance; more are refused with 503 rather than queued. */
@@ -49,22 +49,38 @@ export class DecisionService {
   start(): Promise<void> {
     if (this.#ready) return this.#ready;
     this.#unsubscribe = this.deps.feed.onRecord(
-      (r) => {
-        if (!this.waiters.waitsFor(r.userId)) return;
-        let decision: Decision;
-        try {
-          decision = JSON.parse(typeof r.value === 'string' ? r.value : r.value.toString('utf8')) as Decision;
-        } catch (err) {
-          this.deps.log.warn({ err }, 'a decision record is not JSON');
-          return;
-        }
-        this.waiters.resolve(decision);
-      },
+      (r) => this.#resolve(r),
       () => this.waiters.size > 0,
     );
     this.#ready = this.deps.feed.start();
     this.#ready.catch((err: unknown) => this.deps.log.error({ err }, 'the decisions follower did not start'));
     return this.#ready;
+  }
+
+  /**
+   * Decision records that a shard of this instance has just committed: their callers are answered
+   * at once, a fetch of the decisions feed sooner. The feed brings them too (and those of the
+   * other instances' shards); a caller answered already is not answered twice.
+   */
+  committed(decisions: readonly OutputRecord[]): void {
+    for (const d of decisions) if (d.key !== null) this.#resolve({ userId: d.key, value: d.value });
+  }
+
+  /** Whether a caller waits here (committed decisions are looked at only then). */
+  get waiting(): boolean {
+    return this.waiters.size > 0;
+  }
+
+  #resolve(r: DecisionRecord): void {
+    if (!this.waiters.waitsFor(r.userId)) return;
+    let decision: Decision;
+    try {
+      decision = JSON.parse(typeof r.value === 'string' ? r.value : r.value.toString('utf8')) as Decision;
+    } catch (err) {
+      this.deps.log.warn({ err }, 'a decision record is not JSON');
+      return;
+    }
+    this.waiters.resolve(decision);
   }
 
   /**

@@ -50,3 +50,35 @@ test('a shard kept across a rebalance that nobody else opened keeps its epoch an
   t.is(store.epochs.get(0), 1);
   t.is((await a.engine.userState('u'))?.source, 'actor');
 });
+
+test('listeners of committed decisions get the decision records of each commit, after it committed, and only while active', async (t) => {
+  const a = instance(new MemoryJournal());
+  t.teardown(() => a.stopAll());
+  const seen: string[][] = [];
+  let active = true;
+  a.engine.onDecisionsCommitted((decisions) => seen.push(decisions.map((r) => `${r.topic}:${JSON.parse(r.value).eventId}`)), () => active);
+  const commit = a.commit;
+  let failures = 1;
+  a.commit = async (records, offsets) => {
+    if (failures-- > 0) throw new Error('the broker is away');
+    return commit(records, offsets);
+  };
+  await a.engine.onAssigned([0]);
+  await a.engine.onBatch(0, payment('e-1', 0), control);
+  t.deepEqual(seen, [['risk-decisions:e-1']], 'once, for the attempt that committed; no other topic');
+  active = false;
+  await a.engine.onBatch(0, payment('e-2', 1), control);
+  t.is(seen.length, 1, 'not while inactive');
+  t.deepEqual(a.committed.filter((r) => r.topic === 'risk-decisions').map((r) => JSON.parse(r.value).eventId), ['e-1', 'e-2']);
+});
+
+test('a listener of committed decisions that throws does not fail the commit', async (t) => {
+  const a = instance(new MemoryJournal());
+  t.teardown(() => a.stopAll());
+  a.engine.onDecisionsCommitted(() => {
+    throw new Error('a bug in a listener');
+  });
+  await a.engine.onAssigned([0]);
+  await a.engine.onBatch(0, payment('e-1', 0), control);
+  t.deepEqual(a.committed.filter((r) => r.topic === 'risk-decisions').map((r) => JSON.parse(r.value).eventId), ['e-1'], 'committed once, not retried');
+});
