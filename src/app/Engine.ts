@@ -270,10 +270,10 @@ export class Engine implements ShardListener {
   }
 
   private committedDecisions(records: readonly OutputRecord[]): void {
+    const topic = this.settings.kafka.topics.decisions;
     let decisions: OutputRecord[] | null = null;
     for (const { listener, active } of this.decisionListeners) {
       if (!active()) continue;
-      const topic = this.settings.kafka.topics.decisions;
       decisions ??= records.filter((r) => r.topic === topic);
       if (decisions.length === 0) return;
       // Called from inside the shard's commit: a listener's failure must not pass for the commit's.

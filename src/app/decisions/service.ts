@@ -50,7 +50,7 @@ export class DecisionService {
     if (this.#ready) return this.#ready;
     this.#unsubscribe = this.deps.feed.onRecord(
       (r) => this.#resolve(r),
-      () => this.waiters.size > 0,
+      () => this.waiting,
     );
     this.#ready = this.deps.feed.start();
     this.#ready.catch((err: unknown) => this.deps.log.error({ err }, 'the decisions follower did not start'));
