@@ -42,6 +42,8 @@ export interface BatchQueueDeps<J> {
   maxRecords: number;
   /** Least time between the starts of two transactions; chunks judged meanwhile share the next. */
   commitIntervalMs: number;
+  /** Resolves when a shared, paced sink's next transaction is about to begin (ShardSink.nextTransaction). */
+  nextTransaction?(): Promise<void>;
   /** After a transaction committed and its records left the backlog. */
   afterCommit?(): void;
   clock(): number;
@@ -211,6 +213,7 @@ export class ShardBatchQueue<J> {
       const failuresBefore = this.failures;
       const wait = this.lastCommitAt + this.deps.commitIntervalMs - this.deps.clock();
       if (wait > 0 && this.pendingRecords() < this.deps.maxRecords) await this.deps.sleep(wait);
+      if (this.deps.nextTransaction) await this.deps.nextTransaction();
       if (this.failures !== failuresBefore) continue;
       const take = this.nextTransaction();
       this.lastCommitAt = this.deps.clock();

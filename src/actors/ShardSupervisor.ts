@@ -207,6 +207,7 @@ export class ShardSupervisor {
       perUserLimit: this.decisions ? settings.kafka.maxRecordsPerTransaction : settings.domain.history.decisions,
       maxRecords: settings.kafka.maxRecordsPerTransaction,
       commitIntervalMs: deps.commitIntervalMs ?? settings.kafka.commitIntervalMs,
+      ...(deps.sink.nextTransaction ? { nextTransaction: () => deps.sink.nextTransaction!() } : {}),
       afterCommit: () => this.positions.resumeIfCaughtUp(this.queue.backlog),
       clock: deps.supervision.clock,
       sleep: deps.supervision.sleep,

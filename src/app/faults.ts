@@ -54,6 +54,7 @@ export function withFaults(source: EventSource, spec: string | undefined): Event
         await sink.commit(records, offsets);
       },
       close: () => sink.close(),
+      ...(sink.nextTransaction ? { nextTransaction: () => sink.nextTransaction!() } : {}),
     };
   };
   return new Proxy(source, {

@@ -44,6 +44,13 @@ export interface ConsumedOffset {
 export interface ShardSink {
   commit(records: readonly OutputRecord[], offsets: readonly ConsumedOffset[]): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Present when the sink's transactions are shared and paced (one per instance per commit
+   * interval): resolves when the next one is about to begin. A shard that waits for it before it
+   * commits puts into that transaction everything it judged until then, instead of handing over
+   * what it had first and the rest only after that commit.
+   */
+  nextTransaction?(): Promise<void>;
 }
 
 /**

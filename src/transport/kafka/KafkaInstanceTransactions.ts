@@ -51,6 +51,8 @@ export class KafkaInstanceTransactions {
   /** The last transaction failed and its outcome may be unknown: settle before the next. */
   private unsettled = false;
   private waiting: Part[] = [];
+  /** Shards waiting for the next transaction to begin (`nextTransaction`). */
+  private slotWaiters: (() => void)[] = [];
   private running: Promise<void> | null = null;
   private lastStartAt = Number.NEGATIVE_INFINITY;
   private closed = false;
@@ -175,7 +177,22 @@ export class KafkaInstanceTransactions {
       close: async () => {
         open = false;
       },
+      nextTransaction: () => this.nextTransaction(),
     };
+  }
+
+  /**
+   * Resolves when the next transaction is about to begin: its commit interval has passed since
+   * the last one began, and no transaction is out. The shards released then hand over their work
+   * before it takes what waits, so a chunk judged while the previous part of its shard waited for
+   * the interval still goes into the next transaction (rather than the one after).
+   */
+  nextTransaction(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.slotWaiters.push(resolve);
+      this.run();
+    });
   }
 
   /**
@@ -193,19 +210,30 @@ export class KafkaInstanceTransactions {
   private run(work: () => Promise<void> = () => this.loop()): void {
     this.running ??= work().finally(() => {
       this.running = null;
-      if (this.waiting.length && !this.closed) this.run();
+      if (this.closed) this.releaseSlot();
+      else if (this.waiting.length || this.slotWaiters.length) this.run();
     });
   }
 
   private async loop(): Promise<void> {
-    while (this.waiting.length) {
+    while (this.waiting.length || this.slotWaiters.length) {
       const wait = this.lastStartAt + this.kafkaSettings.commitIntervalMs - this.clock();
       if (wait > 0) await this.sleep(wait);
-      const parts = this.waiting;
-      this.waiting = [];
       this.lastStartAt = this.clock();
+      if (this.slotWaiters.length) {
+        this.releaseSlot();
+        // The shards released hand their parts over in the microtasks that follow.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const parts = this.waiting;
+      if (!parts.length) continue;
+      this.waiting = [];
       await this.transact(parts);
     }
+  }
+
+  private releaseSlot(): void {
+    for (const release of this.slotWaiters.splice(0)) release();
   }
 
   /** One transaction of every waiting part of a shard this member owns; settles each part. */
@@ -327,6 +355,7 @@ export class KafkaInstanceTransactions {
   /** After every shard stopped (their last commits are done). */
   async close(): Promise<void> {
     this.closed = true;
+    this.releaseSlot();
     await this.running;
     for (const p of this.waiting.splice(0)) p.reject(new EngineError('UNAVAILABLE', `shard ${p.shard}: the sink is closed`));
     await this.dropProducer();

@@ -29,7 +29,7 @@ const ids = (records: readonly InputRecord[]) => records.map((r) => `${r.topic}@
 const control: BatchControl = { heartbeat: async () => {} };
 
 /** A queue over a plain serial chain and a recording commit; `gate` holds commits while set. */
-function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: Record<string, number>; commitIntervalMs?: number; clock?: () => number } = {}) {
+function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: Record<string, number>; commitIntervalMs?: number; clock?: () => number; nextTransaction?: () => Promise<void> } = {}) {
   let chain: Promise<unknown> = Promise.resolve();
   let stopped = false;
   const commits: Chunk[] = [];
@@ -67,6 +67,7 @@ function setup(opts: { perUserLimit?: number; maxRecords?: number; committed?: R
     commitIntervalMs: opts.commitIntervalMs ?? 0,
     perUserLimit: opts.perUserLimit ?? 50,
     maxRecords: opts.maxRecords ?? 1000,
+    ...(opts.nextTransaction ? { nextTransaction: opts.nextTransaction } : {}),
   });
   /** Pushes a batch; its settlement is recorded in `events` in the order it happens. */
   const push = (b: InputBatch): Promise<void> =>
@@ -286,6 +287,21 @@ test('pipelined: transactions start at most every commitIntervalMs', async (t) =
   now += 20;
   await push(batch('login', 1, ['a']));
   t.deepEqual(events.filter((e) => e.startsWith('sleep') || e.startsWith('commit')), ['commit login:1', 'sleep 30', 'commit login:2']);
+});
+
+test("a shared, paced sink: what is judged until its next transaction begins goes into that one, not only the first chunk", async (t) => {
+  const slots: (() => void)[] = [];
+  const nextTransaction = () => new Promise<void>((resolve) => slots.push(resolve));
+  const { push, events, commits } = setup({ nextTransaction });
+  const first = push(batch('login', 0, ['a']));
+  await seen(events, 'judge login@0');
+  const second = push(batch('payment', 0, ['b']));
+  await seen(events, 'judge payment@0');
+  t.is(commits.length, 0, 'nothing is handed over before the transaction begins');
+  t.is(slots.length, 1, 'the shard waits for one transaction at a time');
+  slots.shift()!();
+  await Promise.all([first, second]);
+  t.deepEqual(commits.map((c) => ids(c.records)), [['login@0', 'payment@0']]);
 });
 
 test('pipelined: a transaction that fails for good also gives up what was judged meanwhile; later batches go on', async (t) => {

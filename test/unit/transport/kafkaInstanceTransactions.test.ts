@@ -107,6 +107,28 @@ test("the shards' commits of one commit interval go out in one transaction, with
   t.deepEqual([...new Set(producers)], ['g.instance-i-1'], 'one transactional producer for the instance');
 });
 
+test('nextTransaction resolves once the interval since the last transaction passed; the parts handed over then share that transaction', async (t) => {
+  const { tx, txs, waits } = instance(() => owning([0, 1]));
+  const [a, b] = await Promise.all([tx.sinkFor(0), tx.sinkFor(1)]);
+  await a!.commit([record(0)], [offset(0, '1')]);
+  // Both shards wait for the next transaction, then hand over what they judged meanwhile.
+  const handed = [a!, b!].map((sink, shard) => sink.nextTransaction!().then(() => sink.commit([record(shard)], [offset(shard, '2')])));
+  await Promise.all(handed);
+  t.deepEqual(waits, [50]);
+  const committed = txs.filter((x) => x.ended === 'commit' && x.offsets.length);
+  t.is(committed.length, 2);
+  t.deepEqual(committed[1]!.offsets.flatMap((o) => o.partitions.map((p) => p.partition)).sort(), [0, 1], 'one transaction for both');
+});
+
+test('closing releases the shards waiting for the next transaction', async (t) => {
+  const { tx } = instance(() => owning([0]));
+  const sink = await tx.sinkFor(0);
+  const waiting = sink.nextTransaction!();
+  await tx.close();
+  await waiting;
+  await t.throwsAsync(sink.commit([record(0)], [offset(0, '1')]), { message: /closed/ });
+});
+
 test('a shard the member no longer owns is left out of the transaction and fails FENCED; the others commit', async (t) => {
   let owned = [0, 1];
   const { tx, txs } = instance(() => owning(owned, 8));
