@@ -45,7 +45,9 @@ local head = head_of(KEYS[2], KEYS[3])
 // ARGV: epoch, the index's expiry (s), the number of users, then the round packed into one string
 // (packRound): per user, journal key, snapshots key, first sequence number, n, n envelopes, m, m
 // index arguments ((key, userId, value) triples), s, s shadow-count arguments ((hash key, field,
-// increment) triples), each as a 4-byte big-endian length and its bytes. One argument rather than
+// increment) triples), each as a 4-byte big-endian length and its bytes. The shadow counts of the
+// users written are summed first and added once per field: two HINCRBYs per event otherwise, half
+// of Redis's commands in a round with shadow rules. One argument rather than
 // ten per user: the client encoded each argument into the command text piece by piece and
 // converted that text again for the socket (15% of what a catch-up allocated); the packed round
 // is written once into one buffer.
@@ -64,6 +66,9 @@ local function take()
   return s
 end
 local out = {}
+-- The shadow counts of the users written, summed per (hash, field): one HINCRBY each at the end.
+local counts = {}
+local counted = {}
 for u = 1, users do
   local jkey = take()
   local skey = take()
@@ -97,12 +102,22 @@ for u = 1, users do
       redis.call('EXPIRE', index[x], ttl)
     end
     for x = 1, s, 3 do
-      redis.call('HINCRBY', shadow[x], shadow[x + 1], shadow[x + 2])
+      local byField = counts[shadow[x]]
+      if not byField then
+        byField = {}
+        counts[shadow[x]] = byField
+      end
+      if not byField[shadow[x + 1]] then
+        byField[shadow[x + 1]] = 0
+        counted[#counted + 1] = {shadow[x], shadow[x + 1]}
+      end
+      byField[shadow[x + 1]] = byField[shadow[x + 1]] + tonumber(shadow[x + 2])
     end
     out[#out + 1] = 0
     out[#out + 1] = head + n
   end
 end
+for _, at in ipairs(counted) do redis.call('HINCRBY', at[1], at[2], counts[at[1]][at[2]]) end
 return out
 `;
 
