@@ -74,7 +74,7 @@ const settingsSchema = z
        * (KIP-447; brokers 2.5+): a tenth of the transactions with ten shards.
        */
       transactions: z.enum(['shard', 'instance']).describe('what one Kafka transaction commits: "shard" (a producer per owned shard) or "instance" (one producer, every owned shard of a commit interval)'),
-      /** Least time between two transactions of a shard: what is judged meanwhile shares the next (Kafka Streams' commit.interval.ms). */
+      /** Least time between two Kafka transactions (the instance's, or a shard's with "shard" transactions): what is judged meanwhile shares the next (Kafka Streams' commit.interval.ms). */
       commitIntervalMs: z.number().int().min(0).max(60_000).describe('least time between two Kafka transactions: the instance\'s (or, with kafka.transactions "shard", a shard\'s); what is judged meanwhile shares the next'),
       /** Input records per transaction: their decisions must stay well within Kafka's 1 MiB request limit. */
       maxRecordsPerTransaction: positiveInt.max(10_000).describe('input records per transaction'),
