@@ -68,7 +68,6 @@ end
 local out = {}
 -- The shadow counts of the users written, summed per (hash, field): one HINCRBY each at the end.
 local counts = {}
-local counted = {}
 for u = 1, users do
   local jkey = take()
   local skey = take()
@@ -107,17 +106,15 @@ for u = 1, users do
         byField = {}
         counts[shadow[x]] = byField
       end
-      if not byField[shadow[x + 1]] then
-        byField[shadow[x + 1]] = 0
-        counted[#counted + 1] = {shadow[x], shadow[x + 1]}
-      end
-      byField[shadow[x + 1]] = byField[shadow[x + 1]] + tonumber(shadow[x + 2])
+      byField[shadow[x + 1]] = (byField[shadow[x + 1]] or 0) + tonumber(shadow[x + 2])
     end
     out[#out + 1] = 0
     out[#out + 1] = head + n
   end
 end
-for _, at in ipairs(counted) do redis.call('HINCRBY', at[1], at[2], counts[at[1]][at[2]]) end
+for key, byField in pairs(counts) do
+  for field, n in pairs(byField) do redis.call('HINCRBY', key, field, n) end
+end
 return out
 `;
 
