@@ -118,25 +118,32 @@ export class EmbeddedJournal implements JournalStore, DecisionStore, ShadowCount
     this.#assertOpen();
     if (entries.length === 0) return;
     checkFence(fence);
-    const groups = [...groupByKey(entries)].map(([key, group]) => ({
-      key,
-      prefix: keyPrefix(key),
-      first: group[0]!.sequenceNumber,
-      envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
-      index: group.map(indexEntryOf).filter((x) => x !== null).map((x) => ({ key: decisionKey(x.eventId, x.userId), value: x.value })),
-      shadow: shadowIncrementsOf(group),
-    }));
+    const groups = [...groupByKey(entries)].map(([key, group]) => ({ key, prefix: keyPrefix(key), group, shadow: shadowIncrementsOf(group) }));
     // An async transaction callback cannot roll back what it wrote (a throw inside leaves the
     // puts in place), so it only writes after its checks passed and reports refusals by value.
+    // The texts are made inside it, all before the first put (a throw then writes nothing): made
+    // earlier, they wait in the store's write queue behind other shards' transactions and outlive
+    // a young-generation GC or two, which copies them.
     const outcome = await this.#root.transaction(() => {
       const current = this.#epoch(fence.shard);
       if (current > fence.epoch) return { fencedAt: current, conflicts: [] };
       const conflicts: { key: string; first: number; head: number }[] = [];
-      for (const { key, prefix, first, envelopes, index, shadow } of groups) {
+      const writes = [];
+      for (const { key, prefix, group, shadow } of groups) {
+        const first = group[0]!.sequenceNumber;
         if (!this.#continues(prefix, first)) {
           conflicts.push({ key, first, head: this.#head(prefix) });
           continue;
         }
+        writes.push({
+          prefix,
+          first,
+          shadow,
+          envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+          index: group.map(indexEntryOf).filter((x) => x !== null).map((x) => ({ key: decisionKey(x.eventId, x.userId), value: x.value })),
+        });
+      }
+      for (const { prefix, first, envelopes, index, shadow } of writes) {
         envelopes.forEach((env, i) => void this.#journal.put(seqKey(prefix, first + i), env));
         for (const x of index) void this.#decisions.put(x.key, x.value);
         for (const [version, fields] of shadow) {
