@@ -108,6 +108,26 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
   async append(entries: readonly JournalEntry[], fence: Fence): Promise<void> {
     if (entries.length === 0) return;
     checkFence(fence);
+    const { heads, sent } = this.#sendRound(entries, fence);
+    const reply = await sent;
+    const fencedAt = reply.length === 2 && reply[0] === FENCED ? reply[1]! : null;
+    const errors = new Map<string, Error>();
+    heads.forEach(({ key, first }, i) => {
+      const err = this.#refusal(fencedAt === null ? [reply[2 * i]!, reply[2 * i + 1]!] : [FENCED, fencedAt], fence, key, first);
+      if (err) errors.set(key, err);
+    });
+    if (errors.size === 0) return;
+    const errs = [...errors.values()];
+    if (errs.some((e) => e instanceof FencedError)) this.#fencedWrites++;
+    throw withKeyErrors(errs.find((e) => e instanceof FencedError) ?? errs[0]!, errors);
+  }
+
+  /**
+   * Encodes and sends a round; what the caller keeps while Redis answers is each user's key and
+   * first sequence number. The round's texts are in the command's buffer by then: held across the
+   * wait as well, they would outlive a young-generation GC or two, which copies them.
+   */
+  #sendRound(entries: readonly JournalEntry[], fence: Fence): { heads: { key: string; first: number }[]; sent: Promise<number[]> } {
     // Everything is validated and encoded before the first command: bad input writes nothing.
     const calls = [...groupByKey(entries)].map(([key, group]) => ({
       key,
@@ -119,17 +139,8 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
     // One script for the whole round: one epoch check, then every user's head check and write.
     const round = calls.map((c) => ({ journalKey: this.keys.journal(c.key), snapshotsKey: this.keys.snapshots(c.key), first: c.first, envelopes: c.envelopes, index: c.index, shadow: c.shadow }));
     // A call that fails (Redis down, the deadline) wrote all of the round or none: it fails whole.
-    const reply = await this.#conn.deadline('append', this.#client.journalAppendRound(this.keys.epoch(fence.shard), fence.epoch, this.#indexTtlSeconds, round));
-    const fencedAt = reply.length === 2 && reply[0] === FENCED ? reply[1]! : null;
-    const errors = new Map<string, Error>();
-    calls.forEach(({ key, first }, i) => {
-      const err = this.#refusal(fencedAt === null ? [reply[2 * i]!, reply[2 * i + 1]!] : [FENCED, fencedAt], fence, key, first);
-      if (err) errors.set(key, err);
-    });
-    if (errors.size === 0) return;
-    const errs = [...errors.values()];
-    if (errs.some((e) => e instanceof FencedError)) this.#fencedWrites++;
-    throw withKeyErrors(errs.find((e) => e instanceof FencedError) ?? errs[0]!, errors);
+    const sent = this.#conn.deadline('append', this.#client.journalAppendRound(this.keys.epoch(fence.shard), fence.epoch, this.#indexTtlSeconds, round));
+    return { heads: calls.map(({ key, first }) => ({ key, first })), sent };
   }
 
   async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
