@@ -24,7 +24,7 @@ import {
   type JournalStore,
   type Snapshot,
 } from './JournalStore.ts';
-import { CONFLICT, FENCED, type ScriptReply } from './redisScripts.ts';
+import { CONFLICT, FENCED, type RoundAppend, type ScriptReply } from './redisScripts.ts';
 import { RedisConnection, type JournalClient, type RedisConnectionOptions } from './redisConnection.ts';
 import { DEFAULT_DECISION_RETENTION_MS, indexEntryOf, parseIndexValue, type DecisionStore, type IndexedDecision } from './decisionIndex.ts';
 import type { Rules } from '../domain/index.ts';
@@ -129,18 +129,24 @@ export class RedisJournal implements JournalStore, DecisionStore, ShadowCountSto
    */
   #sendRound(entries: readonly JournalEntry[], fence: Fence): { heads: { key: string; first: number }[]; sent: Promise<number[]> } {
     // Everything is validated and encoded before the first command: bad input writes nothing.
-    const calls = [...groupByKey(entries)].map(([key, group]) => ({
-      key,
-      first: group[0]!.sequenceNumber,
-      envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
-      index: this.#indexArgs(group),
-      shadow: this.#shadowArgs(group),
-    }));
+    const heads: { key: string; first: number }[] = [];
+    const round: RoundAppend[] = [];
+    for (const [key, group] of groupByKey(entries)) {
+      const first = group[0]!.sequenceNumber;
+      heads.push({ key, first });
+      round.push({
+        journalKey: this.keys.journal(key),
+        snapshotsKey: this.keys.snapshots(key),
+        first,
+        envelopes: group.map((e) => encodeEnvelope(e.sequenceNumber, e.createdAt, e.data)),
+        index: this.#indexArgs(group),
+        shadow: this.#shadowArgs(group),
+      });
+    }
     // One script for the whole round: one epoch check, then every user's head check and write.
-    const round = calls.map((c) => ({ journalKey: this.keys.journal(c.key), snapshotsKey: this.keys.snapshots(c.key), first: c.first, envelopes: c.envelopes, index: c.index, shadow: c.shadow }));
     // A call that fails (Redis down, the deadline) wrote all of the round or none: it fails whole.
     const sent = this.#conn.deadline('append', this.#client.journalAppendRound(this.keys.epoch(fence.shard), fence.epoch, this.#indexTtlSeconds, round));
-    return { heads: calls.map(({ key, first }) => ({ key, first })), sent };
+    return { heads, sent };
   }
 
   async readAfter(key: string, afterSequence: number): Promise<JournalEntry[]> {
